@@ -1,0 +1,153 @@
+//! [`decide`]: which events a command yields, given the state. Pure.
+
+use crate::command::{Actor, Command};
+use crate::error::DomainError;
+use crate::event::{
+    ConversationEvent, ConversationStarted, MessageRead, MessageSent, Sender, Typing,
+    TypingStopReason,
+};
+use crate::state::{ConversationInfo, ConversationState};
+
+/// Decides what `command` records. An empty list means the command is already
+/// satisfied (an existing conversation, a repeated send, a read marker that is
+/// already there, typing that is already on): nothing new is recorded.
+pub fn decide(
+    state: &ConversationState,
+    command: &Command,
+) -> Result<Vec<ConversationEvent>, DomainError> {
+    if let Command::StartConversation {
+        conversation_id,
+        customer,
+        vendor,
+        product,
+        by,
+        at,
+    } = command
+    {
+        return match &state.info {
+            None => Ok(vec![ConversationEvent::ConversationStarted(
+                ConversationStarted {
+                    conversation_id: *conversation_id,
+                    customer: customer.clone(),
+                    vendor: vendor.clone(),
+                    product: product.clone(),
+                    started_by: *by,
+                    at: *at,
+                },
+            )]),
+            Some(info) if info.customer.id == customer.id && info.vendor.id == vendor.id => {
+                Ok(vec![])
+            }
+            Some(_) => Err(DomainError::ParticipantsMismatch),
+        };
+    }
+
+    let info = state.info.as_ref().ok_or(DomainError::ConversationNotFound)?;
+    let by = command
+        .actor()
+        .expect("every command but StartConversation has an actor");
+    check_participant(info, by)?;
+    let side = by.role.index();
+
+    match command {
+        Command::StartConversation { .. } => unreachable!("handled above"),
+        Command::SendMessage {
+            message_id,
+            content,
+            client_message_id,
+            at,
+            ..
+        } => {
+            if let Some(cid) = client_message_id {
+                if state.message_by_client_id(by.role, cid).is_some() {
+                    return Ok(vec![]);
+                }
+            }
+            let mut events = Vec::with_capacity(2);
+            if state.typing[side] {
+                events.push(ConversationEvent::TypingStopped(typing(
+                    by,
+                    Some(TypingStopReason::MessageSent),
+                    *at,
+                )));
+            }
+            events.push(ConversationEvent::MessageSent(MessageSent {
+                message_id: *message_id,
+                seq: state.next_seq(),
+                sender: Sender {
+                    id: by.id.clone(),
+                    role: by.role,
+                },
+                sender_name: by.name.clone(),
+                kind: content.kind(),
+                text: content.text().cloned(),
+                product: content.product().cloned(),
+                client_message_id: client_message_id.clone(),
+                at: *at,
+            }));
+            Ok(events)
+        }
+        Command::MarkRead { up_to, at, .. } => {
+            let target = state
+                .message_by_id(up_to)
+                .ok_or(DomainError::MessageNotFound)?;
+            Ok(read_up_to(state, by, target.seq, false, *at))
+        }
+        Command::MarkAllRead { at, .. } => {
+            Ok(read_up_to(state, by, state.messages.len() as u64, true, *at))
+        }
+        Command::StartTyping { at, .. } => Ok(if state.typing[side] {
+            vec![]
+        } else {
+            vec![ConversationEvent::TypingStarted(typing(by, None, *at))]
+        }),
+        Command::StopTyping { reason, at, .. } => Ok(if state.typing[side] {
+            vec![ConversationEvent::TypingStopped(typing(by, Some(*reason), *at))]
+        } else {
+            vec![]
+        }),
+    }
+}
+
+fn check_participant(info: &ConversationInfo, by: &Actor) -> Result<(), DomainError> {
+    if info.is_participant(&by.id, by.role) {
+        Ok(())
+    } else {
+        Err(DomainError::NotAParticipant)
+    }
+}
+
+/// Moves `by`'s marker to the last message of the other side at or before
+/// `max_seq`, if that is further than it is.
+fn read_up_to(
+    state: &ConversationState,
+    by: &Actor,
+    max_seq: u64,
+    all: bool,
+    at: crate::Timestamp,
+) -> Vec<ConversationEvent> {
+    let Some(last) = state.last_message_from(by.role.other(), max_seq) else {
+        return vec![];
+    };
+    if last.seq <= state.read_up_to[by.role.index()] {
+        return vec![];
+    }
+    vec![ConversationEvent::MessageRead(MessageRead {
+        reader_id: by.id.clone(),
+        reader_role: by.role,
+        reader_name: by.name.clone(),
+        up_to_seq: last.seq,
+        up_to_message_id: last.message_id,
+        all,
+        at,
+    })]
+}
+
+fn typing(by: &Actor, reason: Option<TypingStopReason>, at: crate::Timestamp) -> Typing {
+    Typing {
+        user_id: by.id.clone(),
+        role: by.role,
+        reason,
+        at,
+    }
+}

@@ -1,0 +1,36 @@
+//! The pure core of souk: ids, inputs, commands, events, [`decide`] and
+//! [`evolve`]. No I/O, no async, no technical errors: the store, the actors and
+//! the api build on these types.
+//!
+//! # Layout
+//! - [`ids`]: `ConversationId` (derived from the customer-vendor pair),
+//!   `MessageId` (UUID v7), `UserId`, `ProductId`, `Role`, `ClientMessageId`,
+//!   `DisplayName`.
+//! - [`content`]: `MessageText`, `ProductCard`, `MessageContent`.
+//! - [`time`]: `Timestamp`, UTC with millisecond precision.
+//! - [`command`], [`event`]: what is asked and what is recorded.
+//! - [`state`]: `ConversationState` and [`evolve`].
+//! - [`decide`](mod@decide): the rules.
+//! - [`error`]: `InputError` (bad input) and `DomainError` (refused command).
+#![forbid(unsafe_code)]
+
+pub mod command;
+pub mod content;
+pub mod decide;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod state;
+pub mod time;
+
+pub use command::{Actor, Command};
+pub use content::{MessageContent, MessageKind, MessageText, ProductCard, ProductCardInput};
+pub use decide::decide;
+pub use error::{DomainError, InputError};
+pub use event::{
+    ConversationEvent, ConversationStarted, DecodeError, MessageRead, MessageSent, Participant,
+    Sender, Typing, TypingStopReason,
+};
+pub use ids::{ClientMessageId, ConversationId, DisplayName, MessageId, ProductId, Role, UserId};
+pub use state::{evolve, ConversationInfo, ConversationState};
+pub use time::Timestamp;

@@ -1,0 +1,185 @@
+//! The event log of souk: one [`EventStore`] trait shaped like EventStoreDB,
+//! and its backends.
+//!
+//! Streams are named `conversation-<uuid>`. Each event has a stream revision
+//! (0, 1, 2, ... within its stream) and a global position (1, 2, 3, ... across
+//! the log, strictly increasing). Events are stored as JSON text with their
+//! type name, schema version and the time they were recorded; they are never
+//! changed or deleted.
+//!
+//! # Layout
+//! - this file: the trait and its types ([`NewEvent`], [`RecordedEvent`],
+//!   [`ExpectedRevision`], [`StoreError`], ...).
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::Stream;
+use souk_domain::{ConversationEvent, DecodeError, Timestamp};
+use thiserror::Error;
+
+/// A global position in the log: 1 for the first event. 0 means "before the
+/// first event".
+pub type Position = u64;
+
+/// A revision within a stream: 0 for its first event.
+pub type Revision = u64;
+
+/// What an append expects of the stream's current state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedRevision {
+    /// Append whatever the stream's state.
+    Any,
+    /// The stream must not exist (have no events).
+    NoStream,
+    /// The stream's last event must have exactly this revision.
+    Exact(Revision),
+}
+
+impl fmt::Display for ExpectedRevision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => f.write_str("any"),
+            Self::NoStream => f.write_str("no stream"),
+            Self::Exact(r) => write!(f, "revision {r}"),
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub version: u32,
+    /// The payload, JSON text.
+    pub data: String,
+}
+
+impl NewEvent {
+    pub fn from_domain(event: &ConversationEvent) -> Self {
+        Self {
+            event_type: event.event_type().to_owned(),
+            version: event.version(),
+            data: event.to_json(),
+        }
+    }
+}
+
+/// An event as recorded in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub stream: String,
+    pub revision: Revision,
+    pub position: Position,
+    pub event_type: String,
+    pub version: u32,
+    /// The payload, JSON text, exactly as stored.
+    pub data: String,
+    pub recorded_at: Timestamp,
+}
+
+impl RecordedEvent {
+    /// The domain event, upcast to the current schema.
+    pub fn decode(&self) -> Result<ConversationEvent, DecodeError> {
+        ConversationEvent::decode(&self.event_type, self.version, &self.data)
+    }
+}
+
+/// What an append wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The revision of the last event written: the stream's new current
+    /// revision, to pass as `Exact` to the next append.
+    pub next_expected_revision: Revision,
+    /// The global position of the first event written.
+    pub first_position: Position,
+    /// The global position of the last event written.
+    pub position: Position,
+    /// When the batch was recorded.
+    pub recorded_at: Timestamp,
+}
+
+/// Where a stream read starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The first event (forwards) or ... the first event (backwards: nothing
+    /// before it, so at most one event).
+    Start,
+    /// The last event.
+    End,
+    /// This revision, included.
+    Revision(Revision),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Forwards,
+    Backwards,
+}
+
+/// A failure of the log. None of these is a domain decision.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The stream was not at the expected revision. `actual` is its current
+    /// revision, `None` when it has no events. Maps to `409 conflict` when it
+    /// survives the actor's one retry.
+    #[error("stream {stream}: expected {expected}, found {}", actual.map_or("no stream".to_owned(), |r| format!("revision {r}")))]
+    WrongExpectedRevision {
+        stream: String,
+        expected: ExpectedRevision,
+        actual: Option<Revision>,
+    },
+    /// The append was empty or malformed (a caller bug). Maps to 500.
+    #[error("invalid append: {0}")]
+    InvalidAppend(String),
+    /// The backend failed (disk, database, network). Maps to `503 unavailable`.
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// The store was shut down. Maps to `503 unavailable`.
+    #[error("event store is closed")]
+    Closed,
+}
+
+/// A live feed of recorded events in position order, without gaps or repeats.
+pub type Subscription = Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send>>;
+
+/// The event log. Every backend passes the contract suite in
+/// [`contract`](crate::contract).
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` atomically if the stream is at `expected`.
+    /// Answered only once the events are durable. `events` must not be empty.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// Reads up to `limit` events of `stream` from `from` in `direction`
+    /// (revisions ascending forwards, descending backwards). A stream that does
+    /// not exist reads as empty.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: ReadFrom,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `limit` events of the whole log with position `>= from`, in
+    /// position order.
+    async fn read_all(&self, from: Position, limit: usize)
+        -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The position of the last durable event, 0 for an empty log.
+    async fn last_position(&self) -> Result<Position, StoreError>;
+
+    /// Every event with position `> after`: first those already recorded
+    /// (catch-up), then live ones as they become durable, never a gap or a
+    /// repeat. A subscriber that falls behind is caught up from the log, not
+    /// dropped.
+    fn subscribe_all(&self, after: Position) -> Subscription;
+}
