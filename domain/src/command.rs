@@ -43,8 +43,14 @@ pub enum Command {
         at: Timestamp,
     },
     /// Mark every message of the other side as read.
-    MarkAllRead { by: Actor, at: Timestamp },
-    StartTyping { by: Actor, at: Timestamp },
+    MarkAllRead {
+        by: Actor,
+        at: Timestamp,
+    },
+    StartTyping {
+        by: Actor,
+        at: Timestamp,
+    },
     StopTyping {
         by: Actor,
         reason: TypingStopReason,

@@ -71,11 +71,13 @@ impl ProductCard {
     /// Checks every field; `prefix` names the card on the wire (`product`).
     pub fn parse(prefix: &str, input: ProductCardInput) -> Result<Self, InputError> {
         let field = |f: &str| format!("{prefix}.{f}");
-        let id = ProductId::parse(&input.id)
-            .map_err(|e| InputError::new(field("id"), e.reason))?;
+        let id = ProductId::parse(&input.id).map_err(|e| InputError::new(field("id"), e.reason))?;
         let name = input.name.trim();
         if name.is_empty() || name.chars().count() > Self::MAX_NAME_CHARS {
-            return Err(InputError::new(field("name"), "must be 1 to 200 characters"));
+            return Err(InputError::new(
+                field("name"),
+                "must be 1 to 200 characters",
+            ));
         }
         if let Some(p) = input.price_minor {
             if !(0..=Self::MAX_PRICE_MINOR).contains(&p) {
@@ -229,7 +231,9 @@ mod tests {
         let text = MessageText::parse("hi").unwrap();
         let product = ProductCard::parse("product", card()).unwrap();
         assert_eq!(
-            MessageContent::from_parts(Some(text.clone()), None).unwrap().kind(),
+            MessageContent::from_parts(Some(text.clone()), None)
+                .unwrap()
+                .kind(),
             MessageKind::Text
         );
         let both = MessageContent::from_parts(Some(text), Some(product)).unwrap();

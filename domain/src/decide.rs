@@ -42,7 +42,10 @@ pub fn decide(
         };
     }
 
-    let info = state.info.as_ref().ok_or(DomainError::ConversationNotFound)?;
+    let info = state
+        .info
+        .as_ref()
+        .ok_or(DomainError::ConversationNotFound)?;
     let by = command
         .actor()
         .expect("every command but StartConversation has an actor");
@@ -93,16 +96,24 @@ pub fn decide(
                 .ok_or(DomainError::MessageNotFound)?;
             Ok(read_up_to(state, by, target.seq, false, *at))
         }
-        Command::MarkAllRead { at, .. } => {
-            Ok(read_up_to(state, by, state.messages.len() as u64, true, *at))
-        }
+        Command::MarkAllRead { at, .. } => Ok(read_up_to(
+            state,
+            by,
+            state.messages.len() as u64,
+            true,
+            *at,
+        )),
         Command::StartTyping { at, .. } => Ok(if state.typing[side] {
             vec![]
         } else {
             vec![ConversationEvent::TypingStarted(typing(by, None, *at))]
         }),
         Command::StopTyping { reason, at, .. } => Ok(if state.typing[side] {
-            vec![ConversationEvent::TypingStopped(typing(by, Some(*reason), *at))]
+            vec![ConversationEvent::TypingStopped(typing(
+                by,
+                Some(*reason),
+                *at,
+            ))]
         } else {
             vec![]
         }),

@@ -172,11 +172,7 @@ impl ConversationEvent {
     }
 
     /// Reads a stored event, upcasting older versions.
-    pub fn decode(
-        event_type: &str,
-        version: u32,
-        data: &str,
-    ) -> Result<Self, DecodeError> {
+    pub fn decode(event_type: &str, version: u32, data: &str) -> Result<Self, DecodeError> {
         if version != 1 {
             return Err(DecodeError::UnsupportedVersion {
                 event_type: event_type.to_owned(),

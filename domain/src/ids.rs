@@ -266,7 +266,10 @@ impl DisplayName {
             return Err(InputError::new(field, "must be 1 to 100 characters"));
         }
         if t.chars().any(char::is_control) {
-            return Err(InputError::new(field, "must not contain control characters"));
+            return Err(InputError::new(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(Self(t.to_owned()))
     }
@@ -305,11 +308,23 @@ mod tests {
         let c = UserId::parse("c-1").unwrap();
         let v = UserId::parse("v-1").unwrap();
         let w = UserId::parse("v-2").unwrap();
-        assert_eq!(ConversationId::for_pair(&c, &v), ConversationId::for_pair(&c, &v));
-        assert_ne!(ConversationId::for_pair(&c, &v), ConversationId::for_pair(&c, &w));
-        assert_ne!(ConversationId::for_pair(&c, &v), ConversationId::for_pair(&v, &c));
+        assert_eq!(
+            ConversationId::for_pair(&c, &v),
+            ConversationId::for_pair(&c, &v)
+        );
+        assert_ne!(
+            ConversationId::for_pair(&c, &v),
+            ConversationId::for_pair(&c, &w)
+        );
+        assert_ne!(
+            ConversationId::for_pair(&c, &v),
+            ConversationId::for_pair(&v, &c)
+        );
         let id = ConversationId::for_pair(&c, &v);
-        assert_eq!(ConversationId::from_stream_name(&id.stream_name()), Some(id));
+        assert_eq!(
+            ConversationId::from_stream_name(&id.stream_name()),
+            Some(id)
+        );
     }
 
     #[test]
@@ -337,6 +352,9 @@ mod tests {
         assert_eq!(Role::parse("vendor").unwrap(), Role::Vendor);
         assert!(Role::parse("admin").is_err());
         assert_eq!(Role::Customer.other(), Role::Vendor);
-        assert_eq!(serde_json::to_string(&Role::Customer).unwrap(), "\"customer\"");
+        assert_eq!(
+            serde_json::to_string(&Role::Customer).unwrap(),
+            "\"customer\""
+        );
     }
 }

@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn formats_with_millis_and_z() {
         let t = Timestamp::from_millis(1_795_000_000_123);
-        assert_eq!(t.to_string(), "2026-11-18T07:06:40.123Z");
+        assert_eq!(t.to_string(), "2026-11-18T11:06:40.123Z");
         let back: Timestamp = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(back, t);
     }
