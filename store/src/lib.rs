@@ -10,7 +10,15 @@
 //! # Layout
 //! - this file: the trait and its types ([`NewEvent`], [`RecordedEvent`],
 //!   [`ExpectedRevision`], [`StoreError`], ...).
+//! - [`memory`]: [`MemoryStore`], the in-memory backend for tests.
+//! - `subscription` (private): the catch-up-then-live stream both backends
+//!   build [`EventStore::subscribe_all`] on.
 #![forbid(unsafe_code)]
+
+pub mod memory;
+mod subscription;
+
+pub use memory::MemoryStore;
 
 use std::fmt;
 use std::pin::Pin;
@@ -104,10 +112,11 @@ pub struct AppendResult {
 /// Where a stream read starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadFrom {
-    /// The first event (forwards) or ... the first event (backwards: nothing
-    /// before it, so at most one event).
+    /// Revision 0. Forwards: the whole stream. Backwards: from revision 0
+    /// down, so at most that one event.
     Start,
-    /// The last event.
+    /// The last event. Forwards: at most that one event. Backwards: the
+    /// whole stream, newest first.
     End,
     /// This revision, included.
     Revision(Revision),
@@ -171,8 +180,11 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Reads up to `limit` events of the whole log with position `>= from`, in
     /// position order.
-    async fn read_all(&self, from: Position, limit: usize)
-        -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_all(
+        &self,
+        from: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The position of the last durable event, 0 for an empty log.
     async fn last_position(&self) -> Result<Position, StoreError>;
@@ -182,4 +194,54 @@ pub trait EventStore: Send + Sync + 'static {
     /// repeat. A subscriber that falls behind is caught up from the log, not
     /// dropped.
     fn subscribe_all(&self, after: Position) -> Subscription;
+}
+
+/// Checks what every backend refuses before touching the log: an empty
+/// stream name, an empty batch, an empty event type or a payload that is not
+/// JSON.
+pub(crate) fn validate_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
+    if stream.is_empty() {
+        return Err(StoreError::InvalidAppend("empty stream name".to_owned()));
+    }
+    if events.is_empty() {
+        return Err(StoreError::InvalidAppend(format!(
+            "no events to append to {stream}"
+        )));
+    }
+    for (i, event) in events.iter().enumerate() {
+        if event.event_type.is_empty() {
+            return Err(StoreError::InvalidAppend(format!(
+                "event {i} for {stream} has an empty type"
+            )));
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&event.data) {
+            return Err(StoreError::InvalidAppend(format!(
+                "event {i} ({}) for {stream} is not JSON: {e}",
+                event.event_type
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `expected` against a stream's current revision (`None`: no events).
+pub(crate) fn check_expected(
+    stream: &str,
+    expected: ExpectedRevision,
+    actual: Option<Revision>,
+) -> Result<(), StoreError> {
+    let ok = match expected {
+        ExpectedRevision::Any => true,
+        ExpectedRevision::NoStream => actual.is_none(),
+        ExpectedRevision::Exact(r) => actual == Some(r),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::WrongExpectedRevision {
+            stream: stream.to_owned(),
+            expected,
+            actual,
+        })
+    }
 }
