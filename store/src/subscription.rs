@@ -121,8 +121,7 @@ impl<P: PageSource> State<P> {
                 Mode::Live => match self.live.recv().await {
                     Ok(batch) => {
                         let fresh = batch.iter().skip_while(|e| e.position <= self.last);
-                        let mut expected = self.last + 1;
-                        for event in fresh {
+                        for (expected, event) in (self.last + 1..).zip(fresh) {
                             if event.position != expected {
                                 // Something between `last` and this batch was
                                 // not seen here: read it from the log.
@@ -130,7 +129,6 @@ impl<P: PageSource> State<P> {
                                 self.mode = Mode::CatchUp;
                                 break;
                             }
-                            expected += 1;
                             self.buffer.push_back(event.clone());
                         }
                     }
