@@ -1,1 +1,29 @@
-//! placeholder
+//! The souk server: actix-web REST, the socketioxide edge, authentication,
+//! configuration, and the `souk` binary's commands.
+//!
+//! # Layout
+//! - [`app`]: startup ([`app::Application::build`], [`app::spawn`]) and the
+//!   HTTP server.
+//! - [`rest`]: the REST routes of API.md; [`demo`]: demo mode.
+//! - [`edge`]: the Socket.IO edge, relaying the log to sockets.
+//! - [`service`]: the chat operations that REST and the edge share.
+//! - [`input`]: field-by-field parsing of JSON bodies and payloads.
+//! - [`auth`]: tokens and the signing secret; [`presence`]: who is online.
+//! - [`error`]: the wire's error type; [`metrics`]: `/metrics`.
+//! - [`config`]: settings from flags and `SOUK_*` variables.
+//! - [`cli`]: `souk events`, `souk replay`, `souk projections`, `souk token`.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod edge;
+pub mod error;
+pub mod input;
+pub mod metrics;
+pub mod presence;
+pub mod rest;
+pub mod service;
+pub mod state;

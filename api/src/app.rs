@@ -1,0 +1,363 @@
+//! Startup you can test: [`Application::build`] opens the log and the read
+//! models, starts the actors, the projections, the REST server and the
+//! Socket.IO edge on their listeners (port 0 works) and returns the bound
+//! addresses; [`Application::run_until_stopped`] serves until SIGINT/SIGTERM
+//! (or [`StopHandle::stop`]) and then drains: REST requests in flight finish,
+//! sockets are closed, the log's writer commits what it holds.
+//!
+//! [`spawn`] runs a whole application on its own thread with its own actix
+//! System, for tests and tools.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use serde_json::json;
+use souk_actors::{ConversationRegistry, RegistryConfig};
+use souk_projections::Projections;
+use souk_store::{EventStore, SqliteConfig, SqliteStore};
+
+use crate::auth::TokenKeys;
+use crate::config::Settings;
+use crate::edge::{self, EdgeConfig, EdgeHandle};
+use crate::metrics::Metrics;
+use crate::presence::Presence;
+use crate::state::AppState;
+use crate::{demo, rest};
+
+/// File names inside the data directory.
+pub const EVENTS_DB: &str = "events.db";
+pub const READ_MODELS_DB: &str = "readmodels.db";
+
+/// Opens the embedded event log of a data directory.
+pub fn open_store(data_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("while creating {}", data_dir.display()))?;
+    let path = data_dir.join(EVENTS_DB);
+    SqliteStore::open(&path, SqliteConfig::default())
+        .with_context(|| format!("while opening the event log {}", path.display()))
+}
+
+/// A built application, listening, not yet serving.
+pub struct Application {
+    http_addr: SocketAddr,
+    socket_addr: SocketAddr,
+    server: actix_web::dev::Server,
+    edge: EdgeHandle,
+    state: AppState,
+    projector: tokio::task::JoinHandle<Result<(), souk_projections::ProjectionError>>,
+}
+
+/// Stops a running application gracefully from anywhere.
+#[derive(Clone)]
+pub struct StopHandle(actix_web::dev::ServerHandle);
+
+impl StopHandle {
+    pub async fn stop(&self) {
+        self.0.stop(true).await;
+    }
+}
+
+impl Application {
+    /// Must run inside an actix System (`#[actix_web::main]`, [`spawn`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let data_dir = settings.data.data_dir.clone();
+        let keys = TokenKeys::load(&data_dir, settings.secret.jwt_secret.as_deref())?;
+        let store: Arc<dyn EventStore> = Arc::new(open_store(&data_dir)?);
+
+        let projections = Projections::open(&data_dir.join(READ_MODELS_DB))
+            .context("while opening the read models")?;
+        let projector = projections.start(store.clone());
+        let end = store.last_position().await?;
+        if projections.position() < end {
+            tracing::info!(
+                from = projections.position(),
+                to = end,
+                "catching the read models up with the log"
+            );
+            while !projections.wait_for(end, Duration::from_secs(5)).await {
+                if projector.is_finished() {
+                    anyhow::bail!("the projections stopped while catching up");
+                }
+                tracing::info!(at = projections.position(), to = end, "still catching up");
+            }
+        }
+
+        let registry = ConversationRegistry::start(
+            store.clone(),
+            RegistryConfig {
+                shards: settings.shards.unwrap_or_else(num_cores),
+                idle_timeout: settings.actor_idle_timeout(),
+                ..RegistryConfig::default()
+            },
+        );
+        let state = AppState {
+            store,
+            registry,
+            projections,
+            keys,
+            presence: Presence::default(),
+            metrics: Arc::new(Metrics::default()),
+        };
+
+        let http_listener = TcpListener::bind(&settings.http_addr)
+            .with_context(|| format!("while binding the HTTP address {}", settings.http_addr))?;
+        let http_addr = http_listener.local_addr()?;
+        let socket_listener = TcpListener::bind(&settings.socket_addr).with_context(|| {
+            format!("while binding the Socket.IO address {}", settings.socket_addr)
+        })?;
+
+        let edge = edge::start(
+            state.clone(),
+            socket_listener,
+            EdgeConfig {
+                cors_origins: settings.cors_origins.clone(),
+                ..EdgeConfig::default()
+            },
+        )?;
+        let socket_addr = edge.local_addr();
+
+        if settings.demo {
+            demo::seed(&state, &format!("http://{http_addr}"))
+                .await
+                .map_err(|e| anyhow::anyhow!("while seeding the demo: {e}"))?;
+        }
+
+        let server = http_server(&settings, &state, socket_addr, http_listener)?;
+        Ok(Self {
+            http_addr,
+            socket_addr,
+            server,
+            edge,
+            state,
+            projector,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.socket_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.server.handle())
+    }
+
+    /// Serves until stopped, then drains.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("while serving HTTP")?;
+        tracing::info!("HTTP stopped; closing sockets");
+        self.edge.shutdown();
+        self.projector.abort();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// `GET /api/config`: what the web app needs to know to connect.
+async fn web_config(
+    socket_addr: web::Data<SocketAddr>,
+    public: web::Data<Option<String>>,
+    demo_mode: web::Data<bool>,
+) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "demo": **demo_mode,
+        "socketUrl": public.as_ref().as_ref(),
+        "socketPort": socket_addr.port(),
+    }))
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let base = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "OPTIONS"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_any_origin();
+    }
+    origins
+        .iter()
+        .fold(base, |cors, origin| cors.allowed_origin(origin))
+}
+
+/// Counts requests and answers by status class for `/metrics`.
+async fn count_requests(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let res = next.call(req).await?;
+    if let Some(m) = metrics {
+        Metrics::inc(&m.http_requests);
+        let status = res.status();
+        if status.is_client_error() {
+            Metrics::inc(&m.http_errors_4xx);
+        } else if status.is_server_error() {
+            Metrics::inc(&m.http_errors_5xx);
+        }
+    }
+    Ok(res)
+}
+
+fn http_server(
+    settings: &Settings,
+    state: &AppState,
+    socket_addr: SocketAddr,
+    listener: TcpListener,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let data = web::Data::new(state.clone());
+    let socket_addr = web::Data::new(socket_addr);
+    let public_socket = web::Data::new(settings.public_socket_url.clone());
+    let demo_mode = web::Data::new(settings.demo);
+    let web_dir: Option<PathBuf> = settings
+        .web_dir
+        .join("index.html")
+        .is_file()
+        .then(|| settings.web_dir.clone());
+    if web_dir.is_none() {
+        tracing::warn!(
+            dir = %settings.web_dir.display(),
+            "no built web app there (npm --prefix web run build); serving the API only"
+        );
+    }
+    let origins = settings.cors_origins.clone();
+    let demo = settings.demo;
+    let mut server = HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(data.clone())
+            .app_data(socket_addr.clone())
+            .app_data(public_socket.clone())
+            .app_data(demo_mode.clone())
+            .app_data(rest::query_config())
+            .wrap(middleware::from_fn(count_requests))
+            .wrap(cors(&origins))
+            .configure(rest::configure)
+            .route("/api/config", web::get().to(web_config));
+        if demo {
+            app = app.configure(demo::configure);
+        }
+        app = app.service(web::scope("/api").default_service(web::to(rest::not_found)));
+        match &web_dir {
+            Some(dir) => {
+                let index = dir.join("index.html");
+                app.service(
+                    actix_files::Files::new("/", dir)
+                        .index_file("index.html")
+                        .default_handler(web::to(move |req: actix_web::HttpRequest| {
+                            let index = index.clone();
+                            async move {
+                                // Client-side routes (/chat, /vendor/chat) get the app.
+                                actix_files::NamedFile::open_async(index)
+                                    .await
+                                    .map(|f| f.into_response(&req))
+                            }
+                        })),
+                )
+            }
+            None => app.default_service(web::to(rest::not_found)),
+        }
+    })
+    .shutdown_timeout(10)
+    .listen(listener)?;
+    if let Some(workers) = settings.http_workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}
+
+/// A whole application on its own thread (tests, tools).
+pub struct Spawned {
+    pub http_addr: SocketAddr,
+    pub socket_addr: SocketAddr,
+    pub state: AppState,
+    stop: StopHandle,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Spawned {
+    /// Stops gracefully and waits for the thread to end.
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let stop = self.stop.clone();
+            let _ = std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(stop.stop());
+            })
+            .join();
+            match thread.join() {
+                Ok(Err(e)) => tracing::error!(error = %e, "the application failed"),
+                Err(_) => tracing::error!("the application thread panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Builds and runs an application on a new thread; returns once it listens.
+pub fn spawn(settings: Settings) -> anyhow::Result<Spawned> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("souk-app".into())
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app = match Application::build(settings).await {
+                    Ok(app) => app,
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        let _ = tx.send(Err(anyhow::anyhow!(msg.clone())));
+                        return Err(anyhow::anyhow!(msg));
+                    }
+                };
+                let _ = tx.send(Ok((
+                    app.http_addr(),
+                    app.socket_addr(),
+                    app.state().clone(),
+                    app.stop_handle(),
+                )));
+                app.run_until_stopped().await
+            })
+        })?;
+    let (http_addr, socket_addr, state, stop) = rx
+        .recv()
+        .context("the application thread ended before it listened")??;
+    Ok(Spawned {
+        http_addr,
+        socket_addr,
+        state,
+        stop,
+        thread: Some(thread),
+    })
+}

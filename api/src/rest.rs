@@ -1,0 +1,386 @@
+//! The REST routes of API.md. Customer routes live under `/api/chat`, vendor
+//! routes mirror them under `/api/vendor/chat`; each scope knows its side and
+//! a token of the other side gets `403`.
+//!
+//! Handlers are thin: they authenticate ([`Caller`]), parse the path, query
+//! and body into domain types, call [`crate::service`] or the read models, and
+//! shape the answer.
+
+use std::collections::HashMap;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use souk_domain::{ConversationId, MessageId, Role, Timestamp};
+use souk_projections::{HistoryQuery, ListQuery};
+use souk_store::{Direction, ReadFrom};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorCode};
+use crate::input::parse_json;
+use crate::metrics::Gauges;
+use crate::service::{self, OpenInput, SendInput};
+use crate::state::AppState;
+
+/// Bodies over this size get `413 payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default and largest page of `GET .../conversations`.
+const DEFAULT_LIST_LIMIT: usize = 20;
+/// Default page of `GET .../messages` (API.md: 1..100, default 30).
+const DEFAULT_HISTORY_LIMIT: usize = 30;
+const MAX_PAGE_LIMIT: usize = 100;
+/// Default and largest page of `GET .../events`.
+const DEFAULT_EVENTS_LIMIT: usize = 100;
+const MAX_EVENTS_LIMIT: usize = 1000;
+/// The longest analytics window.
+const MAX_ANALYTICS_DAYS: i64 = 366;
+
+/// Which side a scope serves.
+#[derive(Clone, Copy, Debug)]
+pub struct Side(pub Role);
+
+/// The verified caller of a route, of the route's side.
+pub struct Caller(pub Principal);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered");
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = state.keys.verify_header(header)?;
+    if let Some(side) = req.app_data::<Side>() {
+        if principal.role != side.0 {
+            return Err(ApiError::forbidden(format!(
+                "these routes are for {}s; the token is a {}'s",
+                side.0, principal.role
+            )));
+        }
+    }
+    Ok(Caller(principal))
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`] as JSON.
+async fn json_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        )
+    };
+    if let Some(len) = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid(format!("unreadable body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    parse_json(&body)
+}
+
+type Query = web::Query<HashMap<String, String>>;
+
+fn query_usize(q: &Query, name: &str, default: usize, max: usize) -> Result<usize, ApiError> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::invalid(format!(
+                "{name}: must be an integer from 1 to {max}"
+            ))),
+        },
+    }
+}
+
+fn query_u64(q: &Query, name: &str) -> Result<Option<u64>, ApiError> {
+    q.get(name)
+        .map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| ApiError::invalid(format!("{name}: must be a non-negative integer")))
+        })
+        .transpose()
+}
+
+fn parse_conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+    Ok(ConversationId::parse(raw)?)
+}
+
+// ---- handlers ----
+
+async fn open_conversation(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload).await?;
+    let input = OpenInput::parse(p.role, &body)?;
+    let (view, created) = service::open_conversation(&state, &p, input).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(view))
+}
+
+async fn list_conversations(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+    q: Query,
+) -> Result<HttpResponse, ApiError> {
+    let search = q
+        .get("search")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(ApiError::invalid("search: must be at most 200 characters"));
+    }
+    let query = ListQuery {
+        search,
+        limit: query_usize(&q, "limit", DEFAULT_LIST_LIMIT, MAX_PAGE_LIMIT)?,
+        cursor: q.get("cursor").cloned().filter(|c| !c.is_empty()),
+    };
+    let mut page = state.projections.conversations(&p.id, p.role, query).await?;
+    for view in &mut page.conversations {
+        service::fill_presence(&state, view);
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "conversations": page.conversations,
+        "nextCursor": page.next_cursor,
+        "totalUnread": page.total_unread,
+    })))
+}
+
+async fn history(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+    path: web::Path<String>,
+    q: Query,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_conversation_id(&path)?;
+    let query = HistoryQuery {
+        before: query_u64(&q, "before")?,
+        after: query_u64(&q, "after")?,
+        limit: query_usize(&q, "limit", DEFAULT_HISTORY_LIMIT, MAX_PAGE_LIMIT)?,
+    };
+    service::check_participant(&state, &p, id).await?;
+    let page = state.projections.messages(id, query).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "messages": page.messages,
+        "hasMore": page.has_more,
+    })))
+}
+
+async fn send(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload).await?;
+    let input = SendInput::parse(&body)?;
+    let (message, created) = service::send_message(&state, &p, input).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(json!({ "message": message })))
+}
+
+async fn read_message(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let message = MessageId::parse(&path)?;
+    let receipt = service::mark_read(&state, &p, None, message).await?;
+    Ok(HttpResponse::Ok().json(receipt))
+}
+
+async fn read_all(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_conversation_id(&path)?;
+    let receipt = service::mark_all_read(&state, &p, id).await?;
+    Ok(HttpResponse::Ok().json(receipt))
+}
+
+async fn unread(state: web::Data<AppState>, Caller(p): Caller) -> Result<HttpResponse, ApiError> {
+    let summary = state.projections.unread(&p.id, p.role).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "total": summary.total,
+        "conversations": summary.conversations,
+    })))
+}
+
+/// The conversation's recorded events, as stored. `from` is a stream
+/// revision (default 0); `next` is the revision to ask for next, or null at
+/// the end.
+async fn events(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+    path: web::Path<String>,
+    q: Query,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_conversation_id(&path)?;
+    let from = query_u64(&q, "from")?.unwrap_or(0);
+    let limit = query_usize(&q, "limit", DEFAULT_EVENTS_LIMIT, MAX_EVENTS_LIMIT)?;
+    service::check_participant(&state, &p, id).await?;
+    let mut events = state
+        .store
+        .read_stream(
+            &id.stream_name(),
+            ReadFrom::Revision(from),
+            Direction::Forwards,
+            limit + 1,
+        )
+        .await?;
+    let next = if events.len() > limit {
+        events.truncate(limit);
+        events.last().map(|e| e.revision + 1)
+    } else {
+        None
+    };
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
+            json!({
+                "position": e.position,
+                "revision": e.revision,
+                "type": e.event_type,
+                "version": e.version,
+                "data": data,
+                "recordedAt": e.recorded_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "events": events, "next": next })))
+}
+
+fn parse_time_param(q: &Query, name: &str) -> Result<Option<Timestamp>, ApiError> {
+    let Some(raw) = q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = Timestamp::parse(raw) {
+        return Ok(Some(t));
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| Some(Timestamp::from_datetime(dt.and_utc())))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{name}: must be an RFC 3339 time or a YYYY-MM-DD date"
+            ))
+        })
+}
+
+async fn analytics(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+    q: Query,
+) -> Result<HttpResponse, ApiError> {
+    const DAY_MS: i64 = 86_400_000;
+    let to = parse_time_param(&q, "to")?.unwrap_or_else(Timestamp::now);
+    let from = parse_time_param(&q, "from")?.unwrap_or(to.plus_millis(-30 * DAY_MS));
+    if from >= to {
+        return Err(ApiError::invalid("from: must be before to"));
+    }
+    if to.millis() - from.millis() > MAX_ANALYTICS_DAYS * DAY_MS {
+        return Err(ApiError::invalid(format!(
+            "from: the window may span at most {MAX_ANALYTICS_DAYS} days"
+        )));
+    }
+    let figures = state.projections.analytics(&p.id, from, to).await?;
+    Ok(HttpResponse::Ok().json(figures))
+}
+
+async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.store.last_position().await?;
+    state.projections.unread(&health_probe_user(), Role::Customer).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ok" })))
+}
+
+fn health_probe_user() -> souk_domain::UserId {
+    souk_domain::UserId::parse("healthz").expect("a valid id")
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let gauges = Gauges {
+        log_position: state.store.last_position().await.unwrap_or(0),
+        projection_position: state.projections.position(),
+        live_actors: state.registry.live_actors().await,
+        online_users: state.presence.online_count(),
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&gauges))
+}
+
+/// Unknown routes under `/api`, and wrong methods: JSON `404`.
+pub async fn not_found(req: HttpRequest) -> ApiError {
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.path()))
+}
+
+/// The routes of one side, under its prefix.
+fn chat_scope(prefix: &str, side: Role) -> actix_web::Scope {
+    web::scope(prefix)
+        .app_data(Side(side))
+        .route("/conversation", web::post().to(open_conversation))
+        .route("/conversations", web::get().to(list_conversations))
+        .route("/send", web::post().to(send))
+        .route("/unread", web::get().to(unread))
+        .route("/message/{messageId}/read", web::put().to(read_message))
+        .route("/{conversationId}/messages", web::get().to(history))
+        .route("/{conversationId}/read", web::put().to(read_all))
+        .route("/{conversationId}/events", web::get().to(events))
+}
+
+/// Registers every REST route of API.md.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(chat_scope("/api/chat", Role::Customer))
+        .service(chat_scope("/api/vendor/chat", Role::Vendor))
+        .service(
+            web::scope("/api/vendor")
+                .app_data(Side(Role::Vendor))
+                .route("/analytics", web::get().to(analytics)),
+        )
+        .route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Query strings that cannot be parsed at all get the JSON error too.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _| ApiError::invalid(format!("malformed query: {err}")).into())
+}

@@ -1,0 +1,352 @@
+//! The operations of the chat, shared by REST and the Socket.IO edge, so that
+//! a message sent either way is parsed, decided, recorded and answered the
+//! same way. Each takes the verified [`Principal`], parses its input into
+//! domain types, asks the conversation's actor, waits (with a bound) for the
+//! read models to reach the write, and answers from them.
+
+use serde::Serialize;
+use serde_json::Value;
+use souk_domain::{
+    ClientMessageId, Command, ConversationId, DisplayName, MessageContent, MessageId,
+    MessageSent, MessageText, Participant, ProductCard, Role, Timestamp, TypingStopReason, UserId,
+};
+use souk_projections::{ConversationView, MessageView, ParticipantView};
+use souk_store::Position;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::input::Fields;
+use crate::metrics::Metrics;
+use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
+
+/// `POST .../conversation`: the other side and the product it starts from.
+pub struct OpenInput {
+    pub other: UserId,
+    pub other_name: Option<DisplayName>,
+    pub product: Option<ProductCard>,
+}
+
+impl OpenInput {
+    /// A customer names `vendorId`/`vendorName`, a vendor `customerId`/`customerName`.
+    pub fn parse(caller: Role, body: &Value) -> Result<Self, ApiError> {
+        let f = Fields::of(body)?;
+        let (id_field, name_field) = match caller {
+            Role::Customer => ("vendorId", "vendorName"),
+            Role::Vendor => ("customerId", "customerName"),
+        };
+        let other = UserId::parse_field(id_field, f.req_str(id_field)?)?;
+        let other_name = match f.opt_str(name_field)?.map(str::trim) {
+            None | Some("") => None,
+            Some(n) => Some(DisplayName::parse_field(name_field, n)?),
+        };
+        Ok(Self {
+            other,
+            other_name,
+            product: f.opt_product("product")?,
+        })
+    }
+}
+
+/// `POST .../send` and `send_message`.
+pub struct SendInput {
+    pub conversation_id: ConversationId,
+    pub content: MessageContent,
+    pub client_message_id: Option<ClientMessageId>,
+}
+
+impl SendInput {
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let f = Fields::of(body)?;
+        let conversation_id = ConversationId::parse(f.req_str("conversationId")?)?;
+        let product = f.opt_product("product")?;
+        let text = match (f.opt_str("text")?, &product) {
+            (None, _) => None,
+            // A product message may come with a blank caption.
+            (Some(t), Some(_)) if t.trim().is_empty() => None,
+            (Some(t), _) => Some(MessageText::parse(t)?),
+        };
+        let content = MessageContent::from_parts(text, product)?;
+        let client_message_id = f
+            .opt_str("clientMessageId")?
+            .map(ClientMessageId::parse)
+            .transpose()?;
+        Ok(Self {
+            conversation_id,
+            content,
+            client_message_id,
+        })
+    }
+}
+
+/// Answer of a read of one message.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadReceipt {
+    pub conversation_id: ConversationId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    pub read_at: Timestamp,
+    pub unread_count: u64,
+}
+
+fn side_participant(p: &Principal) -> Participant {
+    Participant {
+        id: p.id.clone(),
+        name: p.name.clone(),
+    }
+}
+
+/// Waits for the read models to reach `position` (bounded).
+async fn settle(state: &AppState, position: Position) {
+    if position > 0
+        && !state
+            .projections
+            .wait_for(position, READ_YOUR_WRITES_TIMEOUT)
+            .await
+    {
+        tracing::warn!(position, "read models lag behind a write; answering anyway");
+    }
+}
+
+/// Fills `online` and `lastSeenAt` of a participant from presence.
+fn fill_participant(state: &AppState, p: &mut ParticipantView, role: Role) {
+    let (online, last_seen) = state.presence.status(&p.id, role);
+    p.online = online;
+    p.last_seen_at = if online {
+        None
+    } else {
+        last_seen.or(p.last_active_at)
+    };
+}
+
+/// Fills presence into a conversation view.
+pub fn fill_presence(state: &AppState, view: &mut ConversationView) {
+    fill_participant(state, &mut view.customer, Role::Customer);
+    fill_participant(state, &mut view.vendor, Role::Vendor);
+}
+
+/// The conversation as `p` sees it, or `not_found`.
+pub async fn conversation_view(
+    state: &AppState,
+    p: &Principal,
+    id: ConversationId,
+) -> Result<ConversationView, ApiError> {
+    let mut view = state
+        .projections
+        .conversation(id, &p.id, p.role)
+        .await?
+        .ok_or_else(|| ApiError::conversation_not_found(id))?;
+    fill_presence(state, &mut view);
+    Ok(view)
+}
+
+/// Checks that `p` takes part in conversation `id` (from the read models).
+pub async fn check_participant(
+    state: &AppState,
+    p: &Principal,
+    id: ConversationId,
+) -> Result<(), ApiError> {
+    conversation_view(state, p, id).await.map(|_| ())
+}
+
+/// Opens the conversation of `p` and the other side (or gets it). Returns the
+/// view and whether it was created now.
+pub async fn open_conversation(
+    state: &AppState,
+    p: &Principal,
+    input: OpenInput,
+) -> Result<(ConversationView, bool), ApiError> {
+    let other = Participant {
+        id: input.other,
+        name: input.other_name,
+    };
+    let (customer, vendor) = match p.role {
+        Role::Customer => (side_participant(p), other),
+        Role::Vendor => (other, side_participant(p)),
+    };
+    let id = ConversationId::for_pair(&customer.id, &vendor.id);
+    let command = Command::StartConversation {
+        conversation_id: id,
+        customer,
+        vendor,
+        product: input.product,
+        by: p.role,
+        at: Timestamp::now(),
+    };
+    let reply = execute(state, id, command).await?;
+    settle(state, reply.position).await;
+    let view = conversation_view(state, p, id).await?;
+    Ok((view, reply.created))
+}
+
+/// Builds the wire message from its event, for when the read models lag.
+fn message_from_event(id: ConversationId, m: &MessageSent) -> MessageView {
+    MessageView {
+        id: m.message_id,
+        conversation_id: id,
+        seq: m.seq,
+        sender: m.sender.clone(),
+        kind: m.kind,
+        text: m.text.as_ref().map(|t| t.as_str().to_owned()),
+        product: m.product.clone(),
+        client_message_id: m.client_message_id.as_ref().map(|c| c.as_str().to_owned()),
+        sent_at: m.at,
+        read_at: None,
+    }
+}
+
+/// Sends a message. Returns it and whether it is new (false: an earlier send
+/// with the same `clientMessageId`).
+pub async fn send_message(
+    state: &AppState,
+    p: &Principal,
+    input: SendInput,
+) -> Result<(MessageView, bool), ApiError> {
+    let id = input.conversation_id;
+    let command = Command::SendMessage {
+        by: p.actor(),
+        message_id: MessageId::new(),
+        content: input.content,
+        client_message_id: input.client_message_id,
+        at: Timestamp::now(),
+    };
+    let reply = execute(state, id, command).await?;
+    let sent = reply
+        .message
+        .ok_or_else(|| ApiError::internal("send", &"the actor answered a send without a message"))?;
+    if reply.created {
+        Metrics::inc(&state.metrics.messages_sent);
+    }
+    settle(state, reply.position).await;
+    let view = match state.projections.message_by_seq(id, sent.seq).await? {
+        Some(v) => v,
+        None => message_from_event(id, &sent),
+    };
+    Ok((view, reply.created))
+}
+
+/// Marks `message` and every earlier message of the other side as read. The
+/// conversation is looked up from the message when not given.
+pub async fn mark_read(
+    state: &AppState,
+    p: &Principal,
+    conversation: Option<ConversationId>,
+    message: MessageId,
+) -> Result<ReadReceipt, ApiError> {
+    let conversation = match conversation {
+        Some(c) => c,
+        None => {
+            state
+                .projections
+                .message(message)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("message {message} not found")))?
+                .conversation_id
+        }
+    };
+    let at = Timestamp::now();
+    let command = Command::MarkRead {
+        by: p.actor(),
+        up_to: message,
+        at,
+    };
+    let reply = execute(state, conversation, command).await?;
+    settle(state, reply.position).await;
+    Ok(ReadReceipt {
+        conversation_id: conversation,
+        message_id: Some(message),
+        read_at: reply.last_read_at.unwrap_or(at),
+        unread_count: reply.unread,
+    })
+}
+
+/// Marks every message of the other side as read.
+pub async fn mark_all_read(
+    state: &AppState,
+    p: &Principal,
+    conversation: ConversationId,
+) -> Result<ReadReceipt, ApiError> {
+    let at = Timestamp::now();
+    let command = Command::MarkAllRead { by: p.actor(), at };
+    let reply = execute(state, conversation, command).await?;
+    settle(state, reply.position).await;
+    Ok(ReadReceipt {
+        conversation_id: conversation,
+        message_id: None,
+        read_at: reply.last_read_at.unwrap_or(at),
+        unread_count: reply.unread,
+    })
+}
+
+/// Typing started (`start`) or stopped.
+pub async fn typing(
+    state: &AppState,
+    p: &Principal,
+    conversation: ConversationId,
+    start: bool,
+) -> Result<(), ApiError> {
+    let at = Timestamp::now();
+    let command = if start {
+        Command::StartTyping { by: p.actor(), at }
+    } else {
+        Command::StopTyping {
+            by: p.actor(),
+            reason: TypingStopReason::Stopped,
+            at,
+        }
+    };
+    execute(state, conversation, command).await.map(|_| ())
+}
+
+async fn execute(
+    state: &AppState,
+    id: ConversationId,
+    command: Command,
+) -> Result<souk_actors::CommandReply, ApiError> {
+    Metrics::inc(&state.metrics.commands);
+    Ok(state.registry.execute(id, command).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn open_names_the_other_side_by_role() {
+        let body = json!({ "vendorId": "v-7", "vendorName": "Bolt Bikes" });
+        let o = OpenInput::parse(Role::Customer, &body).unwrap();
+        assert_eq!(o.other.as_str(), "v-7");
+        assert_eq!(o.other_name.unwrap().as_str(), "Bolt Bikes");
+        let err = OpenInput::parse(Role::Vendor, &body).err().unwrap();
+        assert!(err.message.starts_with("customerId"), "{}", err.message);
+        let err = OpenInput::parse(Role::Customer, &json!({ "vendorId": "bad id" }))
+            .err()
+            .unwrap();
+        assert!(err.message.starts_with("vendorId"), "{}", err.message);
+    }
+
+    #[test]
+    fn sends_need_text_or_a_product() {
+        let id = ConversationId::for_pair(
+            &UserId::parse("c").unwrap(),
+            &UserId::parse("v").unwrap(),
+        );
+        let ok = json!({ "conversationId": id.to_string(), "text": " hi ", "clientMessageId": "t-1" });
+        let s = SendInput::parse(&ok).unwrap();
+        assert_eq!(s.content.text().unwrap().as_str(), "hi");
+        let product = json!({ "conversationId": id.to_string(), "text": "", "product": { "id": "p", "name": "Bike" } });
+        assert!(SendInput::parse(&product).unwrap().content.text().is_none());
+        for bad in [
+            json!({ "conversationId": id.to_string() }),
+            json!({ "conversationId": id.to_string(), "text": "   " }),
+            json!({ "conversationId": "nope", "text": "hi" }),
+            json!({ "text": "hi" }),
+            json!({ "conversationId": id.to_string(), "text": ["hi"] }),
+            json!({ "conversationId": id.to_string(), "text": "x".repeat(4001) }),
+            json!({ "conversationId": id.to_string(), "text": "hi", "clientMessageId": "c".repeat(65) }),
+        ] {
+            assert!(SendInput::parse(&bad).is_err(), "{bad}");
+        }
+    }
+}
