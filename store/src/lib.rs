@@ -11,10 +11,13 @@
 //! - this file: the trait and its types ([`NewEvent`], [`RecordedEvent`],
 //!   [`ExpectedRevision`], [`StoreError`], ...).
 //! - [`memory`]: [`MemoryStore`], the in-memory backend for tests.
+//! - [`contract`]: the behaviour every backend must show, as test cases any
+//!   backend's tests can run ([`contract_tests!`]).
 //! - `subscription` (private): the catch-up-then-live stream both backends
 //!   build [`EventStore::subscribe_all`] on.
 #![forbid(unsafe_code)]
 
+pub mod contract;
 pub mod memory;
 mod subscription;
 
