@@ -355,7 +355,10 @@ fn a_malformed_payload_is_named_with_its_type() {
     for data in cases {
         let err = ConversationEvent::decode("MessageSent", 1, &data).unwrap_err();
         assert!(
-            matches!(&err, DecodeError::Malformed { event_type, .. } if event_type == "MessageSent"),
+            matches!(
+                &err,
+                DecodeError::Malformed { event_type, .. } if event_type == "MessageSent"
+            ),
             "{data}: {err:?}"
         );
         assert!(
