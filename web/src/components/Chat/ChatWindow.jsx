@@ -1,0 +1,303 @@
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { otherOf, useChatStore, visibleMessages } from '../../store/chatStore.js';
+import { dayKey, formatDay, formatLastSeen, formatPrice } from '../../utils/format.js';
+import Avatar from './Avatar.jsx';
+import { ArrowDownIcon, BackIcon, BagIcon, SendIcon } from './icons.jsx';
+import MessageBubble from './MessageBubble.jsx';
+import { ProductImage } from './ProductCard.jsx';
+import ProductPicker from './ProductPicker.jsx';
+import TypingIndicator from './TypingIndicator.jsx';
+
+const GROUP_MS = 5 * 60 * 1000;
+const NEAR_BOTTOM_PX = 80;
+const NEAR_TOP_PX = 160;
+
+function keyOf(m) {
+  return m.id ?? `pending-${m.clientMessageId}`;
+}
+
+/** Day separators and runs of messages from one sender. */
+function layout(messages) {
+  const rows = [];
+  let prev = null;
+  for (const m of messages) {
+    const day = dayKey(m.sentAt);
+    if (!prev || dayKey(prev.sentAt) !== day) {
+      rows.push({ type: 'day', key: `day-${day}`, label: formatDay(m.sentAt) });
+      prev = null;
+    }
+    const grouped =
+      !!prev &&
+      prev.sender?.id === m.sender?.id &&
+      new Date(m.sentAt).getTime() - new Date(prev.sentAt).getTime() < GROUP_MS;
+    rows.push({ type: 'msg', key: keyOf(m), message: m, grouped });
+    prev = m;
+  }
+  return rows;
+}
+
+function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
+  const [text, setText] = useState('');
+  const ref = useRef(null);
+
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    el.style.height = 'auto';
+    el.style.height = `${Math.min(el.scrollHeight, 140)}px`;
+  }, [text]);
+
+  const submit = (e) => {
+    e?.preventDefault();
+    const t = text.trim();
+    if (!t) return;
+    onSend(t);
+    setText('');
+    ref.current?.focus();
+  };
+
+  return (
+    <form className="composer" onSubmit={submit}>
+      <button
+        type="button"
+        className={`icon-button composer-share ${sharing ? 'is-on' : ''}`}
+        onClick={onShareToggle}
+        aria-label="Share a product"
+        aria-expanded={sharing}
+        title="Share a product"
+        data-testid="share-product-button"
+      >
+        <BagIcon />
+      </button>
+      <textarea
+        ref={ref}
+        rows={1}
+        value={text}
+        placeholder="Write a message"
+        maxLength={4000}
+        disabled={disabled}
+        onChange={(e) => {
+          setText(e.target.value);
+          if (e.target.value.trim()) onTyping();
+        }}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) submit(e);
+        }}
+        aria-label="Message"
+        data-testid="composer-input"
+      />
+      <button type="submit" className="send-button" disabled={!text.trim() || disabled} aria-label="Send" data-testid="send-button">
+        <SendIcon />
+      </button>
+    </form>
+  );
+}
+
+/**
+ * The open conversation: who it is with (online, typing, last seen), the
+ * product it started from, the history (older pages load on scrolling up, the
+ * view follows the newest message unless the reader scrolled away), and the
+ * composer with product sharing.
+ */
+export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [] }) {
+  const me = useChatStore((s) => s.me);
+  const activeId = useChatStore((s) => s.activeId);
+  const conv = useChatStore((s) => s.conversations[s.activeId]);
+  const thread = useChatStore((s) => s.threads[s.activeId]);
+  const typingUser = useChatStore((s) => s.typing[s.activeId]);
+  const presence = useChatStore((s) => s.presence);
+  const sendMessage = useChatStore((s) => s.sendMessage);
+  const typingActivity = useChatStore((s) => s.typingActivity);
+  const loadOlder = useChatStore((s) => s.loadOlder);
+  const retry = useChatStore((s) => s.retry);
+  const discard = useChatStore((s) => s.discard);
+  const retryOpen = useChatStore((s) => s.retryOpen);
+  const [sharing, setSharing] = useState(false);
+  const [showJump, setShowJump] = useState(false);
+
+  const scrollRef = useRef(null);
+  const contentRef = useRef(null);
+  const atBottom = useRef(true);
+  const prev = useRef({ id: null, first: null, last: null, height: 0 });
+
+  const messages = useMemo(() => visibleMessages(thread), [thread]);
+  const rows = useMemo(() => layout(messages), [messages]);
+  const other = otherOf(conv, me?.role);
+  const otherPresence = other ? presence[other.id] : null;
+  const online = otherPresence?.online ?? !!other?.online;
+  const lastSeenAt = otherPresence?.lastSeenAt ?? other?.lastSeenAt;
+
+  const scrollToBottom = useCallback(() => {
+    const el = scrollRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+    atBottom.current = true;
+    setShowJump(false);
+  }, []);
+
+  useEffect(() => {
+    setSharing(false);
+    setShowJump(false);
+    atBottom.current = true;
+  }, [activeId]);
+
+  // Keep the reader's place when older messages are prepended; follow new ones.
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const p = prev.current;
+    const first = messages[0] ? keyOf(messages[0]) : null;
+    const lastMsg = messages[messages.length - 1];
+    const last = lastMsg ? keyOf(lastMsg) : null;
+    if (p.id !== activeId) {
+      el.scrollTop = el.scrollHeight;
+      atBottom.current = true;
+    } else if (first !== p.first && last === p.last && p.height) {
+      el.scrollTop += el.scrollHeight - p.height;
+    } else if (last !== p.last) {
+      const mine = lastMsg?.sender?.id === me?.id;
+      if (atBottom.current || mine) scrollToBottom();
+      else setShowJump(true);
+    }
+    prev.current = { id: activeId, first, last, height: el.scrollHeight };
+  }, [messages, activeId, me, scrollToBottom]);
+
+  // Images that load and the typing bubble change the height: stay at the bottom.
+  useEffect(() => {
+    const content = contentRef.current;
+    const el = scrollRef.current;
+    if (!content || !el || typeof ResizeObserver === 'undefined') return undefined;
+    const ro = new ResizeObserver(() => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+      prev.current.height = el.scrollHeight;
+    });
+    ro.observe(content);
+    return () => ro.disconnect();
+  }, [activeId]);
+
+  // A first page that does not fill the view: fetch older ones at once.
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el || !thread || thread.status !== 'ready' || !thread.hasMore || thread.loadingOlder) return;
+    if (el.scrollHeight <= el.clientHeight + NEAR_TOP_PX) loadOlder(activeId);
+  }, [thread, activeId, loadOlder]);
+
+  const onScroll = () => {
+    const el = scrollRef.current;
+    if (!el) return;
+    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+    if (atBottom.current) setShowJump(false);
+    if (el.scrollTop < NEAR_TOP_PX && thread?.hasMore && !thread.loadingOlder) loadOlder(activeId);
+  };
+
+  if (!activeId) return null;
+  const name = other?.name ?? other?.id ?? '…';
+  const products = conv ? shareables(conv) : [];
+  const status = typingUser ? 'typing…' : online ? 'online' : formatLastSeen(lastSeenAt);
+
+  return (
+    <section className="chat" data-testid="chat-window" data-conversation-id={activeId}>
+      <header className="chat-head">
+        <button type="button" className="icon-button back-button" onClick={onBack} aria-label="Back to conversations" data-testid="back-button">
+          <BackIcon />
+          {backBadge > 0 && (
+            <span className="badge badge-small" data-testid="back-unread">
+              {backBadge > 99 ? '99+' : backBadge}
+            </span>
+          )}
+        </button>
+        <Avatar id={other?.id} name={name} online={conv ? online : undefined} size={40} />
+        <div className="chat-head-who">
+          <div className="chat-head-name" data-testid="chat-partner-name">
+            {name}
+          </div>
+          <div className={`chat-head-status ${typingUser ? 'is-typing' : online ? 'is-online' : ''}`} data-testid="chat-partner-status">
+            {status}
+          </div>
+        </div>
+        {conv?.product && (
+          <a
+            className="chat-head-product"
+            href={conv.product.url ?? undefined}
+            target="_blank"
+            rel="noreferrer"
+            data-testid="conversation-product"
+            title={conv.product.name}
+          >
+            <ProductImage product={conv.product} />
+            <span>
+              <span className="chp-name">{conv.product.name}</span>
+              <span className="chp-price">{formatPrice(conv.product.priceMinor, conv.product.currency)}</span>
+            </span>
+          </a>
+        )}
+      </header>
+
+      <div className="chat-scroll" ref={scrollRef} onScroll={onScroll} data-testid="message-list">
+        <div className="chat-content" ref={contentRef}>
+          {thread?.loadingOlder && <div className="chat-loading" data-testid="loading-older">Loading earlier messages…</div>}
+          {thread?.status === 'ready' && !thread.hasMore && messages.length > 0 && (
+            <div className="chat-start" data-testid="history-start">
+              Start of your conversation with {name}
+            </div>
+          )}
+          {thread?.status === 'loading' && messages.length === 0 && <div className="chat-loading">Loading…</div>}
+          {thread?.status === 'error' && (
+            <div className="chat-error" role="alert">
+              {thread.error}{' '}
+              <button type="button" className="link-button" onClick={retryOpen}>
+                Try again
+              </button>
+            </div>
+          )}
+          {thread?.status === 'ready' && messages.length === 0 && (
+            <div className="chat-empty">
+              <p>Say hello to {name}.</p>
+              {conv?.product && <p className="muted">You are talking about {conv.product.name}.</p>}
+            </div>
+          )}
+          {rows.map((r) =>
+            r.type === 'day' ? (
+              <div className="day-sep" key={r.key}>
+                <span>{r.label}</span>
+              </div>
+            ) : (
+              <MessageBubble
+                key={r.key}
+                message={r.message}
+                mine={r.message.sender?.id === me?.id}
+                grouped={r.grouped}
+                onRetry={() => retry(activeId, r.message.clientMessageId)}
+                onDiscard={() => discard(activeId, r.message.clientMessageId)}
+              />
+            ),
+          )}
+          {typingUser && <TypingIndicator name={name} />}
+        </div>
+      </div>
+
+      {showJump && (
+        <button type="button" className="jump" onClick={scrollToBottom} data-testid="jump-to-latest">
+          <ArrowDownIcon /> New messages
+        </button>
+      )}
+
+      {sharing && (
+        <ProductPicker
+          products={products}
+          onClose={() => setSharing(false)}
+          onShare={(product, caption) => {
+            setSharing(false);
+            sendMessage({ product, text: caption });
+          }}
+        />
+      )}
+      <Composer
+        onSend={(text) => sendMessage({ text })}
+        onTyping={typingActivity}
+        onShareToggle={() => setSharing((v) => !v)}
+        sharing={sharing}
+        disabled={!conv && thread?.status !== 'ready'}
+      />
+    </section>
+  );
+}

@@ -1,0 +1,27 @@
+import ProductCard from './ProductCard.jsx';
+
+/** The customer's shop window: products with a "Chat with vendor" button each. */
+export default function ProductStrip({ products, onChat, busyId }) {
+  if (!products || products.length === 0) return null;
+  return (
+    <section className="strip" aria-label="Products" data-testid="product-strip">
+      <h2 className="strip-title">Discover</h2>
+      <div className="strip-scroll">
+        {products.map((p) => (
+          <ProductCard key={p.id} product={p} variant="tile">
+            <button
+              type="button"
+              className="button button-small button-primary"
+              onClick={() => onChat(p)}
+              disabled={busyId === p.id}
+              data-testid="chat-with-vendor"
+              data-product-id={p.id}
+            >
+              {busyId === p.id ? 'Opening…' : 'Chat with vendor'}
+            </button>
+          </ProductCard>
+        ))}
+      </div>
+    </section>
+  );
+}

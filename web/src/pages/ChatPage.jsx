@@ -1,0 +1,240 @@
+import { useCallback, useEffect, useState } from 'react';
+import { Navigate, useLocation, useNavigate, useSearchParams } from 'react-router-dom';
+import ChatWindow from '../components/Chat/ChatWindow.jsx';
+import ConversationList from '../components/Chat/ConversationList.jsx';
+import { ChatIcon, LogoutIcon } from '../components/Chat/icons.jsx';
+import Avatar from '../components/Chat/Avatar.jsx';
+import { toWireProduct } from '../components/Chat/ProductCard.jsx';
+import ProductStrip from '../components/Chat/ProductStrip.jsx';
+import { fetchConfig, fetchDemoUsers, socketUrlOf } from '../services/chatApi.js';
+import { useChatStore } from '../store/chatStore.js';
+import { clearSession, homeOf, loadSession } from '../utils/auth.js';
+
+function ConnectionBanner({ connection }) {
+  if (connection === 'offline') {
+    return (
+      <div className="banner banner-warn" role="status" data-testid="connection-banner" data-state="offline">
+        <span className="spinner" aria-hidden="true" /> Connection lost — reconnecting…
+      </div>
+    );
+  }
+  if (connection === 'unauthorized') {
+    return (
+      <div className="banner banner-error" role="alert" data-testid="connection-banner" data-state="unauthorized">
+        Your session is no longer valid. <a href="/">Sign in again</a>
+      </div>
+    );
+  }
+  return null;
+}
+
+function TopBar({ me, totalUnread, connection, onSignOut }) {
+  return (
+    <header className="topbar">
+      <a className="brand" href={homeOf(me.role)}>
+        <span className="brand-mark">
+          <ChatIcon />
+        </span>
+        souk
+        <span className={`role-pill role-${me.role}`}>{me.role === 'vendor' ? 'Seller' : 'Shopper'}</span>
+      </a>
+      <div className="topbar-right">
+        <span
+          className={`conn-dot conn-${connection}`}
+          title={connection === 'online' ? 'Connected' : 'Not connected'}
+          data-testid="connection-status"
+          data-state={connection}
+        />
+        <span className="inbox" title={`${totalUnread} unread`}>
+          <ChatIcon />
+          <span className={`badge ${totalUnread > 0 ? '' : 'is-zero'}`} data-testid="total-unread" data-count={totalUnread}>
+            {totalUnread > 99 ? '99+' : totalUnread}
+          </span>
+        </span>
+        <span className="me" data-testid="me-name">
+          <Avatar id={me.id} name={me.name} size={30} />
+          <span className="me-name">{me.name}</span>
+        </span>
+        <button type="button" className="icon-button" onClick={onSignOut} aria-label="Sign out" title="Sign out" data-testid="sign-out">
+          <LogoutIcon />
+        </button>
+      </div>
+    </header>
+  );
+}
+
+/**
+ * The chat page of one side (`customer` at /chat, `vendor` at /vendor/chat).
+ * The open conversation is in the URL (`?c=<id>`): at phone width the list and
+ * the conversation are two screens, and the browser's back button works too.
+ */
+export default function ChatPage({ side }) {
+  const [session] = useState(() => loadSession());
+  const navigate = useNavigate();
+  const location = useLocation();
+  const [params, setParams] = useSearchParams();
+  const activeParam = params.get('c');
+  const [setupError, setSetupError] = useState(null);
+  const [busyProduct, setBusyProduct] = useState(null);
+
+  const me = useChatStore((s) => s.me);
+  const totalUnread = useChatStore((s) => s.totalUnread);
+  const unread = useChatStore((s) => s.unread);
+  const connection = useChatStore((s) => s.connection);
+  const activeId = useChatStore((s) => s.activeId);
+  const products = useChatStore((s) => s.products);
+  const notice = useChatStore((s) => s.notice);
+  const dismissNotice = useChatStore((s) => s.dismissNotice);
+  const wrongSide = session && session.user.role !== side;
+
+  useEffect(() => {
+    if (!session || wrongSide) return undefined;
+    let cancelled = false;
+    fetchConfig()
+      .then((config) => {
+        if (cancelled) return;
+        useChatStore.getState().start(session, config, socketUrlOf(config));
+        if (config.demo) {
+          fetchDemoUsers()
+            .then((d) => !cancelled && useChatStore.getState().setProducts(d.products ?? []))
+            .catch(() => {});
+        }
+      })
+      .catch((e) => !cancelled && setSetupError(e.message));
+    return () => {
+      cancelled = true;
+    };
+  }, [session, wrongSide]);
+
+  useEffect(() => {
+    if (!me) return;
+    const store = useChatStore.getState();
+    if (activeParam) store.openConversation(activeParam);
+    else store.closeConversation();
+  }, [activeParam, me]);
+
+  useEffect(() => {
+    const onVisible = () => {
+      const { activeId: id, markRead } = useChatStore.getState();
+      if (id && document.visibilityState === 'visible') markRead(id);
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => document.removeEventListener('visibilitychange', onVisible);
+  }, []);
+
+  useEffect(() => {
+    const unreadTitle = totalUnread > 0 ? `(${totalUnread}) ` : '';
+    document.title = `${unreadTitle}souk · ${side === 'vendor' ? 'Seller inbox' : 'Messages'}`;
+  }, [totalUnread, side]);
+
+  const open = useCallback(
+    (id) => {
+      if (id === useChatStore.getState().activeId) return;
+      setParams({ c: id }, { state: { fromList: true } });
+    },
+    [setParams],
+  );
+
+  const back = useCallback(() => {
+    if (location.state?.fromList) navigate(-1);
+    else setParams({}, { replace: true });
+  }, [location.state, navigate, setParams]);
+
+  const signOut = () => {
+    useChatStore.getState().stop();
+    clearSession();
+    navigate('/', { replace: true });
+  };
+
+  const chatWithVendor = async (product) => {
+    setBusyProduct(product.id);
+    try {
+      const id = await useChatStore.getState().startConversation({
+        otherId: product.vendorId,
+        otherName: product.vendorName,
+        product: toWireProduct(product),
+      });
+      open(id);
+    } catch (e) {
+      useChatStore.setState({ notice: e.message });
+    } finally {
+      setBusyProduct(null);
+    }
+  };
+
+  const shareables = useCallback(
+    (conv) => {
+      // The vendor's own catalogue (or, for a customer, this vendor's): the
+      // conversation's product first.
+      const vendorId = conv.vendor?.id;
+      const mine = products.filter((p) => p.vendorId === vendorId);
+      const list = mine.length ? mine : products;
+      const first = conv.product ? [conv.product] : [];
+      return [...first, ...list.filter((p) => p.id !== conv.product?.id)];
+    },
+    [products],
+  );
+
+  if (!session) return <Navigate to="/" replace />;
+  if (wrongSide) return <Navigate to={homeOf(session.user.role)} replace />;
+  if (setupError) {
+    return (
+      <div className="center-note" role="alert">
+        <p>The chat server cannot be reached ({setupError}).</p>
+        <button type="button" className="button button-primary" onClick={() => window.location.reload()}>
+          Try again
+        </button>
+      </div>
+    );
+  }
+  if (!me) return <div className="center-note">Connecting…</div>;
+
+  const otherUnread = totalUnread - (activeId ? unread[activeId] ?? 0 : 0);
+  const strip =
+    side === 'customer' ? <ProductStrip products={products} onChat={chatWithVendor} busyId={busyProduct} /> : null;
+
+  return (
+    <div className={`app ${activeId ? 'has-active' : ''}`} data-testid={`${side}-page`}>
+      <TopBar me={me} totalUnread={totalUnread} connection={connection} onSignOut={signOut} />
+      <ConnectionBanner connection={connection} />
+      {notice && (
+        <div className="banner banner-error" role="alert" data-testid="notice">
+          {notice}
+          <button type="button" className="link-button" onClick={dismissNotice}>
+            Dismiss
+          </button>
+        </div>
+      )}
+      <main className="layout">
+        <aside className="list-pane" aria-label="Conversations">
+          <ConversationList
+            onOpen={open}
+            top={strip}
+            emptyHint={
+              side === 'vendor'
+                ? 'No customer has written yet. Conversations appear here as they start.'
+                : 'Pick a product above and chat with its vendor.'
+            }
+          />
+        </aside>
+        <section className="chat-pane">
+          {activeId ? (
+            <ChatWindow onBack={back} backBadge={otherUnread} shareables={shareables} />
+          ) : (
+            <div className="chat-placeholder" data-testid="no-conversation">
+              <span className="placeholder-icon">
+                <ChatIcon />
+              </span>
+              <h2>{side === 'vendor' ? 'Your customers, in one place' : 'Ask before you buy'}</h2>
+              <p>
+                {side === 'vendor'
+                  ? 'Choose a conversation to answer. Read receipts and typing show up live.'
+                  : 'Choose a conversation, or start one from a product.'}
+              </p>
+            </div>
+          )}
+        </section>
+      </main>
+    </div>
+  );
+}

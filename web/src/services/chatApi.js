@@ -1,0 +1,162 @@
+// The REST side of the wire contract (API.md), for both sides.
+//
+// Customer routes live under /api/chat, vendor routes under /api/vendor/chat;
+// every call carries `Authorization: Bearer <token>`. A failed call rejects with
+// an ApiError that carries the server's `{ error: { code, message } }`, or the
+// code `network` when the server could not be reached at all.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+
+  /** Worth trying again later with the same request (idempotent sends). */
+  get retryable() {
+    return (
+      this.code === 'network' ||
+      this.code === 'timeout' ||
+      this.code === 'unavailable' ||
+      this.code === 'rate_limited' ||
+      this.status >= 500
+    );
+  }
+}
+
+const CODE_BY_STATUS = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+/** Turns an `{ error: { code, message } }` body (or anything else) into an ApiError. */
+export function errorFrom(status, body) {
+  const err = body && typeof body === 'object' ? body.error : null;
+  const code = err?.code ?? CODE_BY_STATUS[status] ?? 'internal';
+  const message = err?.message ?? `request failed with status ${status}`;
+  return new ApiError(status, code, message);
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params ?? {})) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export async function request(method, path, { token, body, signal } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+    });
+  } catch (e) {
+    if (e?.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection.');
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!res.ok) throw errorFrom(res.status, data);
+  return data;
+}
+
+/**
+ * The chat routes of one side. `role` is `customer` or `vendor`; the vendor's
+ * routes mirror the customer's with customerId/customerName in place of
+ * vendorId/vendorName.
+ */
+export function createChatApi(token, role) {
+  const base = role === 'vendor' ? '/api/vendor/chat' : '/api/chat';
+  const call = (method, path, opts) => request(method, `${base}${path}`, { token, ...opts });
+  return {
+    role,
+    /** `{ conversations, nextCursor, totalUnread }`, newest activity first. */
+    listConversations({ search, limit, cursor } = {}, signal) {
+      return call('GET', `/conversations${query({ search, limit, cursor })}`, { signal });
+    },
+    /** Opens (201) or finds (200) the conversation with the other participant. */
+    openConversation({ otherId, otherName, product }) {
+      const body =
+        role === 'vendor'
+          ? { customerId: otherId, customerName: otherName }
+          : { vendorId: otherId, vendorName: otherName };
+      if (product) body.product = product;
+      return call('POST', '/conversation', { body });
+    },
+    /** `{ messages, hasMore }` in ascending seq. */
+    messages(conversationId, { before, after, limit } = {}) {
+      return call('GET', `/${encodeURIComponent(conversationId)}/messages${query({ before, after, limit })}`);
+    },
+    /** `{ message }`; a repeat with the same clientMessageId returns the same message. */
+    send({ conversationId, text, product, clientMessageId }) {
+      return call('POST', '/send', { body: { conversationId, text, product, clientMessageId } });
+    },
+    markMessageRead(messageId) {
+      return call('PUT', `/message/${encodeURIComponent(messageId)}/read`);
+    },
+    markAllRead(conversationId) {
+      return call('PUT', `/${encodeURIComponent(conversationId)}/read`);
+    },
+    /** `{ total, conversations: { id: n } }`. */
+    unread() {
+      return call('GET', '/unread');
+    },
+    events(conversationId, { from, limit } = {}) {
+      return call('GET', `/${encodeURIComponent(conversationId)}/events${query({ from, limit })}`);
+    },
+  };
+}
+
+// --- Beyond API.md: how the bundled web app finds its socket, and demo mode. ---
+
+let configPromise = null;
+
+/** `{ demo, socketUrl, socketPort }`, fetched once per page load. */
+export function fetchConfig() {
+  if (!configPromise) {
+    configPromise = request('GET', '/api/config').catch((e) => {
+      configPromise = null;
+      throw e;
+    });
+  }
+  return configPromise;
+}
+
+/** Where the Socket.IO edge listens, as GET /api/config says. */
+export function socketUrlOf(config) {
+  if (config?.socketUrl) return config.socketUrl;
+  const port = config?.socketPort ?? 8081;
+  return `${window.location.protocol}//${window.location.hostname}:${port}`;
+}
+
+/** Demo mode only: `{ customers, vendors, products }`. */
+export function fetchDemoUsers() {
+  return request('GET', '/api/demo/users');
+}
+
+/** Demo mode only: `{ token, user: { id, role, name } }`. */
+export function fetchDemoToken(userId, role) {
+  return request('POST', '/api/demo/token', { body: { userId, role } });
+}

@@ -1,0 +1,20 @@
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+// The built app lands in web/dist, which `souk serve --web-dir web/dist` serves
+// at `/` (with the SPA fallback for /chat and /vendor/chat).
+// In development, `SOUK_API=http://127.0.0.1:8080 npm run dev` proxies the REST
+// routes to a running souk; the socket goes straight to the address that
+// GET /api/config names.
+const api = process.env.SOUK_API ?? 'http://127.0.0.1:8080';
+
+export default defineConfig({
+  plugins: [react()],
+  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+  server: {
+    proxy: {
+      '/api': { target: api, changeOrigin: false },
+      '/healthz': { target: api },
+    },
+  },
+});
