@@ -19,9 +19,11 @@
 
 pub mod contract;
 pub mod memory;
+pub mod sqlite;
 mod subscription;
 
 pub use memory::MemoryStore;
+pub use sqlite::{SqliteConfig, SqliteStore};
 
 use std::fmt;
 use std::pin::Pin;
