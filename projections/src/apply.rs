@@ -1,0 +1,487 @@
+//! Applying events to the read models: one transaction per batch, the
+//! checkpoint moved in the same transaction, one [`Notification`] per event.
+//!
+//! Everything here is a function of the events alone (no clock, no
+//! randomness), so replaying the log gives the same rows, whatever the batch
+//! boundaries were.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use souk_domain::{
+    ConversationEvent, ConversationId, ConversationStarted, DisplayName, MessageRead,
+    MessageSent, Role, UserId,
+};
+use souk_store::{Position, RecordedEvent};
+
+use crate::error::ProjectionError;
+use crate::schema;
+use crate::search;
+use crate::views::{MessageView, Notification};
+
+/// A recorded event, decoded. `item` is `None` for streams that are not
+/// conversations (none today; an EventStoreDB `$all` may carry system
+/// streams): those only move the checkpoint.
+#[derive(Clone, Debug)]
+pub(crate) struct Decoded {
+    pub position: Position,
+    pub item: Option<(ConversationId, ConversationEvent)>,
+}
+
+/// Decodes one recorded event.
+pub(crate) fn decode(event: &RecordedEvent) -> Result<Decoded, ProjectionError> {
+    let Some(conversation) = ConversationId::from_stream_name(&event.stream) else {
+        return Ok(Decoded {
+            position: event.position,
+            item: None,
+        });
+    };
+    let decoded = event.decode().map_err(|source| ProjectionError::Decode {
+        position: event.position,
+        source,
+    })?;
+    Ok(Decoded {
+        position: event.position,
+        item: Some((conversation, decoded)),
+    })
+}
+
+/// Applies `batch` in one transaction and moves the checkpoint to its last
+/// position. Events at or before the stored checkpoint are skipped, so a
+/// batch that overlaps what is already applied counts nothing twice.
+/// Returns the new checkpoint and a notification per applied conversation
+/// event.
+pub(crate) fn apply_batch(
+    conn: &mut Connection,
+    batch: &[Decoded],
+) -> Result<(Position, Vec<Notification>), ProjectionError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut position = schema::checkpoint(&tx)?;
+    let mut notifications = Vec::with_capacity(batch.len());
+    for decoded in batch {
+        if decoded.position <= position {
+            continue;
+        }
+        if let Some((conversation, event)) = &decoded.item {
+            if let Some(n) = apply_event(&tx, decoded.position, *conversation, event)? {
+                notifications.push(n);
+            }
+        }
+        position = decoded.position;
+    }
+    tx.execute(
+        "UPDATE checkpoint SET position = ?1 WHERE id = 1",
+        [position as i64],
+    )?;
+    tx.commit()?;
+    Ok((position, notifications))
+}
+
+/// The mutable part of a conversation row.
+struct Conv {
+    ids: [String; 2],
+    names: [Option<String>; 2],
+    active_at: [Option<i64>; 2],
+    updated_at: i64,
+    last_seq: u64,
+    read_seq: [u64; 2],
+    unread: [u64; 2],
+    first_customer_seq: Option<u64>,
+    first_customer_at: Option<i64>,
+    first_response_at: Option<i64>,
+}
+
+fn load_conv(tx: &Transaction<'_>, id: &str) -> Result<Option<Conv>, ProjectionError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT customer_id, vendor_id, customer_name, vendor_name, customer_active_at,
+                vendor_active_at, updated_at, last_seq, customer_read_seq, vendor_read_seq,
+                customer_unread, vendor_unread, first_customer_seq, first_customer_at,
+                first_response_at
+         FROM conversations WHERE id = ?1",
+    )?;
+    Ok(stmt
+        .query_row([id], |r| {
+            Ok(Conv {
+                ids: [r.get(0)?, r.get(1)?],
+                names: [r.get(2)?, r.get(3)?],
+                active_at: [r.get(4)?, r.get(5)?],
+                updated_at: r.get(6)?,
+                last_seq: r.get::<_, i64>(7)? as u64,
+                read_seq: [r.get::<_, i64>(8)? as u64, r.get::<_, i64>(9)? as u64],
+                unread: [r.get::<_, i64>(10)? as u64, r.get::<_, i64>(11)? as u64],
+                first_customer_seq: r.get::<_, Option<i64>>(12)?.map(|s| s as u64),
+                first_customer_at: r.get(13)?,
+                first_response_at: r.get(14)?,
+            })
+        })
+        .optional()?)
+}
+
+fn store_conv(tx: &Transaction<'_>, id: &str, c: &Conv) -> Result<(), ProjectionError> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE conversations SET
+            customer_name = ?2, vendor_name = ?3, customer_active_at = ?4,
+            vendor_active_at = ?5, updated_at = ?6, last_seq = ?7, customer_read_seq = ?8,
+            vendor_read_seq = ?9, customer_unread = ?10, vendor_unread = ?11,
+            first_customer_seq = ?12, first_customer_at = ?13, first_response_at = ?14
+         WHERE id = ?1",
+    )?;
+    stmt.execute(params![
+        id,
+        c.names[0],
+        c.names[1],
+        c.active_at[0],
+        c.active_at[1],
+        c.updated_at,
+        c.last_seq as i64,
+        c.read_seq[0] as i64,
+        c.read_seq[1] as i64,
+        c.unread[0] as i64,
+        c.unread[1] as i64,
+        c.first_customer_seq.map(|s| s as i64),
+        c.first_customer_at,
+        c.first_response_at,
+    ])?;
+    Ok(())
+}
+
+/// Adds `delta` to a user's unread total on one side.
+fn inbox_add(
+    tx: &Transaction<'_>,
+    user: &str,
+    role: Role,
+    delta: i64,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "INSERT INTO inboxes (user_id, role, unread) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_id, role) DO UPDATE SET unread = unread + excluded.unread",
+    )?
+    .execute(params![user, role.as_str(), delta])?;
+    Ok(())
+}
+
+fn inbox_total(tx: &Transaction<'_>, user: &str, role: Role) -> Result<u64, ProjectionError> {
+    let n: Option<i64> = tx
+        .prepare_cached("SELECT unread FROM inboxes WHERE user_id = ?1 AND role = ?2")?
+        .query_row(params![user, role.as_str()], |r| r.get(0))
+        .optional()?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}
+
+/// The search document kind holding `role`'s name, and who may find it.
+fn name_doc(role: Role) -> (&'static str, &'static str) {
+    match role {
+        // A customer's name is searched by the vendor, and vice versa.
+        Role::Customer => ("customer_name", "vendor"),
+        Role::Vendor => ("vendor_name", "customer"),
+    }
+}
+
+fn insert_doc(
+    tx: &Transaction<'_>,
+    conversation: &str,
+    kind: &str,
+    seq: u64,
+    visible_to: &str,
+    body: &str,
+) -> Result<(), ProjectionError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO search_docs (conversation_id, kind, seq, visible_to, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![conversation, kind, seq as i64, visible_to, body])?;
+    if inserted == 1 {
+        let rowid = tx.last_insert_rowid();
+        tx.prepare_cached("INSERT INTO search_index (rowid, body) VALUES (?1, ?2)")?
+            .execute(params![rowid, body])?;
+    }
+    Ok(())
+}
+
+fn update_doc(
+    tx: &Transaction<'_>,
+    conversation: &str,
+    kind: &str,
+    body: &str,
+) -> Result<(), ProjectionError> {
+    let rowid: Option<i64> = tx
+        .prepare_cached(
+            "UPDATE search_docs SET body = ?3 WHERE conversation_id = ?1 AND seq = 0 AND kind = ?2
+             RETURNING rowid",
+        )?
+        .query_row(params![conversation, kind, body], |r| r.get(0))
+        .optional()?;
+    if let Some(rowid) = rowid {
+        tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1")?
+            .execute([rowid])?;
+        tx.prepare_cached("INSERT INTO search_index (rowid, body) VALUES (?1, ?2)")?
+            .execute(params![rowid, body])?;
+    }
+    Ok(())
+}
+
+/// Records `name` as `role`'s latest name, if it is new.
+fn set_name(
+    tx: &Transaction<'_>,
+    conversation: &str,
+    conv: &mut Conv,
+    role: Role,
+    name: &DisplayName,
+) -> Result<(), ProjectionError> {
+    let side = role.index();
+    if conv.names[side].as_deref() == Some(name.as_str()) {
+        return Ok(());
+    }
+    conv.names[side] = Some(name.as_str().to_owned());
+    update_doc(
+        tx,
+        conversation,
+        name_doc(role).0,
+        &search::normalize(name.as_str()),
+    )
+}
+
+fn apply_event(
+    tx: &Transaction<'_>,
+    position: Position,
+    conversation: ConversationId,
+    event: &ConversationEvent,
+) -> Result<Option<Notification>, ProjectionError> {
+    let id = conversation.to_string();
+    let mut message = None;
+    match event {
+        ConversationEvent::ConversationStarted(e) => start(tx, conversation, &id, e)?,
+        other => {
+            let Some(mut conv) = load_conv(tx, &id)? else {
+                tracing::warn!(
+                    position,
+                    %conversation,
+                    event = other.event_type(),
+                    "event of a conversation that was never started; skipped"
+                );
+                return Ok(None);
+            };
+            match other {
+                ConversationEvent::MessageSent(e) => {
+                    message = send(tx, conversation, &id, &mut conv, e)?;
+                }
+                ConversationEvent::MessageRead(e) => read(tx, &id, &mut conv, e)?,
+                // Typing changes no read model; it is relayed with the
+                // current figures and moves the checkpoint.
+                ConversationEvent::TypingStarted(_) | ConversationEvent::TypingStopped(_) => {}
+                ConversationEvent::ConversationStarted(_) => unreachable!("matched above"),
+            }
+            store_conv(tx, &id, &conv)?;
+        }
+    }
+    let Some(conv) = load_conv(tx, &id)? else {
+        return Ok(None);
+    };
+    let total_unread = [
+        inbox_total(tx, &conv.ids[0], Role::Customer)?,
+        inbox_total(tx, &conv.ids[1], Role::Vendor)?,
+    ];
+    let parse_id = |s: &str| {
+        UserId::parse(s).map_err(|e| ProjectionError::Corrupt(format!("user id {s:?}: {e}")))
+    };
+    Ok(Some(Notification {
+        position,
+        conversation_id: conversation,
+        customer_id: parse_id(&conv.ids[0])?,
+        vendor_id: parse_id(&conv.ids[1])?,
+        event: event.clone(),
+        message,
+        unread: conv.unread,
+        total_unread,
+    }))
+}
+
+fn start(
+    tx: &Transaction<'_>,
+    conversation: ConversationId,
+    id: &str,
+    e: &ConversationStarted,
+) -> Result<(), ProjectionError> {
+    if e.conversation_id != conversation {
+        tracing::warn!(
+            stream = %conversation,
+            payload = %e.conversation_id,
+            "ConversationStarted names another conversation than its stream; the stream wins"
+        );
+    }
+    let at = e.at.millis();
+    let active = |role: Role| (e.started_by == role).then_some(at);
+    let product_json = e
+        .product
+        .as_ref()
+        .map(|p| serde_json::to_string(p).expect("a product card always serializes"));
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO conversations (
+                id, customer_id, vendor_id, customer_name, vendor_name, customer_active_at,
+                vendor_active_at, product_id, product_name, product_json, started_by,
+                created_at, updated_at, last_seq, customer_read_seq, vendor_read_seq,
+                customer_unread, vendor_unread)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 0, 0, 0, 0, 0)",
+        )?
+        .execute(params![
+            id,
+            e.customer.id.as_str(),
+            e.vendor.id.as_str(),
+            e.customer.name.as_ref().map(|n| n.as_str()),
+            e.vendor.name.as_ref().map(|n| n.as_str()),
+            active(Role::Customer),
+            active(Role::Vendor),
+            e.product.as_ref().map(|p| p.id.as_str()),
+            e.product.as_ref().map(|p| p.name.as_str()),
+            product_json,
+            e.started_by.as_str(),
+            at,
+        ])?;
+    if inserted == 0 {
+        tracing::warn!(%conversation, "conversation started twice; the first start stands");
+        return Ok(());
+    }
+    inbox_add(tx, e.customer.id.as_str(), Role::Customer, 0)?;
+    inbox_add(tx, e.vendor.id.as_str(), Role::Vendor, 0)?;
+    for (role, p) in [(Role::Customer, &e.customer), (Role::Vendor, &e.vendor)] {
+        let shown = p.name.as_ref().map_or(p.id.as_str(), |n| n.as_str());
+        let (kind, visible_to) = name_doc(role);
+        insert_doc(tx, id, kind, 0, visible_to, &search::normalize(shown))?;
+    }
+    if let Some(p) = &e.product {
+        insert_doc(tx, id, "product", 0, "both", &search::normalize(&p.name))?;
+    }
+    Ok(())
+}
+
+fn send(
+    tx: &Transaction<'_>,
+    conversation: ConversationId,
+    id: &str,
+    conv: &mut Conv,
+    e: &MessageSent,
+) -> Result<Option<MessageView>, ProjectionError> {
+    let from = e.sender.role;
+    let to = from.other();
+    let product_json = e
+        .product
+        .as_ref()
+        .map(|p| serde_json::to_string(p).expect("a product card always serializes"));
+    let kind = serde_json::to_value(e.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .expect("a message kind serializes as a string");
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO messages (
+                conversation_id, seq, id, vendor_id, sender_id, sender_role, kind, text,
+                product_json, client_message_id, sent_at, read_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL)",
+        )?
+        .execute(params![
+            id,
+            e.seq as i64,
+            e.message_id.to_string(),
+            conv.ids[Role::Vendor.index()],
+            e.sender.id.as_str(),
+            from.as_str(),
+            kind,
+            e.text.as_ref().map(|t| t.as_str()),
+            product_json,
+            e.client_message_id.as_ref().map(|c| c.as_str()),
+            e.at.millis(),
+        ])?;
+    if inserted == 0 {
+        tracing::warn!(%conversation, seq = e.seq, "message recorded twice; the first stands");
+        return Ok(None);
+    }
+    // A message the recipient's marker already covers (which `decide` never
+    // produces) is not unread; its `read_at` stays unknown.
+    if e.seq > conv.read_seq[to.index()] {
+        conv.unread[to.index()] += 1;
+        inbox_add(tx, &conv.ids[to.index()], to, 1)?;
+    }
+    let at = e.at.millis();
+    conv.updated_at = at;
+    conv.last_seq = conv.last_seq.max(e.seq);
+    conv.active_at[from.index()] = Some(at);
+    if let Some(name) = &e.sender_name {
+        set_name(tx, id, conv, from, name)?;
+    }
+    match from {
+        Role::Customer if conv.first_customer_seq.is_none() => {
+            conv.first_customer_seq = Some(e.seq);
+            conv.first_customer_at = Some(at);
+        }
+        Role::Vendor
+            if conv.first_response_at.is_none()
+                && conv.first_customer_seq.is_some_and(|s| s < e.seq) =>
+        {
+            conv.first_response_at = Some(at);
+        }
+        _ => {}
+    }
+    let body = search::message_body(
+        e.text.as_ref().map(|t| t.as_str()),
+        e.product.as_ref().map(|p| p.name.as_str()),
+    );
+    if !body.is_empty() {
+        insert_doc(tx, id, "message", e.seq, "both", &body)?;
+    }
+    Ok(Some(MessageView {
+        id: e.message_id,
+        conversation_id: conversation,
+        seq: e.seq,
+        sender: e.sender.clone(),
+        kind: e.kind,
+        text: e.text.as_ref().map(|t| t.as_str().to_owned()),
+        product: e.product.clone(),
+        client_message_id: e.client_message_id.as_ref().map(|c| c.as_str().to_owned()),
+        sent_at: e.at,
+        read_at: None,
+    }))
+}
+
+fn read(
+    tx: &Transaction<'_>,
+    id: &str,
+    conv: &mut Conv,
+    e: &MessageRead,
+) -> Result<(), ProjectionError> {
+    let reader = e.reader_role;
+    let side = reader.index();
+    let sender = reader.other().as_str();
+    if e.up_to_seq > conv.read_seq[side] {
+        tx.prepare_cached(
+            "UPDATE messages SET read_at = ?1
+             WHERE conversation_id = ?2 AND seq > ?3 AND seq <= ?4 AND sender_role = ?5
+               AND read_at IS NULL",
+        )?
+        .execute(params![
+            e.at.millis(),
+            id,
+            conv.read_seq[side] as i64,
+            e.up_to_seq as i64,
+            sender
+        ])?;
+        conv.read_seq[side] = e.up_to_seq;
+        // Recounted rather than decremented: the count is exactly the
+        // definition (messages of the other side after the marker).
+        let remaining: i64 = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messages
+                 WHERE conversation_id = ?1 AND seq > ?2 AND sender_role = ?3",
+            )?
+            .query_row(params![id, e.up_to_seq as i64, sender], |r| r.get(0))?;
+        let delta = remaining - conv.unread[side] as i64;
+        conv.unread[side] = remaining as u64;
+        if delta != 0 {
+            inbox_add(tx, &conv.ids[side], reader, delta)?;
+        }
+    }
+    conv.active_at[side] = Some(e.at.millis());
+    if let Some(name) = &e.reader_name {
+        set_name(tx, id, conv, reader, name)?;
+    }
+    Ok(())
+}

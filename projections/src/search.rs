@@ -1,0 +1,110 @@
+//! Conversation search.
+//!
+//! # What is searched
+//!
+//! A conversation matches a search when **every** whitespace-separated term
+//! of it occurs, as a case-insensitive substring, in at least one of:
+//! the other participant's name (as shown: the latest recorded name, or the
+//! id when none was recorded), the product the conversation was started
+//! from, and the text or product name of any of its messages. Terms may be
+//! any Unicode text; case is folded with Unicode lower-casing (`Ä` finds
+//! `ä`), other differences (accents, width) are significant.
+//!
+//! # How
+//!
+//! Every searchable string is a row of `search_docs` (lower-cased, with
+//! whom it is visible to: a name only to the other side) and is indexed in
+//! the FTS5 table `search_index` with the `trigram` tokenizer, which answers
+//! substring queries of three or more characters from the index. SQLite's own
+//! case folding in `LIKE` is ASCII-only, so text is lower-cased in Rust before
+//! it is stored and before it is searched, and terms are matched as FTS5
+//! phrases (a phrase of trigrams is exactly a substring).
+//!
+//! Terms of one or two characters have no trigram; rather than scan every
+//! message of the log, they are matched (with `instr`) against the names and
+//! the conversation's product only, over the viewer's own conversations.
+//! At most [`MAX_TERMS`] distinct terms are used.
+//!
+//! The index is contentless (`content=''`, `contentless_delete=1`): the text
+//! lives once in `search_docs`, the index only maps trigrams to its rowids.
+
+/// Terms shorter than this (in characters) are not looked up in the index.
+pub const MIN_INDEXED_CHARS: usize = 3;
+/// Terms beyond this many are ignored.
+pub const MAX_TERMS: usize = 8;
+
+/// How a string is stored for search and how a term is compared to it.
+pub(crate) fn normalize(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// The searchable text of a message: its text and its product's name.
+/// Terms contain no whitespace, so the line break between them never makes a
+/// false match.
+pub(crate) fn message_body(text: Option<&str>, product_name: Option<&str>) -> String {
+    let parts: Vec<String> = [text, product_name]
+        .into_iter()
+        .flatten()
+        .map(normalize)
+        .filter(|s| !s.is_empty())
+        .collect();
+    parts.join("\n")
+}
+
+/// One term of a search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Term {
+    /// Looked up in the trigram index: an FTS5 phrase, quoted.
+    Indexed(String),
+    /// Too short for the index: a lower-cased needle for `instr`.
+    Short(String),
+}
+
+/// Splits a search into terms. An empty or blank search has none.
+pub(crate) fn terms(search: &str) -> Vec<Term> {
+    let mut seen: Vec<String> = Vec::new();
+    for word in normalize(search).split_whitespace() {
+        if seen.len() == MAX_TERMS {
+            break;
+        }
+        if !seen.iter().any(|w| w == word) {
+            seen.push(word.to_owned());
+        }
+    }
+    seen.into_iter()
+        .map(|w| {
+            if w.chars().count() >= MIN_INDEXED_CHARS {
+                Term::Indexed(format!("\"{}\"", w.replace('"', "\"\"")))
+            } else {
+                Term::Short(w)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_lowercased_deduplicated_and_quoted() {
+        assert_eq!(
+            terms("  Red  BIKE red \"x\"y "),
+            vec![
+                Term::Indexed("\"red\"".into()),
+                Term::Indexed("\"bike\"".into()),
+                Term::Indexed("\"\"\"x\"\"y\"".into()),
+            ]
+        );
+        assert_eq!(terms("ÄB"), vec![Term::Short("äb".into())]);
+        assert!(terms("   ").is_empty());
+        assert_eq!(terms("a b c d e f g h i j k").len(), MAX_TERMS);
+    }
+
+    #[test]
+    fn message_bodies_join_text_and_product() {
+        assert_eq!(message_body(Some("Hi"), Some("Red Bike")), "hi\nred bike");
+        assert_eq!(message_body(None, Some("Bike")), "bike");
+        assert_eq!(message_body(None, None), "");
+    }
+}
