@@ -1,0 +1,134 @@
+//! The actor's two conversations with the log: fold a stream into a state,
+//! and append a batch and get back what was recorded.
+
+use std::sync::Arc;
+
+use souk_domain::{evolve, ConversationEvent, ConversationState, Timestamp};
+use souk_store::{
+    Direction, EventStore, ExpectedRevision, NewEvent, Position, ReadFrom, RecordedEvent, Revision,
+    StoreError,
+};
+
+/// How many events one `read_stream` call asks for while loading.
+const PAGE: usize = 512;
+
+/// A conversation's state as far as the log has it, and where the log is.
+#[derive(Debug, Default)]
+pub(crate) struct Folded {
+    pub state: ConversationState,
+    /// Revision of the stream's last event; `None` when the stream is empty,
+    /// so the next append expects `NoStream`.
+    pub revision: Option<Revision>,
+    /// Global position of the stream's last event, 0 when empty.
+    pub position: Position,
+    /// For each side, the time of its latest `TypingStarted`: the start the
+    /// expiry of typing that was on when the state was loaded counts from.
+    pub last_typing_start: [Option<Timestamp>; 2],
+}
+
+impl Folded {
+    /// The revision the next append must find.
+    pub fn expected(&self) -> ExpectedRevision {
+        self.revision
+            .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact)
+    }
+
+    /// Applies one event (from the log, or just decided).
+    pub fn apply(&mut self, event: &ConversationEvent) {
+        if let ConversationEvent::TypingStarted(t) = event {
+            self.last_typing_start[t.role.index()] = Some(t.at);
+        }
+        self.state = evolve(std::mem::take(&mut self.state), event);
+    }
+}
+
+/// Reads `stream` from its start, in pages, and folds it.
+///
+/// An event that cannot be decoded is reported as
+/// [`StoreError::Unavailable`]: the conversation cannot be served until the
+/// log (or this code) is fixed, and nothing may be decided on a partial state.
+pub(crate) async fn load(store: Arc<dyn EventStore>, stream: String) -> Result<Folded, StoreError> {
+    let mut folded = Folded::default();
+    let mut next: Revision = 0;
+    loop {
+        let page = store
+            .read_stream(&stream, ReadFrom::Revision(next), Direction::Forwards, PAGE)
+            .await?;
+        for recorded in &page {
+            if recorded.revision != next {
+                return Err(StoreError::Unavailable(format!(
+                    "{stream}: expected revision {next}, read {}",
+                    recorded.revision
+                )));
+            }
+            let event = recorded.decode().map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "{stream} revision {}: cannot decode {}: {e}",
+                    recorded.revision, recorded.event_type
+                ))
+            })?;
+            folded.apply(&event);
+            folded.revision = Some(recorded.revision);
+            folded.position = recorded.position;
+            next = recorded.revision + 1;
+        }
+        if page.len() < PAGE {
+            return Ok(folded);
+        }
+    }
+}
+
+/// Appends `events` to `stream` if it is at `expected`, and returns them as
+/// recorded.
+///
+/// When the store numbered the batch's positions consecutively (the embedded
+/// log does, one writer), the recorded events are built from the append's
+/// answer; otherwise (a clustered log may leave gaps between positions) they
+/// are read back from the stream.
+pub(crate) async fn append(
+    store: Arc<dyn EventStore>,
+    stream: String,
+    expected: ExpectedRevision,
+    events: Vec<NewEvent>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let count = events.len() as u64;
+    let result = store.append(&stream, expected, events.clone()).await?;
+    let first_revision = (result.next_expected_revision + 1)
+        .checked_sub(count)
+        .ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "{stream}: append of {count} events answered revision {}",
+                result.next_expected_revision
+            ))
+        })?;
+    if result.position.checked_sub(result.first_position) == Some(count - 1) {
+        return Ok(events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| RecordedEvent {
+                stream: stream.clone(),
+                revision: first_revision + i as u64,
+                position: result.first_position + i as u64,
+                event_type: e.event_type,
+                version: e.version,
+                data: e.data,
+                recorded_at: result.recorded_at,
+            })
+            .collect());
+    }
+    let recorded = store
+        .read_stream(
+            &stream,
+            ReadFrom::Revision(first_revision),
+            Direction::Forwards,
+            count as usize,
+        )
+        .await?;
+    if recorded.len() as u64 != count {
+        return Err(StoreError::Unavailable(format!(
+            "{stream}: read back {} of the {count} events just appended",
+            recorded.len()
+        )));
+    }
+    Ok(recorded)
+}

@@ -1,0 +1,324 @@
+//! [`ConversationRegistry`]: finds or starts a conversation's actor, over
+//! shards that each own their conversations.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_rt::Arbiter;
+use souk_domain::{Command, ConversationId, ConversationState, DomainError};
+use souk_store::EventStore;
+use tokio::sync::oneshot;
+use tracing::debug;
+
+use crate::conversation::{ConversationActor, Deliver, Job, Passivate, Timeouts};
+use crate::reply::{ActorError, CommandReply};
+
+/// How the registry runs its actors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Arbiters (threads) to spread actors over; default: the number of
+    /// cores. 0 runs every actor on the current arbiter (tests, paused clock).
+    pub shards: usize,
+    /// Actors idle this long stop; their state comes back from the log on
+    /// next use. Default 10 minutes.
+    pub idle_timeout: Duration,
+    /// Typing stops by itself this long after the last start. Default 5 s.
+    pub typing_timeout: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            idle_timeout: Duration::from_secs(600),
+            typing_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The way to a conversation's actor. Cheap to clone and `Send + Sync`: it
+/// holds the shards' addresses only, no lock.
+#[derive(Clone)]
+pub struct ConversationRegistry {
+    shards: Arc<[Addr<Shard>]>,
+    /// The shards' arbiters, stopped when the last clone is dropped. Empty
+    /// with `shards: 0`.
+    _arbiters: Arc<Arbiters>,
+}
+
+impl std::fmt::Debug for ConversationRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConversationRegistry")
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+impl ConversationRegistry {
+    /// Starts the shards. Must be called inside a running actix System (e.g.
+    /// from actix-web's runtime or `#[actix_rt::test]`).
+    pub fn start(store: Arc<dyn EventStore>, config: RegistryConfig) -> Self {
+        let timeouts = Timeouts {
+            // A zero timeout would make the idle check spin.
+            idle: config.idle_timeout.max(Duration::from_millis(1)),
+            typing: config.typing_timeout,
+        };
+        if config.shards == 0 {
+            let shard = Shard::new(store, timeouts).start();
+            return Self {
+                shards: Arc::from(vec![shard]),
+                _arbiters: Arc::new(Arbiters(Vec::new())),
+            };
+        }
+        let arbiters: Vec<Arbiter> = (0..config.shards).map(|_| Arbiter::new()).collect();
+        let shards: Vec<Addr<Shard>> = arbiters
+            .iter()
+            .map(|arbiter| {
+                let store = store.clone();
+                Shard::start_in_arbiter(&arbiter.handle(), move |_| Shard::new(store, timeouts))
+            })
+            .collect();
+        Self {
+            shards: Arc::from(shards),
+            _arbiters: Arc::new(Arbiters(arbiters)),
+        }
+    }
+
+    /// Finds or starts the conversation's actor and has it handle `command`.
+    ///
+    /// A `StartConversation` must name `conversation` itself; since ids are
+    /// derived from the participant pair, one naming another id is refused as
+    /// [`DomainError::ParticipantsMismatch`].
+    pub async fn execute(
+        &self,
+        conversation: ConversationId,
+        command: Command,
+    ) -> Result<CommandReply, ActorError> {
+        if let Command::StartConversation {
+            conversation_id, ..
+        } = &command
+        {
+            if *conversation_id != conversation {
+                return Err(DomainError::ParticipantsMismatch.into());
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        self.route(
+            conversation,
+            Job::Execute {
+                command,
+                reply: Some(tx),
+            },
+        );
+        rx.await.map_err(|_| ActorError::Unavailable)?
+    }
+
+    /// A copy of the conversation's current state (loads it if needed), as of
+    /// after every command sent to it before.
+    pub async fn state(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<ConversationState, ActorError> {
+        let (tx, rx) = oneshot::channel();
+        self.route(conversation, Job::State { reply: tx });
+        rx.await.map_err(|_| ActorError::Unavailable)?
+    }
+
+    /// Number of live actors (for /metrics and tests).
+    pub async fn live_actors(&self) -> usize {
+        let counts = self.shards.iter().map(|shard| shard.send(CountLive));
+        futures::future::join_all(counts)
+            .await
+            .into_iter()
+            .map(|count| count.unwrap_or(0))
+            .sum()
+    }
+
+    fn route(&self, conversation: ConversationId, job: Job) {
+        let shard = &self.shards[shard_index(conversation, self.shards.len())];
+        // A closed mailbox (system shutdown) drops the job and with it the
+        // reply channel: the caller sees `Unavailable`.
+        shard.do_send(Route { conversation, job });
+    }
+}
+
+/// Which shard owns `conversation`. Conversation ids are UUIDs (v5 hashes of
+/// the pair), so their bits are already evenly spread.
+fn shard_index(conversation: ConversationId, shards: usize) -> usize {
+    let bits = conversation.uuid().as_u128();
+    let mixed = (bits as u64) ^ ((bits >> 64) as u64);
+    (mixed % shards as u64) as usize
+}
+
+/// Stops the shards' arbiters (and with them their actors) when the last
+/// registry handle goes.
+struct Arbiters(Vec<Arbiter>);
+
+impl Drop for Arbiters {
+    fn drop(&mut self) {
+        for arbiter in &self.0 {
+            arbiter.stop();
+        }
+    }
+}
+
+/// Owns the conversations of one arbiter: the map from id to actor, touched
+/// only on this arbiter's thread.
+pub(crate) struct Shard {
+    store: Arc<dyn EventStore>,
+    timeouts: Timeouts,
+    conversations: HashMap<ConversationId, Entry>,
+    next_generation: u64,
+}
+
+struct Entry {
+    addr: Addr<ConversationActor>,
+    generation: u64,
+    /// Jobs forwarded to this actor, compared with what it has received when
+    /// it reports idle.
+    forwarded: u64,
+}
+
+impl Shard {
+    fn new(store: Arc<dyn EventStore>, timeouts: Timeouts) -> Self {
+        Self {
+            store,
+            timeouts,
+            conversations: HashMap::new(),
+            next_generation: 0,
+        }
+    }
+
+    /// The conversation's actor, started on this arbiter if there is none or
+    /// if the one known has stopped.
+    fn actor(&mut self, conversation: ConversationId, ctx: &mut Context<Self>) -> &mut Entry {
+        let live = self
+            .conversations
+            .get(&conversation)
+            .is_some_and(|e| e.addr.connected());
+        if !live {
+            self.next_generation += 1;
+            let generation = self.next_generation;
+            let actor = ConversationActor::new(
+                conversation,
+                self.store.clone(),
+                ctx.address().downgrade().recipient(),
+                generation,
+                self.timeouts,
+            );
+            self.conversations.insert(
+                conversation,
+                Entry {
+                    addr: actor.start(),
+                    generation,
+                    forwarded: 0,
+                },
+            );
+        }
+        self.conversations
+            .get_mut(&conversation)
+            .expect("inserted above")
+    }
+}
+
+impl Actor for Shard {
+    type Context = Context<Self>;
+}
+
+/// A job for a conversation, from the registry.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Route {
+    conversation: ConversationId,
+    job: Job,
+}
+
+impl Handler<Route> for Shard {
+    type Result = ();
+
+    /// Forwards the job to the conversation's actor, starting it if needed.
+    ///
+    /// The actor runs on this same thread, so an address found connected here
+    /// stays connected until the job is in its mailbox; and an actor only
+    /// passivates through [`Idle`], after leaving this map, so nothing is
+    /// ever forwarded to an actor about to stop. An actor that stopped
+    /// otherwise (its arbiter stopping) is replaced by a new one.
+    fn handle(&mut self, Route { conversation, job }: Route, ctx: &mut Context<Self>) {
+        let entry = self.actor(conversation, ctx);
+        entry.forwarded += 1;
+        entry.addr.do_send(Deliver(job));
+    }
+}
+
+/// From a conversation actor: quiet for the idle timeout, having received
+/// `received` jobs.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Idle {
+    pub conversation: ConversationId,
+    pub generation: u64,
+    pub received: u64,
+}
+
+impl Handler<Idle> for Shard {
+    type Result = ();
+
+    /// Lets the actor go if it is the current one and has received every job
+    /// forwarded to it: then nothing is on its way to it, and once out of the
+    /// map nothing will be. Otherwise the report is stale; it will report
+    /// again.
+    fn handle(&mut self, idle: Idle, _: &mut Context<Self>) {
+        let current = self
+            .conversations
+            .get(&idle.conversation)
+            .is_some_and(|e| e.generation == idle.generation && e.forwarded == idle.received);
+        if current {
+            if let Some(entry) = self.conversations.remove(&idle.conversation) {
+                debug!(conversation = %idle.conversation, "passivating idle conversation");
+                entry.addr.do_send(Passivate);
+            }
+        }
+    }
+}
+
+/// How many conversation actors this shard has running.
+#[derive(Message)]
+#[rtype(result = "usize")]
+struct CountLive;
+
+impl Handler<CountLive> for Shard {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountLive, _: &mut Context<Self>) -> usize {
+        self.conversations
+            .values()
+            .filter(|e| e.addr.connected())
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn the_registry_is_a_cheap_shareable_handle() {
+        assert_send_sync_clone::<ConversationRegistry>();
+    }
+
+    #[test]
+    fn shards_are_picked_from_the_id_and_in_range() {
+        for n in 1..8 {
+            for i in 0..100u128 {
+                let id = ConversationId::from_uuid(uuid::Uuid::from_u128(i * 7919 + (i << 64)));
+                let s = shard_index(id, n);
+                assert!(s < n);
+                assert_eq!(s, shard_index(id, n));
+            }
+        }
+    }
+}
