@@ -46,6 +46,9 @@ pub(crate) type ReplyTx = oneshot::Sender<Result<CommandReply, ActorError>>;
 pub(crate) type StateTx = oneshot::Sender<Result<ConversationState, ActorError>>;
 
 /// Something asked of a conversation.
+// `Execute` is nearly every job; boxing its command to shrink the rare
+// `State` would cost an allocation per command.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Job {
     /// Decide and record a command. `reply` is `None` for the actor's own
     /// commands (typing expiry).
@@ -112,10 +115,7 @@ struct Pending {
 }
 
 /// What deciding a command gave, waiting for the batch to be durable.
-enum Outcome {
-    Rejected(DomainError),
-    Accepted(Draft),
-}
+type Outcome = Result<Draft, DomainError>;
 
 /// A reply but for the recorded events and position, which the append gives.
 struct Draft {
@@ -245,14 +245,14 @@ impl ConversationActor {
         let mut outcomes = Vec::with_capacity(batch.len());
         for pending in &batch {
             outcomes.push(match decide(&folded.state, &pending.command) {
-                Err(e) => Outcome::Rejected(e),
+                Err(e) => Err(e),
                 Ok(decided) => {
                     let start = events.len();
                     for event in &decided {
                         events.push(NewEvent::from_domain(event));
                         folded.apply(event);
                     }
-                    Outcome::Accepted(Draft::new(
+                    Ok(Draft::new(
                         &folded.state,
                         &pending.command,
                         &decided,
@@ -516,7 +516,7 @@ impl Draft {
 fn typing_starts(batch: &[Pending], outcomes: &[Outcome]) -> [Option<Timestamp>; 2] {
     let mut starts = [None, None];
     for (p, o) in batch.iter().zip(outcomes) {
-        if let (Command::StartTyping { by, at }, Outcome::Accepted(_)) = (&p.command, o) {
+        if let (Command::StartTyping { by, at }, Ok(_)) = (&p.command, o) {
             starts[by.role.index()] = Some(*at);
         }
     }
@@ -533,8 +533,8 @@ fn answer_batch(
 ) {
     for (pending, outcome) in batch.into_iter().zip(outcomes) {
         let result = match outcome {
-            Outcome::Rejected(e) => Err(ActorError::Domain(e)),
-            Outcome::Accepted(draft) => {
+            Err(e) => Err(ActorError::Domain(e)),
+            Ok(draft) => {
                 let mine = recorded[draft.events].to_vec();
                 if let Some(last) = mine.last() {
                     position = last.position;

@@ -299,9 +299,28 @@ impl Handler<CountLive> for Shard {
     }
 }
 
+/// Test access to a conversation's actor, to stop it behind the shard's back.
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "Option<Addr<ConversationActor>>")]
+struct Lookup(ConversationId);
+
+#[cfg(test)]
+impl Handler<Lookup> for Shard {
+    type Result = Option<Addr<ConversationActor>>;
+
+    fn handle(&mut self, Lookup(id): Lookup, _: &mut Context<Self>) -> Self::Result {
+        self.conversations.get(&id).map(|e| e.addr.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use souk_domain::{
+        Actor as User, MessageContent, MessageId, MessageText, Participant, Role, Timestamp, UserId,
+    };
+    use souk_store::MemoryStore;
 
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
 
@@ -311,14 +330,86 @@ mod tests {
     }
 
     #[test]
-    fn shards_are_picked_from_the_id_and_in_range() {
+    fn conversations_spread_evenly_over_shards() {
         for n in 1..8 {
-            for i in 0..100u128 {
-                let id = ConversationId::from_uuid(uuid::Uuid::from_u128(i * 7919 + (i << 64)));
+            let mut counts = vec![0usize; n];
+            for i in 0..4000 {
+                let customer = UserId::parse(&format!("c-{i}")).unwrap();
+                let vendor = UserId::parse(&format!("v-{}", i % 13)).unwrap();
+                let id = ConversationId::for_pair(&customer, &vendor);
                 let s = shard_index(id, n);
-                assert!(s < n);
-                assert_eq!(s, shard_index(id, n));
+                assert_eq!(s, shard_index(id, n), "stable");
+                counts[s] += 1;
             }
+            let fair = 4000 / n;
+            assert!(
+                counts
+                    .iter()
+                    .all(|&c| c > fair * 8 / 10 && c < fair * 12 / 10),
+                "{n} shards: {counts:?}"
+            );
         }
+    }
+
+    fn user(id: &str, role: Role) -> User {
+        User {
+            id: UserId::parse(id).unwrap(),
+            role,
+            name: None,
+        }
+    }
+
+    fn send(by: &User, text: &str) -> Command {
+        Command::SendMessage {
+            by: by.clone(),
+            message_id: MessageId::new(),
+            content: MessageContent::Text(MessageText::parse(text).unwrap()),
+            client_message_id: None,
+            at: Timestamp::from_millis(0),
+        }
+    }
+
+    /// An actor that stopped without going through the shard (as if it died
+    /// between lookup and send) is replaced, and the job reaches the new one.
+    #[actix_rt::test]
+    async fn a_stopped_actor_is_restarted_on_the_next_job() {
+        let store = Arc::new(MemoryStore::new());
+        let config = RegistryConfig {
+            shards: 0,
+            ..RegistryConfig::default()
+        };
+        let registry = ConversationRegistry::start(store, config);
+        let (c, v) = (user("c-1", Role::Customer), user("v-1", Role::Vendor));
+        let id = ConversationId::for_pair(&c.id, &v.id);
+        let start = Command::StartConversation {
+            conversation_id: id,
+            customer: Participant {
+                id: c.id.clone(),
+                name: None,
+            },
+            vendor: Participant {
+                id: v.id.clone(),
+                name: None,
+            },
+            product: None,
+            by: Role::Customer,
+            at: Timestamp::from_millis(0),
+        };
+        registry.execute(id, start).await.unwrap();
+        registry.execute(id, send(&c, "one")).await.unwrap();
+
+        let shard = &registry.shards[0];
+        let first = shard.send(Lookup(id)).await.unwrap().unwrap();
+        first.do_send(Passivate);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!first.connected());
+
+        let two = registry.execute(id, send(&v, "two")).await.unwrap();
+        assert_eq!(two.message.unwrap().seq, 2);
+        let second = shard.send(Lookup(id)).await.unwrap().unwrap();
+        assert!(second.connected() && second != first);
+        assert_eq!(registry.live_actors().await, 1);
     }
 }

@@ -730,3 +730,116 @@ async fn last_typing_stop(
 async fn typing_stops(store: &dyn EventStore, id: souk_domain::ConversationId) -> usize {
     typing_stops_of(store, id).await.len()
 }
+
+/// A cancelled typing timer no longer holds the actor: once typing stops
+/// (explicitly or by a message), the actor passivates on the idle timeout, not
+/// after the typing timeout.
+#[actix_rt::test]
+async fn a_cancelled_typing_timer_no_longer_holds_the_actor() {
+    tokio::time::pause();
+    let store = Arc::new(MemoryStore::new());
+    let config = RegistryConfig {
+        shards: 0,
+        idle_timeout: Duration::from_secs(1),
+        typing_timeout: Duration::from_secs(5),
+    };
+    let registry = ConversationRegistry::start(store.clone(), config);
+    let (c, v) = (customer(), vendor());
+    let id = conversation_of(&c, &v);
+    registry.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+
+    registry
+        .execute(
+            id,
+            Command::StartTyping {
+                by: c.clone(),
+                at: t(0),
+            },
+        )
+        .await
+        .unwrap();
+    advance(500).await;
+    let stop = Command::StopTyping {
+        by: c.clone(),
+        reason: TypingStopReason::Stopped,
+        at: t(500),
+    };
+    registry.execute(id, stop).await.unwrap();
+    advance(1_000).await;
+    advance(1_000).await;
+    assert_eq!(
+        registry.live_actors().await,
+        0,
+        "stopped typing still holds the actor"
+    );
+
+    registry
+        .execute(
+            id,
+            Command::StartTyping {
+                by: c.clone(),
+                at: t(2_500),
+            },
+        )
+        .await
+        .unwrap();
+    advance(500).await;
+    registry
+        .execute(id, send(&c, "hi", None, t(3_000)))
+        .await
+        .unwrap();
+    advance(1_000).await;
+    advance(1_000).await;
+    assert_eq!(
+        registry.live_actors().await,
+        0,
+        "a sent message left the timer armed"
+    );
+    assert_eq!(
+        typing_stops_of(store.as_ref(), id)
+            .await
+            .iter()
+            .map(|t| t.reason)
+            .collect::<Vec<_>>(),
+        [
+            Some(TypingStopReason::Stopped),
+            Some(TypingStopReason::MessageSent)
+        ]
+    );
+}
+
+/// A long stream is loaded in pages by a fresh actor (another registry over
+/// the same log, as after a restart).
+#[actix_rt::test]
+async fn a_long_stream_is_loaded_whole() {
+    const MESSAGES: u64 = 1_300;
+    let store = Arc::new(MemoryStore::new());
+    let (c, v) = (customer(), vendor());
+    let id = conversation_of(&c, &v);
+    {
+        let registry = ConversationRegistry::start(store.clone(), local());
+        registry.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+        let sends = (0..MESSAGES).map(|i| {
+            let by = if i % 3 == 0 { &v } else { &c };
+            registry.execute(id, send(by, "x", Some(&format!("k{i}")), t(i as i64)))
+        });
+        for reply in futures::future::join_all(sends).await {
+            reply.unwrap();
+        }
+    }
+    let registry = ConversationRegistry::start(store.clone(), local());
+    let state = registry.state(id).await.unwrap();
+    assert_eq!(state.messages.len() as u64, MESSAGES);
+    assert_eq!(state.events_applied, MESSAGES + 1);
+    let next = registry
+        .execute(id, send(&c, "next", None, t(9_999)))
+        .await
+        .unwrap();
+    assert_eq!(next.message.unwrap().seq, MESSAGES + 1);
+    assert_eq!(next.position, MESSAGES + 2);
+    let retry = registry
+        .execute(id, send(&v, "x", Some("k0"), t(10_000)))
+        .await
+        .unwrap();
+    assert_eq!((retry.created, retry.message.unwrap().seq), (false, 1));
+}
