@@ -23,7 +23,7 @@ pub mod sqlite;
 mod subscription;
 
 pub use memory::MemoryStore;
-pub use sqlite::{SqliteConfig, SqliteStore};
+pub use sqlite::{SqliteConfig, SqliteStore, WriterStats};
 
 use std::fmt;
 use std::pin::Pin;

@@ -45,6 +45,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -118,6 +119,24 @@ impl Default for SqliteConfig {
     }
 }
 
+/// What the writer has committed since the store was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed (one fsync each).
+    pub commits: u64,
+    /// Appends committed.
+    pub appends: u64,
+    /// Events committed.
+    pub events: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    appends: AtomicU64,
+    events: AtomicU64,
+}
+
 /// The embedded event log. Cheap to clone: clones share one writer and one
 /// reader pool. When the last clone is dropped (or on
 /// [`close`](Self::close)) the writer commits what it was given and stops.
@@ -136,6 +155,7 @@ struct Handle {
     live: broadcast::WeakSender<Batch>,
     writer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+    counters: Arc<Counters>,
 }
 
 enum Command {
@@ -185,7 +205,9 @@ impl SqliteStore {
         let (requests, rx) = mpsc::channel(REQUEST_QUEUE);
         let (live, _) = broadcast::channel(config.live_buffer);
         let weak_live = live.downgrade();
+        let counters = Arc::new(Counters::default());
         let writer = Writer {
+            counters: Arc::clone(&counters),
             conn,
             rx,
             live,
@@ -212,6 +234,7 @@ impl SqliteStore {
                 live: weak_live,
                 writer: Mutex::new(Some(thread)),
                 path: path.to_owned(),
+                counters,
             }),
         })
     }
@@ -219,6 +242,17 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Counts of what the writer committed so far (the mean group size is
+    /// `events / commits`).
+    pub fn stats(&self) -> WriterStats {
+        let c = &self.inner.counters;
+        WriterStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            appends: c.appends.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops accepting appends, lets the writer commit every append sent
@@ -309,6 +343,7 @@ struct Writer {
     carry: Option<AppendRequest>,
     /// Callers of `close`, answered once the writer has stopped.
     closers: Vec<oneshot::Sender<()>>,
+    counters: Arc<Counters>,
 }
 
 /// Where an accepted append landed.
@@ -489,6 +524,12 @@ impl Writer {
                 }
             }
         }
+        let accepted = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters.appends.fetch_add(accepted, Ordering::Relaxed);
+        self.counters
+            .events
+            .fetch_add(next_position - self.next_position, Ordering::Relaxed);
         self.next_position = next_position;
         Ok(outcomes)
     }
