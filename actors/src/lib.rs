@@ -5,7 +5,7 @@
 //! holds the conversation's [`ConversationState`](souk_domain::ConversationState),
 //! rebuilt from the stream (`conversation-<uuid>`) on first use, together with
 //! the stream's revision and the global position of its latest event. For
-//! each command it runs the pure [`decide`](souk_domain::decide), appends what
+//! each command it runs the pure [`decide`](souk_domain::decide()), appends what
 //! was decided with the revision it expects, and answers the caller only once
 //! the log says the events are durable.
 //!
@@ -36,7 +36,7 @@
 //! # Why shards
 //!
 //! actix actors live on single-threaded arbiters. The registry starts one
-//! arbiter per shard (by default one per core) with a [`Shard`](registry)
+//! arbiter per shard (by default one per core) with a `Shard`
 //! actor on each; a conversation belongs to the shard chosen by its id, and
 //! that shard alone keeps the map from id to actor and starts the
 //! conversation's actor on its own arbiter. So the map needs no lock, the

@@ -843,3 +843,51 @@ async fn a_long_stream_is_loaded_whole() {
         .unwrap();
     assert_eq!((retry.created, retry.message.unwrap().seq), (false, 1));
 }
+
+/// The socket edge runs on its own multi-thread tokio runtime: the registry
+/// handle is sent there and used from its worker threads.
+#[actix_rt::test]
+async fn the_registry_serves_callers_on_a_tokio_multi_thread_runtime() {
+    let store = Arc::new(MemoryStore::new());
+    let registry = ConversationRegistry::start(store.clone(), sharded(2));
+    let (c, v) = (customer(), vendor());
+    let id = conversation_of(&c, &v);
+    registry.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+
+    let edge = registry.clone();
+    let (c2, v2) = (c.clone(), v.clone());
+    let seqs = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let tasks: Vec<_> = (0..20)
+                .map(|i| {
+                    let edge = edge.clone();
+                    let by = if i % 2 == 0 { c2.clone() } else { v2.clone() };
+                    tokio::spawn(async move {
+                        edge.execute(id, send(&by, "from the edge", None, t(i)))
+                            .await
+                            .unwrap()
+                            .message
+                            .unwrap()
+                            .seq
+                    })
+                })
+                .collect();
+            let mut seqs = Vec::new();
+            for task in tasks {
+                seqs.push(task.await.unwrap());
+            }
+            seqs
+        })
+    })
+    .await
+    .unwrap();
+    let mut seqs = seqs;
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
+    assert_eq!(registry.state(id).await.unwrap().messages.len(), 20);
+}
