@@ -891,3 +891,47 @@ async fn the_registry_serves_callers_on_a_tokio_multi_thread_runtime() {
     assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
     assert_eq!(registry.state(id).await.unwrap().messages.len(), 20);
 }
+
+/// A stream that cannot be read: every waiting caller gets `Store`, nothing is
+/// decided, and the next command loads again.
+#[actix_rt::test]
+async fn a_failed_load_answers_store_and_is_tried_again() {
+    let store = Instrumented::new();
+    let (c, v) = (customer(), vendor());
+    let id = conversation_of(&c, &v);
+    {
+        let registry = ConversationRegistry::start(store.clone(), local());
+        registry.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+        registry
+            .execute(id, send(&c, "one", None, t(1)))
+            .await
+            .unwrap();
+    }
+    // A fresh registry, so the conversation must be loaded.
+    let registry = ConversationRegistry::start(store.clone(), local());
+    store.set_fail_reads(true);
+    let appends = store.appends();
+    let (a, b, s) = futures::join!(
+        registry.execute(id, send(&c, "two", None, t(2))),
+        registry.execute(id, send(&v, "three", None, t(3))),
+        registry.state(id),
+    );
+    for err in [a.unwrap_err(), b.unwrap_err(), s.unwrap_err()] {
+        assert!(
+            matches!(err, ActorError::Store(StoreError::Unavailable(_))),
+            "{err:?}"
+        );
+    }
+    assert_eq!(
+        store.appends(),
+        appends,
+        "nothing decided without the state"
+    );
+
+    store.set_fail_reads(false);
+    let two = registry
+        .execute(id, send(&c, "two", None, t(4)))
+        .await
+        .unwrap();
+    assert_eq!(two.message.unwrap().seq, 2);
+}

@@ -135,6 +135,7 @@ pub struct Instrumented {
     pub inner: MemoryStore,
     appends: AtomicUsize,
     conflict_always: AtomicBool,
+    fail_reads: AtomicBool,
 }
 
 impl Instrumented {
@@ -148,6 +149,11 @@ impl Instrumented {
 
     pub fn set_conflict_always(&self, on: bool) {
         self.conflict_always.store(on, Ordering::SeqCst);
+    }
+
+    /// While set, stream reads fail with `Unavailable`.
+    pub fn set_fail_reads(&self, on: bool) {
+        self.fail_reads.store(on, Ordering::SeqCst);
     }
 }
 
@@ -181,6 +187,9 @@ impl EventStore for Instrumented {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if self.fail_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("reads switched off".to_owned()));
+        }
         self.inner.read_stream(stream, from, direction, limit).await
     }
 
