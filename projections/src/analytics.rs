@@ -166,7 +166,7 @@ pub(crate) fn analytics(
         .map(|(product_id, (count, _, name))| (product_id, count, name))
         .collect();
     // The map iterates by product id, and the sort is stable.
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|t| std::cmp::Reverse(t.1));
     result.top_products = top
         .into_iter()
         .take(TOP_PRODUCTS)

@@ -7,8 +7,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use souk_domain::{
-    ConversationEvent, ConversationId, ConversationStarted, DisplayName, MessageRead,
-    MessageSent, Role, UserId,
+    ConversationEvent, ConversationId, ConversationStarted, DisplayName, MessageRead, MessageSent,
+    Role, UserId,
 };
 use souk_store::{Position, RecordedEvent};
 

@@ -66,7 +66,7 @@
 //! - [`analytics`]: vendor analytics and their definitions.
 //! - `rebuild`: the writer shared by the consumer, [`rebuild`] and
 //!   [`verify`].
-//! - [`error`]: [`ProjectionError`].
+//! - [`error`](crate::error): [`ProjectionError`].
 #![forbid(unsafe_code)]
 
 pub mod analytics;
@@ -384,7 +384,11 @@ impl Projections {
 
     /// `viewer`'s unread total on `role`'s side and its conversations with
     /// unread messages.
-    pub async fn unread(&self, viewer: &UserId, role: Role) -> Result<UnreadSummary, ProjectionError> {
+    pub async fn unread(
+        &self,
+        viewer: &UserId,
+        role: Role,
+    ) -> Result<UnreadSummary, ProjectionError> {
         let viewer = viewer.clone();
         self.query(move |c| query::unread(c, &viewer, role)).await
     }
@@ -404,7 +408,11 @@ impl Projections {
 
     /// Everyone who shares a conversation with `user` acting as `role`
     /// (for presence), sorted.
-    pub async fn counterparts(&self, user: &UserId, role: Role) -> Result<Vec<UserId>, ProjectionError> {
+    pub async fn counterparts(
+        &self,
+        user: &UserId,
+        role: Role,
+    ) -> Result<Vec<UserId>, ProjectionError> {
         let user = user.clone();
         self.query(move |c| query::counterparts(c, &user, role))
             .await

@@ -153,7 +153,8 @@ impl RawConversation {
             })
         };
         Ok(ConversationView {
-            id: ConversationId::parse(&self.id).map_err(|_| corrupt("conversation id", &self.id))?,
+            id: ConversationId::parse(&self.id)
+                .map_err(|_| corrupt("conversation id", &self.id))?,
             customer: participant(customer)?,
             vendor: participant(vendor)?,
             product: product(self.product_json.as_deref())?,
@@ -178,7 +179,10 @@ pub(crate) fn conversation(
     );
     let raw = conn
         .prepare_cached(&sql)?
-        .query_row(params![id.to_string(), viewer.as_str()], RawConversation::read)
+        .query_row(
+            params![id.to_string(), viewer.as_str()],
+            RawConversation::read,
+        )
         .optional()?;
     raw.map(|r| r.view(role)).transpose()
 }
@@ -194,7 +198,7 @@ fn encode_cursor(updated_at: i64, id: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<(i64, String), ProjectionError> {
     let bytes = cursor.as_bytes();
-    if bytes.len() % 2 != 0 || bytes.len() > 256 {
+    if !bytes.len().is_multiple_of(2) || bytes.len() > 256 {
         return Err(ProjectionError::InvalidCursor);
     }
     let raw: Vec<u8> = bytes
@@ -337,7 +341,10 @@ pub(crate) fn messages(
         raws.reverse();
     }
     Ok(MessagePage {
-        messages: raws.into_iter().map(RawMessage::view).collect::<Result<_, _>>()?,
+        messages: raws
+            .into_iter()
+            .map(RawMessage::view)
+            .collect::<Result<_, _>>()?,
         has_more,
     })
 }
@@ -427,7 +434,14 @@ mod tests {
         let c = encode_cursor(1_795_000_000_123, &id);
         assert!(c.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(decode_cursor(&c).unwrap(), (1_795_000_000_123, id.clone()));
-        for bad in ["", "zz", "abc", "3a", &encode_cursor(1, "not-a-uuid"), &c[1..]] {
+        for bad in [
+            "",
+            "zz",
+            "abc",
+            "3a",
+            &encode_cursor(1, "not-a-uuid"),
+            &c[1..],
+        ] {
             assert!(
                 matches!(decode_cursor(bad), Err(ProjectionError::InvalidCursor)),
                 "{bad:?}"

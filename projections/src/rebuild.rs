@@ -195,7 +195,12 @@ impl VerifyReport {
 /// Each compared table: its name, a text key that sorts the same in SQLite
 /// and in Rust (bytewise), and the row as a JSON array.
 const COMPARED: [(&str, &str, &str, &str); 6] = [
-    ("checkpoint", "checkpoint", "CAST(id AS TEXT)", "json_array(position)"),
+    (
+        "checkpoint",
+        "checkpoint",
+        "CAST(id AS TEXT)",
+        "json_array(position)",
+    ),
     (
         "conversations",
         "conversations",
