@@ -1,0 +1,603 @@
+//! The relay: the one task that turns the log's notifications into server
+//! events, in log order, and the only place where catch-ups are sequenced
+//! against live events.
+//!
+//! It consumes `projections.subscribe()` (one [`Notification`] per recorded
+//! event, published after the read models committed it, with the unread
+//! figures the REST routes return right after it) and, in the same loop, the
+//! join and leave requests of sockets and the ends of catch-ups. Request
+//! handlers never emit log events themselves: what a socket hears about
+//! messages and reads is what the log recorded, once it was durable.
+//!
+//! # Joins with `sinceSeq`
+//!
+//! See [`super::book`]: the socket joins the room at once, a catch-up task
+//! replays the missed messages from the read models (waiting for room in
+//! the socket's queue, so a long replay neither overflows it nor blocks the
+//! relay), live events of that conversation for that socket are held
+//! meanwhile, then released; a watermark keeps replayed messages from being
+//! emitted twice. The join is acknowledged after the replay was emitted.
+//!
+//! # Lag
+//!
+//! The notification channel is a bounded broadcast. The relay never waits on
+//! a socket (see [`super::deliver`]), so it should not fall behind; if it
+//! does anyway (`Lagged(n)`: n notifications were overwritten before it read
+//! them), that is logged as an error and the relay **recovers from the log**:
+//! before relaying the next notification it reads the events it missed from
+//! the event store, in order, and relays each as if it had been notified,
+//! with the figures (unread counts, the message) read from the read models
+//! now, which are at least as recent as the event. If even that fails, every
+//! socket is disconnected, so that every client reconnects and resyncs with
+//! `sinceSeq` rather than live with a gap it cannot see.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
+use socketioxide::{SendError, SocketError, SocketIo};
+use souk_domain::{ConversationEvent, ConversationId, Role, UserId};
+use souk_projections::views::MAX_LIMIT;
+use souk_projections::{HistoryQuery, Notification};
+use souk_store::{Position, RecordedEvent};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use super::book::{Book, Route};
+use super::deliver::{self, is_evicted};
+use super::fanout::{self, events, Delivery};
+use super::rooms;
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// How long a catch-up waits for room in a socket's queue before it gives up
+/// on that socket (and evicts it).
+const CATCH_UP_PATIENCE: Duration = Duration::from_secs(10);
+/// How often a catch-up retries an emit into a full queue.
+const CATCH_UP_RETRY: Duration = Duration::from_millis(5);
+/// Events read from the store per batch when recovering from lag.
+const RECOVERY_BATCH: usize = 256;
+
+/// What a finished join reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// Messages replayed (emitted as `receive_message` before the ack).
+    pub replayed: u64,
+}
+
+type JoinReply = oneshot::Sender<Result<Joined, ApiError>>;
+
+enum Command {
+    Join {
+        socket: SocketRef,
+        conversation: ConversationId,
+        since_seq: Option<u64>,
+        reply: JoinReply,
+    },
+    Leave {
+        socket: SocketRef,
+        conversation: ConversationId,
+        reply: oneshot::Sender<()>,
+    },
+    Gone {
+        sid: Sid,
+    },
+}
+
+/// A catch-up task's result.
+struct CaughtUp {
+    sid: Sid,
+    conversation: ConversationId,
+    generation: u64,
+    result: Result<CatchUp, ApiError>,
+}
+
+struct CatchUp {
+    replayed: u64,
+    watermark: u64,
+}
+
+/// Talks to the relay task. Cheap to clone.
+#[derive(Clone)]
+pub struct RelayHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+fn relay_stopped() -> ApiError {
+    ApiError::new(ErrorCode::Unavailable, "the server is shutting down")
+}
+
+impl RelayHandle {
+    /// Joins `socket` to the conversation's room, first replaying the
+    /// messages after `since_seq`. The caller checked that the socket's user
+    /// takes part in the conversation.
+    pub async fn join(
+        &self,
+        socket: SocketRef,
+        conversation: ConversationId,
+        since_seq: Option<u64>,
+    ) -> Result<Joined, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Join {
+                socket,
+                conversation,
+                since_seq,
+                reply,
+            })
+            .map_err(|_| relay_stopped())?;
+        answer.await.map_err(|_| relay_stopped())?
+    }
+
+    pub async fn leave(
+        &self,
+        socket: SocketRef,
+        conversation: ConversationId,
+    ) -> Result<(), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Leave {
+                socket,
+                conversation,
+                reply,
+            })
+            .map_err(|_| relay_stopped())?;
+        answer.await.map_err(|_| relay_stopped())
+    }
+
+    /// The socket disconnected.
+    pub fn gone(&self, sid: Sid) {
+        // After shutdown there is nothing left to forget.
+        let _ = self.commands.send(Command::Gone { sid });
+    }
+}
+
+/// The socket and the ack of a join in progress.
+struct Waiter {
+    socket: SocketRef,
+    reply: JoinReply,
+}
+
+/// An event held for a socket catching up.
+type HeldEvent = (&'static str, Value);
+
+struct Relay {
+    state: AppState,
+    io: SocketIo,
+    /// R: every notification at or before it was relayed.
+    position: Position,
+    /// Notifications lost to lag and not yet recovered.
+    lagged: u64,
+    book: Book<Sid, Waiter, HeldEvent>,
+    caught_up: mpsc::UnboundedSender<CaughtUp>,
+}
+
+/// The receiving end of a [`RelayHandle`], until the relay is spawned.
+pub struct RelayInbox {
+    commands: mpsc::UnboundedReceiver<Command>,
+}
+
+/// A handle and its inbox: the handle can be given to the socket handlers
+/// before the relay (which needs the `SocketIo` they are part of) exists.
+pub fn channel() -> (RelayHandle, RelayInbox) {
+    let (commands, rx) = mpsc::unbounded_channel();
+    (RelayHandle { commands }, RelayInbox { commands: rx })
+}
+
+impl RelayInbox {
+    /// Subscribes to the projections now (so nothing published after this
+    /// call is missed) and returns the relay's loop, to be spawned.
+    pub fn start(
+        self,
+        state: AppState,
+        io: SocketIo,
+        shutdown: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let notifications = state.projections.subscribe();
+        // Read after subscribing: a notification at or before this position
+        // may also be in the channel; it is then skipped as already relayed,
+        // which is right since no socket can have joined before the relay
+        // started.
+        let position = state.projections.position();
+        let (caught_up, caught_up_rx) = mpsc::unbounded_channel();
+        let relay = Relay {
+            state,
+            io,
+            position,
+            lagged: 0,
+            book: Book::default(),
+            caught_up,
+        };
+        relay.run(notifications, self.commands, caught_up_rx, shutdown)
+    }
+}
+
+impl Relay {
+    async fn run(
+        mut self,
+        mut notifications: broadcast::Receiver<Arc<Notification>>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut caught_up: mpsc::UnboundedReceiver<CaughtUp>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        tracing::info!(position = self.position, "relay started");
+        let mut open = true;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                n = notifications.recv(), if open => match n {
+                    Ok(n) => self.on_notification(&n).await,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::error!(
+                            missed,
+                            after = self.position,
+                            "the relay lagged behind the projections' notifications; recovering the missed events from the log"
+                        );
+                        self.lagged += missed;
+                    }
+                    Err(RecvError::Closed) => {
+                        tracing::error!("the projections stopped publishing: no more events are relayed to sockets");
+                        open = false;
+                    }
+                },
+                Some(command) = commands.recv() => self.on_command(command),
+                Some(done) = caught_up.recv() => self.on_caught_up(done),
+            }
+        }
+        tracing::info!(position = self.position, "relay stopped");
+    }
+
+    async fn on_notification(&mut self, n: &Notification) {
+        if n.position <= self.position {
+            tracing::debug!(position = n.position, "notification already relayed");
+            return;
+        }
+        if self.lagged > 0 {
+            self.recover(n.position).await;
+        }
+        self.relay(n);
+    }
+
+    /// Relays one notification and moves R to it.
+    fn relay(&mut self, n: &Notification) {
+        let deliveries = fanout::deliveries(n);
+        if !deliveries.is_empty() {
+            Metrics::inc(&self.state.metrics.relayed_events);
+        }
+        for d in &deliveries {
+            self.deliver(d);
+        }
+        if let ConversationEvent::MessageSent(m) = &n.event {
+            self.book.passed(n.conversation_id, m.seq);
+        }
+        self.position = n.position;
+    }
+
+    fn deliver(&mut self, d: &Delivery) {
+        for socket in deliver::recipients(&self.io, d) {
+            match self.book.route(
+                socket.id,
+                d.conversation,
+                d.seq,
+                (d.event, d.payload.clone()),
+            ) {
+                Route::Emit((event, payload)) => {
+                    deliver::emit(&socket, event, &payload);
+                }
+                Route::Held | Route::Duplicate => {}
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Join {
+                socket,
+                conversation,
+                since_seq,
+                reply,
+            } => self.join(socket, conversation, since_seq, reply),
+            Command::Leave {
+                socket,
+                conversation,
+                reply,
+            } => {
+                socket.leave(rooms::conversation(conversation));
+                if let Some(w) = self.book.leave(socket.id, conversation) {
+                    let _ = w.reply.send(Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        "the room was left before the join finished",
+                    )));
+                }
+                let _ = reply.send(());
+            }
+            Command::Gone { sid } => self.book.forget(sid),
+        }
+    }
+
+    fn join(
+        &mut self,
+        socket: SocketRef,
+        conversation: ConversationId,
+        since_seq: Option<u64>,
+        reply: JoinReply,
+    ) {
+        if !socket.connected() || is_evicted(&socket) {
+            let _ = reply.send(Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the socket is closing",
+            )));
+            return;
+        }
+        let Some(since) = since_seq else {
+            // Live only: from the next notification on.
+            socket.join(rooms::conversation(conversation));
+            let _ = reply.send(Ok(Joined { replayed: 0 }));
+            return;
+        };
+        let waiter = Waiter {
+            socket: socket.clone(),
+            reply,
+        };
+        let generation = match self.book.begin(socket.id, conversation, waiter) {
+            Ok(g) => g,
+            Err(waiter) => {
+                let _ = waiter.reply.send(Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "a join of this conversation is already in progress on this socket",
+                )));
+                return;
+            }
+        };
+        socket.join(rooms::conversation(conversation));
+        let state = self.state.clone();
+        let done = self.caught_up.clone();
+        tokio::spawn(async move {
+            let sid = socket.id;
+            let result = catch_up(&state, &socket, conversation, since).await;
+            let _ = done.send(CaughtUp {
+                sid,
+                conversation,
+                generation,
+                result,
+            });
+        });
+    }
+
+    fn on_caught_up(&mut self, done: CaughtUp) {
+        let CaughtUp {
+            sid,
+            conversation,
+            generation,
+            result,
+        } = done;
+        match result {
+            Ok(c) => {
+                let Some(f) = self.book.finish(sid, conversation, generation, c.watermark) else {
+                    return;
+                };
+                for (event, payload) in &f.release {
+                    deliver::emit(&f.waiter.socket, event, payload);
+                }
+                let _ = f.waiter.reply.send(Ok(Joined {
+                    replayed: c.replayed,
+                }));
+            }
+            Err(e) => {
+                let Some(w) = self.book.fail(sid, conversation, generation) else {
+                    return;
+                };
+                w.socket.leave(rooms::conversation(conversation));
+                let _ = w.reply.send(Err(e));
+            }
+        }
+    }
+
+    /// Relays the events missed to lag, from the log, up to (excluding)
+    /// `before`.
+    async fn recover(&mut self, before: Position) {
+        let missed = std::mem::take(&mut self.lagged);
+        let mut recovered = 0u64;
+        let mut from = self.position + 1;
+        'batches: loop {
+            let batch = match self.state.store.read_all(from, RECOVERY_BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    self.give_up(&format!("reading the log failed: {e}"));
+                    break;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for recorded in batch {
+                if recorded.position >= before {
+                    break 'batches;
+                }
+                from = recorded.position + 1;
+                match rebuild(&self.state, &recorded).await {
+                    Ok(Some(n)) => {
+                        self.relay(&n);
+                        recovered += 1;
+                    }
+                    Ok(None) => self.position = recorded.position,
+                    Err(e) => {
+                        self.give_up(&format!(
+                            "rebuilding the event at {} failed: {e}",
+                            recorded.position
+                        ));
+                        break 'batches;
+                    }
+                }
+            }
+        }
+        self.position = self.position.max(before - 1);
+        tracing::warn!(
+            missed,
+            recovered,
+            position = self.position,
+            "relay recovered from lag"
+        );
+    }
+
+    /// Recovery failed: no socket can be trusted to have every event, so all
+    /// are disconnected and resync when they reconnect.
+    fn give_up(&mut self, why: &str) {
+        let sockets = self.io.sockets();
+        tracing::error!(
+            why,
+            sockets = sockets.len(),
+            "the relay cannot recover the events it missed; disconnecting every socket so that clients resync"
+        );
+        for socket in &sockets {
+            deliver::evict(socket, "resync");
+        }
+    }
+}
+
+/// Replays the messages after `since` to one socket, waiting for room in its
+/// queue. Returns how many, and the watermark (see [`super::book`]).
+async fn catch_up(
+    state: &AppState,
+    socket: &SocketRef,
+    conversation: ConversationId,
+    since: u64,
+) -> Result<CatchUp, ApiError> {
+    // The newest seq before replaying: every message up to it is replayed
+    // below (or is one the client says it has).
+    let newest = state
+        .projections
+        .messages(
+            conversation,
+            HistoryQuery {
+                before: None,
+                after: None,
+                limit: 1,
+            },
+        )
+        .await?
+        .messages
+        .last()
+        .map_or(0, |m| m.seq);
+    let mut after = since;
+    let mut replayed = 0;
+    loop {
+        let page = state
+            .projections
+            .messages(
+                conversation,
+                HistoryQuery {
+                    before: None,
+                    after: Some(after),
+                    limit: MAX_LIMIT,
+                },
+            )
+            .await?;
+        for m in &page.messages {
+            let payload = serde_json::to_value(m)
+                .map_err(|e| ApiError::internal("while serializing a message", &e))?;
+            emit_patiently(socket, events::RECEIVE_MESSAGE, &payload).await?;
+            after = m.seq;
+            replayed += 1;
+        }
+        if !page.has_more || page.messages.is_empty() {
+            break;
+        }
+    }
+    Ok(CatchUp {
+        replayed,
+        watermark: newest.max(if replayed > 0 { after } else { 0 }),
+    })
+}
+
+/// Emits to one socket, waiting (a bounded time) for room in its queue.
+async fn emit_patiently(socket: &SocketRef, event: &str, payload: &Value) -> Result<(), ApiError> {
+    let gone = || {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "the socket closed during the catch-up",
+        )
+    };
+    let deadline = tokio::time::Instant::now() + CATCH_UP_PATIENCE;
+    loop {
+        if is_evicted(socket) {
+            return Err(gone());
+        }
+        match socket.emit(event, payload) {
+            Ok(()) => return Ok(()),
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                if tokio::time::Instant::now() >= deadline {
+                    deliver::evict(socket, event);
+                    return Err(gone());
+                }
+                tokio::time::sleep(CATCH_UP_RETRY).await;
+            }
+            Err(SendError::Socket(SocketError::Closed)) => return Err(gone()),
+            Err(e) => return Err(ApiError::internal("while emitting a catch-up", &e)),
+        }
+    }
+}
+
+/// A notification for a recorded event, with today's figures (lag recovery).
+/// `None` for events of streams that are not conversations.
+async fn rebuild(
+    state: &AppState,
+    recorded: &RecordedEvent,
+) -> Result<Option<Notification>, ApiError> {
+    let Some(conversation) = ConversationId::from_stream_name(&recorded.stream) else {
+        return Ok(None);
+    };
+    let event = recorded
+        .decode()
+        .map_err(|e| ApiError::internal("while decoding a recorded event", &e))?;
+    let (viewer, role): (UserId, Role) = match &event {
+        ConversationEvent::ConversationStarted(s) => (s.customer.id.clone(), Role::Customer),
+        ConversationEvent::MessageSent(m) => (m.sender.id.clone(), m.sender.role),
+        ConversationEvent::MessageRead(r) => (r.reader_id.clone(), r.reader_role),
+        ConversationEvent::TypingStarted(t) | ConversationEvent::TypingStopped(t) => {
+            (t.user_id.clone(), t.role)
+        }
+    };
+    let view = state
+        .projections
+        .conversation(conversation, &viewer, role)
+        .await?
+        .ok_or_else(|| ApiError::conversation_not_found(conversation))?;
+    let ids = [view.customer.id.clone(), view.vendor.id.clone()];
+    let mut unread = [0u64; 2];
+    let mut total_unread = [0u64; 2];
+    let message = match &event {
+        ConversationEvent::MessageSent(m) => {
+            state
+                .projections
+                .message_by_seq(conversation, m.seq)
+                .await?
+        }
+        _ => None,
+    };
+    if matches!(
+        event,
+        ConversationEvent::MessageSent(_) | ConversationEvent::MessageRead(_)
+    ) {
+        let key = conversation.to_string();
+        for r in [Role::Customer, Role::Vendor] {
+            let summary = state.projections.unread(&ids[r.index()], r).await?;
+            total_unread[r.index()] = summary.total;
+            unread[r.index()] = summary.conversations.get(&key).copied().unwrap_or(0);
+        }
+    }
+    let [customer_id, vendor_id] = ids;
+    Ok(Some(Notification {
+        position: recorded.position,
+        conversation_id: conversation,
+        customer_id,
+        vendor_id,
+        event,
+        message,
+        unread,
+        total_unread,
+    }))
+}

@@ -1,0 +1,150 @@
+//! The edge's runtime and HTTP server: a tokio multi-thread runtime in its
+//! own OS thread, a hyper HTTP/1.1 accept loop (with upgrades, for
+//! WebSockets) serving socketioxide behind the CORS layer, and the shutdown
+//! that closes every socket before the runtime goes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use socketioxide::handler::ConnectHandler;
+use socketioxide::SocketIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tower::ServiceBuilder;
+
+use super::cors::OriginPolicy;
+use super::relay;
+use super::session::{self, Edge};
+use super::EdgeConfig;
+use crate::state::AppState;
+
+/// Packets queued per socket before it counts as too slow (see
+/// [`super::deliver`]). socketioxide's default (128) is small for a client
+/// that receives a burst (a busy room, many conversations) over a slow link.
+const QUEUE_PACKETS: usize = 1024;
+/// How long shutdown waits for sockets to close and connections to end.
+const DRAIN: Duration = Duration::from_secs(3);
+/// Pause after a failed accept (out of file descriptors, say), so the loop
+/// does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Starts a runtime in a new thread and serves `listener` on it until
+/// `shutdown`. Returns once the relay is subscribed and connections are
+/// being accepted.
+pub fn spawn(
+    state: AppState,
+    listener: std::net::TcpListener,
+    config: EdgeConfig,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let origins = OriginPolicy::from_config(&config.cors_origins)?;
+    listener
+        .set_nonblocking(true)
+        .context("while configuring the Socket.IO listener")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("souk-edge-worker")
+        .enable_all()
+        .build()
+        .context("while starting the Socket.IO runtime")?;
+    let listener = {
+        let _entered = runtime.enter();
+        TcpListener::from_std(listener).context("while adopting the Socket.IO listener")?
+    };
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("souk-edge".into())
+        .spawn(move || {
+            runtime.block_on(serve(state, listener, config, origins, shutdown, ready));
+            runtime.shutdown_timeout(DRAIN);
+        })
+        .context("while starting the Socket.IO thread")?;
+    is_ready
+        .recv()
+        .context("the Socket.IO thread stopped while starting")?;
+    Ok(thread)
+}
+
+async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    config: EdgeConfig,
+    origins: OriginPolicy,
+    mut shutdown: watch::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<()>,
+) {
+    let (relay, inbox) = relay::channel();
+    let (presence, presence_rx) = mpsc::unbounded_channel();
+    let edge = Arc::new(Edge {
+        state: state.clone(),
+        relay,
+        presence,
+        events_per_second: config.events_per_second,
+        burst: config.burst,
+    });
+    let max_payload = config.max_payload_bytes.max(1024);
+    let (service, io) = SocketIo::builder()
+        .with_state(edge)
+        .max_payload(max_payload as u64)
+        .ws_max_message_size(max_payload)
+        .ws_max_frame_size(max_payload)
+        .max_buffer_size(QUEUE_PACKETS)
+        .build_svc();
+    io.ns("/", session::connected.with(session::authenticate));
+    let service = ServiceBuilder::new()
+        .layer(origins.layer())
+        .service(service);
+
+    let mut background = JoinSet::new();
+    background.spawn(inbox.start(state.clone(), io.clone(), shutdown.clone()));
+    background.spawn(session::announce_presence(state, io.clone(), presence_rx));
+    let _ = ready.send(());
+
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Chat packets are small and should leave at once.
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(service.clone());
+                    connections.spawn(async move {
+                        let conn = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades();
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "Socket.IO connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Socket.IO accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+
+    tracing::info!(
+        sockets = io.sockets().len(),
+        "Socket.IO edge shutting down; closing sockets"
+    );
+    if tokio::time::timeout(DRAIN, io.close()).await.is_err() {
+        tracing::warn!("some sockets did not close in time");
+    }
+    let _ = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
+    background.abort_all();
+    while background.join_next().await.is_some() {}
+    tracing::info!("Socket.IO edge stopped");
+}

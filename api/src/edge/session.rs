@@ -1,0 +1,289 @@
+//! One socket's life: the handshake (token check), its personal room, its
+//! client events (rate-limited, parsed, then the same service operations as
+//! REST), presence, and its end.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+use socketioxide::socket::DisconnectReason;
+use socketioxide::SocketIo;
+use souk_domain::{Role, Timestamp, UserId};
+use tokio::sync::mpsc;
+
+use super::deliver;
+use super::fanout::{self, events, PresencePayload};
+use super::rate::SocketLimiter;
+use super::relay::RelayHandle;
+use super::request::{ack_err, ack_ok, ClientEvent, Request};
+use super::rooms;
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+use crate::presence::Transition;
+use crate::service;
+use crate::state::AppState;
+
+/// What every handler of the edge shares (socketioxide state).
+pub struct Edge {
+    pub state: AppState,
+    pub relay: RelayHandle,
+    /// Users whose presence changed, for the presence task.
+    pub presence: mpsc::UnboundedSender<(UserId, Role)>,
+    pub events_per_second: u32,
+    pub burst: u32,
+}
+
+/// A socket's own state, in its extensions.
+pub struct Session {
+    pub principal: Principal,
+    limiter: SocketLimiter,
+    /// Set once the socket's presence was released, so that the connect and
+    /// disconnect paths (which may race, see [`connected`]) release it once.
+    released: AtomicBool,
+}
+
+/// The refusal of a handshake. The client's `connect_error` carries this
+/// text as `err.message`.
+#[derive(Debug)]
+pub struct Unauthorized;
+
+impl std::fmt::Display for Unauthorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unauthorized")
+    }
+}
+
+/// The connect middleware: verifies `auth.token` before the socket is
+/// connected (nothing is emitted to a refused socket but the
+/// `connect_error`).
+pub async fn authenticate(
+    socket: SocketRef,
+    State(edge): State<Arc<Edge>>,
+    TryData(auth): TryData<Value>,
+) -> Result<(), Unauthorized> {
+    let token = auth
+        .as_ref()
+        .ok()
+        .and_then(|a| a.get("token"))
+        .and_then(Value::as_str);
+    let Some(token) = token else {
+        tracing::debug!(socket = %socket.id, "handshake without a token");
+        return Err(Unauthorized);
+    };
+    match edge.state.keys.verify(token) {
+        Ok(principal) => {
+            socket.extensions.insert(Arc::new(Session {
+                principal,
+                limiter: SocketLimiter::new(edge.events_per_second, edge.burst),
+                released: AtomicBool::new(false),
+            }));
+            Ok(())
+        }
+        Err(e) => {
+            tracing::debug!(socket = %socket.id, error = %e, "handshake refused");
+            Err(Unauthorized)
+        }
+    }
+}
+
+/// The connect handler: personal room, event handlers, presence.
+pub async fn connected(
+    socket: SocketRef,
+    State(edge): State<Arc<Edge>>,
+    Extension(session): Extension<Arc<Session>>,
+) {
+    Metrics::inc(&edge.state.metrics.sockets_connected);
+    let p = &session.principal;
+    socket.join(rooms::personal(p.role, &p.id));
+    for event in ClientEvent::ALL {
+        socket.on(
+            event.name(),
+            move |socket: SocketRef,
+                  State(edge): State<Arc<Edge>>,
+                  Extension(session): Extension<Arc<Session>>,
+                  TryData(payload): TryData<Value>,
+                  ack: AckSender| async move {
+                let reply = edge.handle(event, &session, &socket, payload.ok()).await;
+                // Nothing to do when the client asked for no ack or is gone.
+                let _ = ack.send(&reply);
+            },
+        );
+    }
+    if edge.state.presence.connected(&p.id, p.role) == Transition::CameOnline {
+        let _ = edge.presence.send((p.id.clone(), p.role));
+    }
+    socket.on_disconnect(
+        |socket: SocketRef,
+         State(edge): State<Arc<Edge>>,
+         Extension(session): Extension<Arc<Session>>,
+         reason: DisconnectReason| async move {
+            tracing::debug!(socket = %socket.id, ?reason, "socket disconnected");
+            edge.release(&socket, &session);
+        },
+    );
+    // A socket that closed before its disconnect handler was registered
+    // never runs it: release it here (once, whichever path comes first).
+    if !socket.connected() {
+        edge.release(&socket, &session);
+    }
+    tracing::debug!(socket = %socket.id, user = %p.id, role = %p.role, "socket connected");
+}
+
+impl Edge {
+    /// A socket ended: forget its joins, and its user went offline if it was
+    /// their last.
+    fn release(&self, socket: &SocketRef, session: &Session) {
+        if session.released.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.relay.gone(socket.id);
+        let p = &session.principal;
+        if let Transition::WentOffline(_) =
+            self.state
+                .presence
+                .disconnected(&p.id, p.role, Timestamp::now())
+        {
+            let _ = self.presence.send((p.id.clone(), p.role));
+        }
+    }
+
+    /// Handles one client event and returns its ack.
+    async fn handle(
+        &self,
+        event: ClientEvent,
+        session: &Session,
+        socket: &SocketRef,
+        payload: Option<Value>,
+    ) -> Value {
+        Metrics::inc(&self.state.metrics.socket_events);
+        if !session.limiter.allow() {
+            Metrics::inc(&self.state.metrics.socket_rate_limited);
+            return ack_err(&ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} events per second on this socket; slow down",
+                    self.events_per_second
+                ),
+            ));
+        }
+        let result = match Request::parse(event, payload.as_ref()) {
+            Ok(request) => self.execute(request, session, socket).await,
+            Err(e) => Err(e),
+        };
+        result.unwrap_or_else(|e| {
+            tracing::debug!(socket = %socket.id, event = event.name(), error = %e, "client event refused");
+            ack_err(&e)
+        })
+    }
+
+    async fn execute(
+        &self,
+        request: Request,
+        session: &Session,
+        socket: &SocketRef,
+    ) -> Result<Value, ApiError> {
+        let p = &session.principal;
+        let state = &self.state;
+        match request {
+            Request::Join {
+                conversation,
+                since_seq,
+            } => {
+                // Participants only; another's or an unknown conversation is
+                // `not_found`, and nothing is joined.
+                service::check_participant(state, p, conversation).await?;
+                let joined = self
+                    .relay
+                    .join(socket.clone(), conversation, since_seq)
+                    .await?;
+                Ok(ack_ok(&json!({
+                    "conversationId": conversation,
+                    "replayed": joined.replayed,
+                })))
+            }
+            Request::Leave { conversation } => {
+                self.relay.leave(socket.clone(), conversation).await?;
+                Ok(ack_ok(&json!({ "conversationId": conversation })))
+            }
+            Request::Typing {
+                conversation,
+                start,
+            } => {
+                service::typing(state, p, conversation, start).await?;
+                Ok(ack_ok(&()))
+            }
+            Request::Send(input) => {
+                let (message, created) = service::send_message(state, p, input).await?;
+                Ok(ack_ok(
+                    &json!({ "message": message, "duplicate": !created }),
+                ))
+            }
+            Request::MarkRead {
+                conversation,
+                message,
+            } => {
+                let receipt = match message {
+                    Some(m) => service::mark_read(state, p, Some(conversation), m).await?,
+                    None => service::mark_all_read(state, p, conversation).await?,
+                };
+                Ok(ack_ok(&receipt))
+            }
+        }
+    }
+}
+
+/// Announces presence changes, one user at a time in the order they came.
+///
+/// It announces the user's presence as it is when the announcement is made,
+/// not the transition that queued it: two transitions of one user (a last
+/// tab closing while a new one opens) may be queued out of order by the
+/// threads that saw them, and reading the current state makes the last
+/// announcement always the true one.
+pub async fn announce_presence(
+    state: AppState,
+    io: SocketIo,
+    mut changes: mpsc::UnboundedReceiver<(UserId, Role)>,
+) {
+    while let Some((user, role)) = changes.recv().await {
+        let counterparts = match state.projections.counterparts(&user, role).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(user = %user, error = %e, "cannot find whom to tell about a presence change");
+                continue;
+            }
+        };
+        if counterparts.is_empty() {
+            continue;
+        }
+        let (online, last_seen_at) = state.presence.status(&user, role);
+        let (event, payload) = if online {
+            (
+                events::USER_ONLINE,
+                PresencePayload {
+                    user_id: user,
+                    last_seen_at: None,
+                },
+            )
+        } else {
+            (
+                events::USER_OFFLINE,
+                PresencePayload {
+                    user_id: user,
+                    last_seen_at: Some(last_seen_at.unwrap_or_else(Timestamp::now)),
+                },
+            )
+        };
+        let payload = match serde_json::to_value(&payload) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize a presence payload");
+                continue;
+            }
+        };
+        for socket in io.to(fanout::presence_rooms(role, &counterparts)).sockets() {
+            deliver::emit(&socket, event, &payload);
+        }
+    }
+}
