@@ -106,6 +106,7 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
   const thread = useChatStore((s) => s.threads[s.activeId]);
   const typingUser = useChatStore((s) => s.typing[s.activeId]);
   const presence = useChatStore((s) => s.presence);
+  const connection = useChatStore((s) => s.connection);
   const sendMessage = useChatStore((s) => s.sendMessage);
   const typingActivity = useChatStore((s) => s.typingActivity);
   const loadOlder = useChatStore((s) => s.loadOlder);
@@ -192,7 +193,14 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
   if (!activeId) return null;
   const name = other?.name ?? other?.id ?? '…';
   const products = conv ? shareables(conv) : [];
-  const status = typingUser ? 'typing…' : online ? 'online' : formatLastSeen(lastSeenAt);
+  const connected = connection === 'online';
+  const status = !connected
+    ? 'waiting for network…'
+    : typingUser
+      ? 'typing…'
+      : online
+        ? 'online'
+        : formatLastSeen(lastSeenAt);
 
   return (
     <section className="chat" data-testid="chat-window" data-conversation-id={activeId}>
@@ -205,12 +213,15 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
             </span>
           )}
         </button>
-        <Avatar id={other?.id} name={name} online={conv ? online : undefined} size={40} />
+        <Avatar id={other?.id} name={name} online={conv && connected ? online : undefined} size={40} />
         <div className="chat-head-who">
           <div className="chat-head-name" data-testid="chat-partner-name">
             {name}
           </div>
-          <div className={`chat-head-status ${typingUser ? 'is-typing' : online ? 'is-online' : ''}`} data-testid="chat-partner-status">
+          <div
+            className={`chat-head-status ${!connected ? '' : typingUser ? 'is-typing' : online ? 'is-online' : ''}`}
+            data-testid="chat-partner-status"
+          >
             {status}
           </div>
         </div>
@@ -296,7 +307,7 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
         onTyping={typingActivity}
         onShareToggle={() => setSharing((v) => !v)}
         sharing={sharing}
-        disabled={!conv && thread?.status !== 'ready'}
+        disabled={thread?.status !== 'ready'}
       />
     </section>
   );

@@ -2,17 +2,16 @@ import { useEffect, useRef, useState } from 'react';
 import { otherOf, useChatStore } from '../../store/chatStore.js';
 import { formatListTime } from '../../utils/format.js';
 import Avatar from './Avatar.jsx';
-import { CloseIcon, SearchIcon, Ticks } from './icons.jsx';
+import { BagIcon, CloseIcon, SearchIcon, Ticks } from './icons.jsx';
 import { ProductImage } from './ProductCard.jsx';
 
 function preview(message, meId) {
   if (!message) return { text: 'No messages yet', mine: false };
   const mine = message.sender?.id === meId;
   let text = message.text ?? '';
-  if (message.kind === 'product' && message.product) {
-    text = text ? `🛍 ${message.product.name} · ${text}` : `🛍 ${message.product.name}`;
-  }
-  return { text, mine, read: !!message.readAt };
+  const product = message.kind === 'product' && message.product ? message.product.name : null;
+  if (product) text = text ? `${product} · ${text}` : product;
+  return { text, mine, read: !!message.readAt, product: !!product };
 }
 
 function Row({ conversation, role, meId, active, unread, online, typing, onOpen }) {
@@ -50,6 +49,7 @@ function Row({ conversation, role, meId, active, unread, online, typing, onOpen 
                 <>
                   {p.mine && <Ticks state={p.read ? 'read' : 'sent'} />}
                   {p.mine && <span className="conv-you">You: </span>}
+                  {p.product && <BagIcon className="conv-bag" />}
                   {p.text}
                 </>
               )}

@@ -13,7 +13,9 @@ export default function MessageBubble({ message, mine, grouped, onRetry, onDisca
   const isProduct = message.kind === 'product' && message.product;
   return (
     <div
-      className={`msg ${mine ? 'msg-mine' : 'msg-theirs'} ${grouped ? 'msg-grouped' : ''} ${isProduct ? 'msg-product' : ''}`}
+      className={`msg ${mine ? 'msg-mine' : 'msg-theirs'} ${grouped ? 'msg-grouped' : ''} ${isProduct ? 'msg-product' : ''} ${
+        message.status === 'failed' ? 'msg-is-failed' : ''
+      }`}
       data-testid="message"
       data-message-id={message.id ?? ''}
       data-client-id={message.clientMessageId ?? ''}
@@ -37,7 +39,11 @@ export default function MessageBubble({ message, mine, grouped, onRetry, onDisca
       </div>
       {message.status === 'failed' && (
         <div className="msg-failed" data-testid="message-failed">
-          <span>{message.error ?? 'Not sent.'}</span>
+          <span>
+            {message.retryable !== false
+              ? 'Not sent yet: it goes out as soon as the connection is back.'
+              : `Not sent: ${message.error ?? 'refused by the server'}.`}
+          </span>
           {message.retryable !== false && (
             <button type="button" className="link-button" onClick={onRetry} data-testid="retry-button">
               Retry

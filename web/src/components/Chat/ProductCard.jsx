@@ -25,8 +25,8 @@ export function ProductImage({ product, className = '' }) {
 
 /**
  * A product card: image, name, price (from priceMinor + currency). `variant`
- * is `bubble` (inside a message), `compact` (a chat header or the list), or
- * `tile` (the product strip and the share picker).
+ * is `bubble` (inside a message), `tile` (the share picker, the sign-in page)
+ * or `shop` (the customer's product strip, with an action).
  */
 export default function ProductCard({ product, variant = 'bubble', children, testId = 'product-card' }) {
   if (!product) return null;
@@ -43,7 +43,10 @@ export default function ProductCard({ product, variant = 'bubble', children, tes
             {price}
           </span>
         )}
-        {product.vendorName && variant === 'tile' && <span className="product-vendor">{product.vendorName}</span>}
+        {product.vendorName && (variant === 'tile' || variant === 'shop') && (
+          <span className="product-vendor">{product.vendorName}</span>
+        )}
+        {variant === 'shop' && children}
       </span>
     </>
   );
@@ -59,7 +62,7 @@ export default function ProductCard({ product, variant = 'bubble', children, tes
   return (
     <div className={cls} data-testid={testId} data-product-id={product.id}>
       {body}
-      {children}
+      {variant !== 'shop' && children}
     </div>
   );
 }

@@ -1,3 +1,4 @@
+import { ChatIcon } from './icons.jsx';
 import ProductCard from './ProductCard.jsx';
 
 /** The customer's shop window: products with a "Chat with vendor" button each. */
@@ -8,7 +9,7 @@ export default function ProductStrip({ products, onChat, busyId }) {
       <h2 className="strip-title">Discover</h2>
       <div className="strip-scroll">
         {products.map((p) => (
-          <ProductCard key={p.id} product={p} variant="tile">
+          <ProductCard key={p.id} product={p} variant="shop">
             <button
               type="button"
               className="button button-small button-primary"
@@ -17,6 +18,7 @@ export default function ProductStrip({ products, onChat, busyId }) {
               data-testid="chat-with-vendor"
               data-product-id={p.id}
             >
+              <ChatIcon />
               {busyId === p.id ? 'Opening…' : 'Chat with vendor'}
             </button>
           </ProductCard>
