@@ -47,11 +47,13 @@ pub(crate) fn decode(event: &RecordedEvent) -> Result<Decoded, ProjectionError> 
 /// Applies `batch` in one transaction and moves the checkpoint to its last
 /// position. Events at or before the stored checkpoint are skipped, so a
 /// batch that overlaps what is already applied counts nothing twice.
-/// Returns the new checkpoint and a notification per applied conversation
-/// event.
+/// Returns the new checkpoint and, when `notify`, a notification per
+/// applied conversation event (a rebuild has nobody to tell and skips the
+/// work).
 pub(crate) fn apply_batch(
     conn: &mut Connection,
     batch: &[Decoded],
+    notify: bool,
 ) -> Result<(Position, Vec<Notification>), ProjectionError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut position = schema::checkpoint(&tx)?;
@@ -61,7 +63,7 @@ pub(crate) fn apply_batch(
             continue;
         }
         if let Some((conversation, event)) = &decoded.item {
-            if let Some(n) = apply_event(&tx, decoded.position, *conversation, event)? {
+            if let Some(n) = apply_event(&tx, decoded.position, *conversation, event, notify)? {
                 notifications.push(n);
             }
         }
@@ -175,46 +177,59 @@ fn name_doc(role: Role) -> (&'static str, &'static str) {
     }
 }
 
-fn insert_doc(
-    tx: &Transaction<'_>,
-    conversation: &str,
-    kind: &str,
+/// A searchable document of a conversation; `ids` are its customer's and
+/// vendor's (who may find it follows from `visible_to`).
+struct Doc<'a> {
+    conversation: &'a str,
+    ids: [&'a str; 2],
+    kind: &'a str,
     seq: u64,
-    visible_to: &str,
-    body: &str,
-) -> Result<(), ProjectionError> {
+    visible_to: &'a str,
+}
+
+fn insert_doc(tx: &Transaction<'_>, doc: Doc<'_>, body: &str) -> Result<(), ProjectionError> {
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO search_docs (conversation_id, kind, seq, visible_to, body)
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![conversation, kind, seq as i64, visible_to, body])?;
+        .execute(params![
+            doc.conversation,
+            doc.kind,
+            doc.seq as i64,
+            doc.visible_to,
+            body
+        ])?;
     if inserted == 1 {
         let rowid = tx.last_insert_rowid();
-        tx.prepare_cached("INSERT INTO search_index (rowid, body) VALUES (?1, ?2)")?
-            .execute(params![rowid, body])?;
+        tx.prepare_cached("INSERT INTO search_index (rowid, owner, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![
+                rowid,
+                search::owners(doc.visible_to, doc.ids),
+                body
+            ])?;
     }
     Ok(())
 }
 
-fn update_doc(
-    tx: &Transaction<'_>,
-    conversation: &str,
-    kind: &str,
-    body: &str,
-) -> Result<(), ProjectionError> {
+/// Replaces the body of a conversation-level document (`seq` 0).
+fn update_doc(tx: &Transaction<'_>, doc: Doc<'_>, body: &str) -> Result<(), ProjectionError> {
     let rowid: Option<i64> = tx
         .prepare_cached(
             "UPDATE search_docs SET body = ?3 WHERE conversation_id = ?1 AND seq = 0 AND kind = ?2
              RETURNING rowid",
         )?
-        .query_row(params![conversation, kind, body], |r| r.get(0))
+        .query_row(params![doc.conversation, doc.kind, body], |r| r.get(0))
         .optional()?;
     if let Some(rowid) = rowid {
         tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1")?
             .execute([rowid])?;
-        tx.prepare_cached("INSERT INTO search_index (rowid, body) VALUES (?1, ?2)")?
-            .execute(params![rowid, body])?;
+        tx.prepare_cached("INSERT INTO search_index (rowid, owner, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![
+                rowid,
+                search::owners(doc.visible_to, doc.ids),
+                body
+            ])?;
     }
     Ok(())
 }
@@ -232,12 +247,15 @@ fn set_name(
         return Ok(());
     }
     conv.names[side] = Some(name.as_str().to_owned());
-    update_doc(
-        tx,
+    let (kind, visible_to) = name_doc(role);
+    let doc = Doc {
         conversation,
-        name_doc(role).0,
-        &search::normalize(name.as_str()),
-    )
+        ids: [&conv.ids[0], &conv.ids[1]],
+        kind,
+        seq: 0,
+        visible_to,
+    };
+    update_doc(tx, doc, &search::normalize(name.as_str()))
 }
 
 fn apply_event(
@@ -245,6 +263,7 @@ fn apply_event(
     position: Position,
     conversation: ConversationId,
     event: &ConversationEvent,
+    notify: bool,
 ) -> Result<Option<Notification>, ProjectionError> {
     let id = conversation.to_string();
     let mut message = None;
@@ -272,6 +291,9 @@ fn apply_event(
             }
             store_conv(tx, &id, &conv)?;
         }
+    }
+    if !notify {
+        return Ok(None);
     }
     let Some(conv) = load_conv(tx, &id)? else {
         return Ok(None);
@@ -343,13 +365,21 @@ fn start(
     }
     inbox_add(tx, e.customer.id.as_str(), Role::Customer, 0)?;
     inbox_add(tx, e.vendor.id.as_str(), Role::Vendor, 0)?;
+    let ids = [e.customer.id.as_str(), e.vendor.id.as_str()];
+    let doc = |kind, visible_to| Doc {
+        conversation: id,
+        ids,
+        kind,
+        seq: 0,
+        visible_to,
+    };
     for (role, p) in [(Role::Customer, &e.customer), (Role::Vendor, &e.vendor)] {
         let shown = p.name.as_ref().map_or(p.id.as_str(), |n| n.as_str());
         let (kind, visible_to) = name_doc(role);
-        insert_doc(tx, id, kind, 0, visible_to, &search::normalize(shown))?;
+        insert_doc(tx, doc(kind, visible_to), &search::normalize(shown))?;
     }
     if let Some(p) = &e.product {
-        insert_doc(tx, id, "product", 0, "both", &search::normalize(&p.name))?;
+        insert_doc(tx, doc("product", "both"), &search::normalize(&p.name))?;
     }
     Ok(())
 }
@@ -426,7 +456,14 @@ fn send(
         e.product.as_ref().map(|p| p.name.as_str()),
     );
     if !body.is_empty() {
-        insert_doc(tx, id, "message", e.seq, "both", &body)?;
+        let doc = Doc {
+            conversation: id,
+            ids: [&conv.ids[0], &conv.ids[1]],
+            kind: "message",
+            seq: e.seq,
+            visible_to: "both",
+        };
+        insert_doc(tx, doc, &body)?;
     }
     Ok(Some(MessageView {
         id: e.message_id,

@@ -58,7 +58,7 @@
 //!
 //! - this file: [`Projections`], the handle (consumer, position,
 //!   notifications, queries).
-//! - [`views`](crate::views): the wire objects and query parameters.
+//! - [`views`], the wire objects and query parameters.
 //! - `schema`: the tables, connections, the checkpoint.
 //! - `apply`: events to rows, one transaction per batch.
 //! - `query`: the list, conversation, history, message and unread queries.
@@ -66,7 +66,7 @@
 //! - [`analytics`]: vendor analytics and their definitions.
 //! - `rebuild`: the writer shared by the consumer, [`rebuild`] and
 //!   [`verify`].
-//! - [`error`](crate::error): [`ProjectionError`].
+//! - [`error`], with [`ProjectionError`].
 #![forbid(unsafe_code)]
 
 pub mod analytics;
@@ -249,7 +249,7 @@ impl Projections {
     }
 
     async fn consume(&self, store: Arc<dyn EventStore>) -> Result<(), ProjectionError> {
-        let mut writer = Writer::open(self.inner.path.clone(), false).await?;
+        let mut writer = Writer::open(self.inner.path.clone(), false, true).await?;
         let mut shutdown = self.inner.shutdown.subscribe();
         let mut retry = RETRY_FIRST;
         loop {

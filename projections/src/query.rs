@@ -253,11 +253,15 @@ pub(crate) fn conversations(
         match term {
             Term::Indexed(phrase) => {
                 sql.push_str(
-                    " AND c.id IN (SELECT d.conversation_id FROM search_index s \
-                     JOIN search_docs d ON d.rowid = s.rowid \
-                     WHERE s.body MATCH ? AND d.visible_to IN ('both', ?))",
+                    " AND c.id IN (SELECT d.conversation_id FROM search_index \
+                     JOIN search_docs d ON d.rowid = search_index.rowid \
+                     WHERE search_index MATCH ?)",
                 );
-                args.push(Value::Text(phrase));
+                args.push(Value::Text(search::match_expression(
+                    &phrase,
+                    viewer.as_str(),
+                    role,
+                )));
             }
             Term::Short(needle) => {
                 sql.push_str(
@@ -266,9 +270,9 @@ pub(crate) fn conversations(
                      AND instr(d.body, ?) > 0 AND d.visible_to IN ('both', ?))",
                 );
                 args.push(Value::Text(needle));
+                args.push(Value::Text(side.to_owned()));
             }
         }
-        args.push(Value::Text(side.to_owned()));
     }
     sql.push_str(" ORDER BY c.updated_at DESC, c.id DESC LIMIT ?");
     args.push(Value::Integer(limit as i64 + 1));

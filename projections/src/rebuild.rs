@@ -33,11 +33,19 @@ pub(crate) struct Applied {
 pub(crate) struct Writer {
     conn: Option<Connection>,
     position: Position,
+    /// Whether batches produce notifications (the live consumer) or not
+    /// (rebuild, verify).
+    notify: bool,
 }
 
 impl Writer {
-    /// Opens the file, dropping its read models first when `reset`.
-    pub(crate) async fn open(path: PathBuf, reset: bool) -> Result<Self, ProjectionError> {
+    /// Opens the file, dropping its read models first when `reset`; the
+    /// live consumer opens it with `notify`.
+    pub(crate) async fn open(
+        path: PathBuf,
+        reset: bool,
+        notify: bool,
+    ) -> Result<Self, ProjectionError> {
         tokio::task::spawn_blocking(move || {
             let mut conn = schema::open_writer(&path)?;
             if reset {
@@ -47,6 +55,7 @@ impl Writer {
             Ok(Self {
                 conn: Some(conn),
                 position,
+                notify,
             })
         })
         .await?
@@ -78,8 +87,9 @@ impl Writer {
             let mut conn = self.conn.take().ok_or_else(|| {
                 ProjectionError::Task("the writer connection was lost by a failed task".into())
             })?;
+            let notify = self.notify;
             let (conn, result) = tokio::task::spawn_blocking(move || {
-                let result = apply::apply_batch(&mut conn, &decoded);
+                let result = apply::apply_batch(&mut conn, &decoded, notify);
                 (conn, result)
             })
             .await?;
@@ -138,7 +148,7 @@ pub fn rebuild(
     let path = path.to_owned();
     async move {
         let end = store.last_position().await?;
-        let mut writer = Writer::open(path, true).await?;
+        let mut writer = Writer::open(path, true, false).await?;
         replay(&mut writer, store.as_ref(), end).await
     }
 }
@@ -354,7 +364,7 @@ pub async fn verify(
     .await??;
 
     let scratch = Scratch(scratch_path(path));
-    let mut writer = Writer::open(scratch.0.clone(), true).await?;
+    let mut writer = Writer::open(scratch.0.clone(), true, false).await?;
     replay(&mut writer, store.as_ref(), position).await?;
     let rebuilt = writer
         .into_connection()

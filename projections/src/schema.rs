@@ -13,7 +13,7 @@ use crate::error::ProjectionError;
 
 /// Bumped whenever the tables change shape. A file of another version is
 /// dropped and rebuilt from the log on open: read models are disposable.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for another one's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,7 +92,8 @@ CREATE TABLE IF NOT EXISTS search_docs (
     UNIQUE (conversation_id, seq, kind)
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(
-    body, content = '', contentless_delete = 1, tokenize = 'trigram'
+    owner, body, content = '', contentless_delete = 1,
+    tokenize = 'trigram case_sensitive 1'
 );
 "#;
 

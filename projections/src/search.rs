@@ -20,6 +20,14 @@
 //! it is stored and before it is searched, and terms are matched as FTS5
 //! phrases (a phrase of trigrams is exactly a substring).
 //!
+//! Each indexed document also has an `owner` column naming the participants
+//! who may find it (`|vendor:v-7|`, see `owner_token`), and every term is
+//! looked up together with the viewer's owner token (`owner : "|vendor:v-7|"
+//! AND body : "bike"`). FTS5 intersects the two lists inside the index, so
+//! the cost of a search follows the viewer's own documents rather than the
+//! whole log's (a common word matched across every conversation of the
+//! marketplace would otherwise be read in full on each search).
+//!
 //! Terms of one or two characters have no trigram; rather than scan every
 //! message of the log, they are matched (with `instr`) against the names and
 //! the conversation's product only, over the viewer's own conversations.
@@ -28,10 +36,42 @@
 //! The index is contentless (`content=''`, `contentless_delete=1`): the text
 //! lives once in `search_docs`, the index only maps trigrams to its rowids.
 
+use souk_domain::Role;
+
 /// Terms shorter than this (in characters) are not looked up in the index.
 pub const MIN_INDEXED_CHARS: usize = 3;
 /// Terms beyond this many are ignored.
 pub const MAX_TERMS: usize = 8;
+
+/// The token naming one participant of a conversation in the `owner`
+/// column of the index. `|` and whitespace never occur in user ids, so a
+/// phrase of this token matches exactly this participant.
+pub(crate) fn owner_token(role: Role, id: &str) -> String {
+    format!("|{}:{}|", role.as_str(), id)
+}
+
+/// The `owner` column of a document: who may find it (`visible_to` is
+/// `customer`, `vendor` or `both`); `ids` are the customer's and the
+/// vendor's.
+pub(crate) fn owners(visible_to: &str, ids: [&str; 2]) -> String {
+    match visible_to {
+        "customer" => owner_token(Role::Customer, ids[0]),
+        "vendor" => owner_token(Role::Vendor, ids[1]),
+        _ => format!(
+            "{} {}",
+            owner_token(Role::Customer, ids[0]),
+            owner_token(Role::Vendor, ids[1])
+        ),
+    }
+}
+
+/// The FTS5 query of an indexed term for `viewer` on `role`'s side.
+pub(crate) fn match_expression(phrase: &str, viewer: &str, role: Role) -> String {
+    format!(
+        "owner : \"{}\" AND body : {phrase}",
+        owner_token(role, viewer)
+    )
+}
 
 /// How a string is stored for search and how a term is compared to it.
 pub(crate) fn normalize(s: &str) -> String {
@@ -99,6 +139,18 @@ mod tests {
         assert_eq!(terms("ÄB"), vec![Term::Short("äb".into())]);
         assert!(terms("   ").is_empty());
         assert_eq!(terms("a b c d e f g h i j k").len(), MAX_TERMS);
+    }
+
+    #[test]
+    fn owners_name_who_may_find_a_document() {
+        let ids = ["c-1", "v-1"];
+        assert_eq!(owners("vendor", ids), "|vendor:v-1|");
+        assert_eq!(owners("customer", ids), "|customer:c-1|");
+        assert_eq!(owners("both", ids), "|customer:c-1| |vendor:v-1|");
+        assert_eq!(
+            match_expression("\"bike\"", "v-1", Role::Vendor),
+            "owner : \"|vendor:v-1|\" AND body : \"bike\""
+        );
     }
 
     #[test]
