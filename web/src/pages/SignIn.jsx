@@ -183,10 +183,13 @@ export default function SignIn() {
               />
             </div>
             {demo.products?.length > 0 && (
-              <div className="signin-products">
-                {demo.products.slice(0, 4).map((p) => (
-                  <ProductCard key={p.id} product={p} variant="tile" testId="signin-product" />
-                ))}
+              <div className="signin-shops">
+                <h3>In the shops today</h3>
+                <div className="signin-products">
+                  {demo.products.map((p) => (
+                    <ProductCard key={p.id} product={p} variant="shop" testId="signin-product" />
+                  ))}
+                </div>
               </div>
             )}
           </>

@@ -26,6 +26,7 @@ const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 2500;
 const TYPING_SHOW_MS = 6000;
 const GAP_WAIT_MS = 400;
+const AUTO_RETRIES = 3;
 
 // --- Client message ids: `${tabId}-${counter}`, unique per tab and page load. ---
 
@@ -625,9 +626,17 @@ export const useChatStore = create((set, get) => {
         else res = await ctx.api.send(p.body);
         if (res?.message) get().receiveMessages(conversationId, [res.message]);
       } catch (e) {
-        if (!find()) return; // confirmed meanwhile (socket echo of a send whose ack was lost)
+        const current = find();
+        if (!current) return; // confirmed meanwhile (socket echo of a send whose ack was lost)
         const retryable = !(e instanceof ApiError) || e.retryable;
-        setStatus({ status: 'failed', error: e.message, retryable });
+        const attempts = (current.attempts ?? 0) + 1;
+        // Busy or slow server while connected: try again by itself, a few times.
+        if (retryable && ctx.socket?.connected && attempts <= AUTO_RETRIES) {
+          setStatus({ attempts });
+          setTimeout(() => get().deliver(conversationId, clientMessageId), 500 * 2 ** attempts);
+          return;
+        }
+        setStatus({ status: 'failed', error: e.message, retryable, attempts: 0 });
       }
     },
 
