@@ -21,9 +21,9 @@
 //! phrases (a phrase of trigrams is exactly a substring).
 //!
 //! Each indexed document also has an `owner` column naming the participants
-//! who may find it (`|vendor:v-7|`, see `owner_token`), and every term is
-//! looked up together with the viewer's owner token (`owner : "|vendor:v-7|"
-//! AND body : "bike"`). FTS5 intersects the two lists inside the index, so
+//! who may find it (a short token per participant, see `owner_token`), and
+//! every term is looked up together with the viewer's token
+//! (`owner : "<token>" AND body : "bike"`). FTS5 intersects the two lists inside the index, so
 //! the cost of a search follows the viewer's own documents rather than the
 //! whole log's (a common word matched across every conversation of the
 //! marketplace would otherwise be read in full on each search).
@@ -44,10 +44,31 @@ pub const MIN_INDEXED_CHARS: usize = 3;
 pub const MAX_TERMS: usize = 8;
 
 /// The token naming one participant of a conversation in the `owner`
-/// column of the index. `|` and whitespace never occur in user ids, so a
-/// phrase of this token matches exactly this participant.
+/// column of the index: four CJK ideographs drawn from a 64-bit FNV-1a hash
+/// of `role:id` (20,000 symbols each, about 57 bits).
+///
+/// Why not the id itself: the trigrams of `|vendor:v-7|` (`ven`, `end`,
+/// ...) occur in every document, and a phrase query reads the whole list of
+/// each of its trigrams. The two trigrams of this token occur, in practice,
+/// only in the documents of this participant, so a lookup reads just those.
+/// A collision would only add candidates: every search is also filtered by
+/// the viewer's id on the conversation row. FNV-1a is written out here so that
+/// the token never changes with a library or compiler version.
 pub(crate) fn owner_token(role: Role, id: &str) -> String {
-    format!("|{}:{}|", role.as_str(), id)
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = role
+        .as_str()
+        .bytes()
+        .chain([b':'])
+        .chain(id.bytes())
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    (0..4)
+        .map(|i| {
+            let symbol = ((hash >> (16 * i)) & 0xffff) as u32 % 20_000;
+            char::from_u32(0x4e00 + symbol).expect("CJK ideographs are chars")
+        })
+        .collect()
 }
 
 /// The `owner` column of a document: who may find it (`visible_to` is
@@ -141,15 +162,29 @@ mod tests {
         assert_eq!(terms("a b c d e f g h i j k").len(), MAX_TERMS);
     }
 
+    /// `owner_token(Role::Vendor, "v-1")`: a change would orphan every
+    /// indexed document (a schema version bump and a rebuild).
+    const PINNED_V1: &str = "佽蟇颂久";
+
     #[test]
     fn owners_name_who_may_find_a_document() {
+        let c = owner_token(Role::Customer, "c-1");
+        let v = owner_token(Role::Vendor, "v-1");
+        assert_eq!(c.chars().count(), 4);
+        assert!(c.chars().all(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)));
+        // Stable across runs and versions: pinned.
+        assert_eq!(owner_token(Role::Vendor, "v-1"), v);
+        assert_eq!(v, PINNED_V1);
+        // Role and id both count.
+        assert_ne!(owner_token(Role::Customer, "v-1"), v);
+        assert_ne!(owner_token(Role::Vendor, "v-2"), v);
         let ids = ["c-1", "v-1"];
-        assert_eq!(owners("vendor", ids), "|vendor:v-1|");
-        assert_eq!(owners("customer", ids), "|customer:c-1|");
-        assert_eq!(owners("both", ids), "|customer:c-1| |vendor:v-1|");
+        assert_eq!(owners("vendor", ids), v);
+        assert_eq!(owners("customer", ids), c);
+        assert_eq!(owners("both", ids), format!("{c} {v}"));
         assert_eq!(
             match_expression("\"bike\"", "v-1", Role::Vendor),
-            "owner : \"|vendor:v-1|\" AND body : \"bike\""
+            format!("owner : \"{v}\" AND body : \"bike\"")
         );
     }
 
