@@ -110,7 +110,10 @@ impl Application {
             .with_context(|| format!("while binding the HTTP address {}", settings.http_addr))?;
         let http_addr = http_listener.local_addr()?;
         let socket_listener = TcpListener::bind(&settings.socket_addr).with_context(|| {
-            format!("while binding the Socket.IO address {}", settings.socket_addr)
+            format!(
+                "while binding the Socket.IO address {}",
+                settings.socket_addr
+            )
         })?;
 
         let edge = edge::start(

@@ -96,9 +96,7 @@ impl TokenKeys {
             Ok(s) if !s.trim().is_empty() => return Ok(Self::new(s.trim().as_bytes())),
             Ok(_) => anyhow::bail!("{} is empty", path.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("while reading {}", path.display()))
-            }
+            Err(e) => return Err(e).with_context(|| format!("while reading {}", path.display())),
         }
         fs::create_dir_all(data_dir)
             .with_context(|| format!("while creating {}", data_dir.display()))?;
@@ -118,9 +116,7 @@ impl TokenKeys {
                 Ok(Self::new(secret.as_bytes()))
             }
             // Another process made it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::load(data_dir, None)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(data_dir, None),
             Err(e) => Err(e).with_context(|| format!("while creating {}", path.display())),
         }
     }
@@ -158,13 +154,12 @@ impl TokenKeys {
         let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let c = data.claims;
-        let id = UserId::parse(&c.sub).map_err(|e| AuthError::Invalid(format!("sub: {}", e.reason)))?;
+        let id =
+            UserId::parse(&c.sub).map_err(|e| AuthError::Invalid(format!("sub: {}", e.reason)))?;
         let role = Role::parse(&c.role).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let name = match c.name.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(n) => Some(
-                DisplayName::parse(n).map_err(|e| AuthError::Invalid(e.to_string()))?,
-            ),
+            Some(n) => Some(DisplayName::parse(n).map_err(|e| AuthError::Invalid(e.to_string()))?),
         };
         Ok(Principal { id, role, name })
     }
@@ -207,7 +202,10 @@ mod tests {
     use super::*;
 
     fn now() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
     }
 
     #[test]
@@ -215,7 +213,12 @@ mod tests {
         let keys = TokenKeys::new(b"0123456789abcdef0123");
         let user = UserId::parse("c-42").unwrap();
         let t = keys
-            .mint(&user, Role::Customer, Some("Alice"), Duration::from_secs(60))
+            .mint(
+                &user,
+                Role::Customer,
+                Some("Alice"),
+                Duration::from_secs(60),
+            )
             .unwrap();
         let p = keys.verify(&t).unwrap();
         assert_eq!(p.id, user);
@@ -223,7 +226,10 @@ mod tests {
         assert_eq!(p.name.unwrap().as_str(), "Alice");
         assert!(keys.verify_header(Some(&format!("Bearer {t}"))).is_ok());
         assert!(matches!(keys.verify_header(None), Err(AuthError::Missing)));
-        assert!(matches!(keys.verify_header(Some(&t)), Err(AuthError::Missing)));
+        assert!(matches!(
+            keys.verify_header(Some(&t)),
+            Err(AuthError::Missing)
+        ));
     }
 
     #[test]

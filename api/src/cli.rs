@@ -221,7 +221,11 @@ fn parse_point(s: &str) -> anyhow::Result<ReplayPoint> {
 }
 
 /// The state of a conversation as JSON, for `souk replay`.
-pub fn state_json(id: ConversationId, state: &ConversationState, last: Option<&RecordedEvent>) -> Value {
+pub fn state_json(
+    id: ConversationId,
+    state: &ConversationState,
+    last: Option<&RecordedEvent>,
+) -> Value {
     let side = |role: Role| {
         json!({
             "readUpToSeq": state.read_up_to[role.index()],
@@ -272,7 +276,12 @@ async fn replay(data: DataDirArg, id: String, at: Option<String>) -> anyhow::Res
     let mut revision = 0;
     'pages: loop {
         let page = store
-            .read_stream(&id.stream_name(), ReadFrom::Revision(revision), Direction::Forwards, 1000)
+            .read_stream(
+                &id.stream_name(),
+                ReadFrom::Revision(revision),
+                Direction::Forwards,
+                1000,
+            )
             .await?;
         let Some(tail) = page.last() else { break };
         revision = tail.revision + 1;
@@ -295,7 +304,10 @@ async fn replay(data: DataDirArg, id: String, at: Option<String>) -> anyhow::Res
     if state.events_applied == 0 && at.is_none() {
         anyhow::bail!("conversation {id} has no events");
     }
-    println!("{}", serde_json::to_string_pretty(&state_json(id, &state, last.as_ref()))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&state_json(id, &state, last.as_ref()))?
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -310,8 +322,26 @@ async fn projections(data: DataDirArg, action: ProjectionsAction) -> anyhow::Res
         }
         ProjectionsAction::Verify => {
             let report = souk_projections::verify(&path, store).await?;
-            println!("{report}");
-            Ok(if report.is_clean() {
+            for d in &report.differences {
+                println!("{d}");
+            }
+            if report.omitted > 0 {
+                println!("... and {} more differences", report.omitted);
+            }
+            println!(
+                "verified the read models at position {}: {} rows compared, {}",
+                report.position,
+                report.rows_compared,
+                if report.is_consistent() {
+                    "no difference".to_owned()
+                } else {
+                    format!(
+                        "{} differences",
+                        report.differences.len() as u64 + report.omitted
+                    )
+                }
+            );
+            Ok(if report.is_consistent() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

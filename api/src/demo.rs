@@ -9,8 +9,8 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 use souk_domain::{
-    ClientMessageId, DisplayName, MessageContent, MessageText, ProductCard, ProductCardInput,
-    Role, UserId,
+    ClientMessageId, DisplayName, MessageContent, MessageText, ProductCard, ProductCardInput, Role,
+    UserId,
 };
 
 use crate::auth::Principal;
@@ -42,21 +42,68 @@ pub struct DemoProduct {
 }
 
 pub const CUSTOMERS: [DemoUser; 3] = [
-    DemoUser { id: "c-alice", name: "Alice Martin" },
-    DemoUser { id: "c-bruno", name: "Bruno Costa" },
-    DemoUser { id: "c-chen", name: "Chen Wei" },
+    DemoUser {
+        id: "c-alice",
+        name: "Alice Martin",
+    },
+    DemoUser {
+        id: "c-bruno",
+        name: "Bruno Costa",
+    },
+    DemoUser {
+        id: "c-chen",
+        name: "Chen Wei",
+    },
 ];
 
 pub const VENDORS: [DemoUser; 2] = [
-    DemoUser { id: "v-bolt", name: "Bolt Bikes" },
-    DemoUser { id: "v-lumen", name: "Lumen Home" },
+    DemoUser {
+        id: "v-bolt",
+        name: "Bolt Bikes",
+    },
+    DemoUser {
+        id: "v-lumen",
+        name: "Lumen Home",
+    },
 ];
 
 pub const PRODUCTS: [DemoProduct; 4] = [
-    DemoProduct { id: "p-red-bike", name: "Red city bike", price_minor: 49_999, currency: "EUR", image_path: "/products/bike.svg", vendor_id: "v-bolt", vendor_name: "Bolt Bikes" },
-    DemoProduct { id: "p-helmet", name: "Commuter helmet", price_minor: 5_990, currency: "EUR", image_path: "/products/helmet.svg", vendor_id: "v-bolt", vendor_name: "Bolt Bikes" },
-    DemoProduct { id: "p-lamp", name: "Brass desk lamp", price_minor: 8_900, currency: "EUR", image_path: "/products/lamp.svg", vendor_id: "v-lumen", vendor_name: "Lumen Home" },
-    DemoProduct { id: "p-chair", name: "Oak lounge chair", price_minor: 32_000, currency: "EUR", image_path: "/products/chair.svg", vendor_id: "v-lumen", vendor_name: "Lumen Home" },
+    DemoProduct {
+        id: "p-red-bike",
+        name: "Red city bike",
+        price_minor: 49_999,
+        currency: "EUR",
+        image_path: "/products/bike.svg",
+        vendor_id: "v-bolt",
+        vendor_name: "Bolt Bikes",
+    },
+    DemoProduct {
+        id: "p-helmet",
+        name: "Commuter helmet",
+        price_minor: 5_990,
+        currency: "EUR",
+        image_path: "/products/helmet.svg",
+        vendor_id: "v-bolt",
+        vendor_name: "Bolt Bikes",
+    },
+    DemoProduct {
+        id: "p-lamp",
+        name: "Brass desk lamp",
+        price_minor: 8_900,
+        currency: "EUR",
+        image_path: "/products/lamp.svg",
+        vendor_id: "v-lumen",
+        vendor_name: "Lumen Home",
+    },
+    DemoProduct {
+        id: "p-chair",
+        name: "Oak lounge chair",
+        price_minor: 32_000,
+        currency: "EUR",
+        image_path: "/products/chair.svg",
+        vendor_id: "v-lumen",
+        vendor_name: "Lumen Home",
+    },
 ];
 
 fn find_user(id: &str, role: Role) -> Option<&'static DemoUser> {
@@ -108,8 +155,16 @@ pub async fn seed(state: &AppState, origin: &str) -> Result<(), ApiError> {
     )
     .await?;
     let lines: [(&Principal, &str, &str); 3] = [
-        (&alice, "demo-seed-1", "Hi! Is the red city bike still available?"),
-        (&bolt, "demo-seed-2", "Hello Alice, yes it is. We can deliver it this week."),
+        (
+            &alice,
+            "demo-seed-1",
+            "Hi! Is the red city bike still available?",
+        ),
+        (
+            &bolt,
+            "demo-seed-2",
+            "Hello Alice, yes it is. We can deliver it this week.",
+        ),
         (&alice, "demo-seed-3", "Great, does it come with lights?"),
     ];
     for (who, cid, text) in lines {
@@ -144,16 +199,13 @@ async fn users(req: actix_web::HttpRequest) -> HttpResponse {
 }
 
 /// `POST /api/demo/token` with `{ userId, role }`: a token for a demo user.
-async fn token(
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+async fn token(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let value = crate::input::parse_json(&body)?;
     let f = Fields::of(&value)?;
     let role = Role::parse(f.req_str("role")?)?;
     let id = f.req_str("userId")?;
-    let user = find_user(id, role)
-        .ok_or_else(|| ApiError::not_found(format!("no demo {role} {id}")))?;
+    let user =
+        find_user(id, role).ok_or_else(|| ApiError::not_found(format!("no demo {role} {id}")))?;
     let p = principal(user, role);
     let token = state
         .keys

@@ -130,7 +130,11 @@ mod tests {
             .message
             .starts_with("product.name:"));
         assert!(f.opt_str("missing").unwrap().is_none());
-        assert!(f.req_str("missing").unwrap_err().message.contains("required"));
+        assert!(f
+            .req_str("missing")
+            .unwrap_err()
+            .message
+            .contains("required"));
         assert!(Fields::of(&json!([1])).is_err());
         let n = json!({ "n": 1.5, "m": -1 });
         let f = Fields::of(&n).unwrap();
@@ -141,11 +145,19 @@ mod tests {
     #[test]
     fn products_are_parsed_with_their_bounds() {
         let v = json!({ "product": { "id": "p-1", "name": "Red bike", "priceMinor": 49999, "currency": "EUR", "extra": true } });
-        let card = Fields::of(&v).unwrap().opt_product("product").unwrap().unwrap();
+        let card = Fields::of(&v)
+            .unwrap()
+            .opt_product("product")
+            .unwrap()
+            .unwrap();
         assert_eq!(card.name, "Red bike");
         let v = json!({ "product": { "id": "p-1", "name": "x", "currency": "euro" } });
         let err = Fields::of(&v).unwrap().opt_product("product").unwrap_err();
-        assert!(err.message.starts_with("product.currency"), "{}", err.message);
+        assert!(
+            err.message.starts_with("product.currency"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

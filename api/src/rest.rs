@@ -166,7 +166,10 @@ async fn list_conversations(
         limit: query_usize(&q, "limit", DEFAULT_LIST_LIMIT, MAX_PAGE_LIMIT)?,
         cursor: q.get("cursor").cloned().filter(|c| !c.is_empty()),
     };
-    let mut page = state.projections.conversations(&p.id, p.role, query).await?;
+    let mut page = state
+        .projections
+        .conversations(&p.id, p.role, query)
+        .await?;
     for view in &mut page.conversations {
         service::fill_presence(&state, view);
     }
@@ -312,7 +315,15 @@ async fn analytics(
 ) -> Result<HttpResponse, ApiError> {
     const DAY_MS: i64 = 86_400_000;
     let to = parse_time_param(&q, "to")?.unwrap_or_else(Timestamp::now);
-    let from = parse_time_param(&q, "from")?.unwrap_or(to.plus_millis(-30 * DAY_MS));
+    // Default: the 30 UTC days ending with the day of `to`, from midnight, so
+    // `byDay` has 30 entries.
+    let from = match parse_time_param(&q, "from")? {
+        Some(from) => from,
+        None => {
+            let day_start = to.millis() - to.millis().rem_euclid(DAY_MS);
+            Timestamp::from_millis(day_start - 29 * DAY_MS)
+        }
+    };
     if from >= to {
         return Err(ApiError::invalid("from: must be before to"));
     }
@@ -327,7 +338,10 @@ async fn analytics(
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.last_position().await?;
-    state.projections.unread(&health_probe_user(), Role::Customer).await?;
+    state
+        .projections
+        .unread(&health_probe_user(), Role::Customer)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ok" })))
 }
 
@@ -348,8 +362,12 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Unknown routes under `/api`, and wrong methods: JSON `404`.
-pub async fn not_found(req: HttpRequest) -> ApiError {
-    ApiError::not_found(format!("no route for {} {}", req.method(), req.path()))
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 /// The routes of one side, under its prefix.

@@ -7,8 +7,8 @@
 use serde::Serialize;
 use serde_json::Value;
 use souk_domain::{
-    ClientMessageId, Command, ConversationId, DisplayName, MessageContent, MessageId,
-    MessageSent, MessageText, Participant, ProductCard, Role, Timestamp, TypingStopReason, UserId,
+    ClientMessageId, Command, ConversationId, DisplayName, MessageContent, MessageId, MessageSent,
+    MessageText, Participant, ProductCard, Role, Timestamp, TypingStopReason, UserId,
 };
 use souk_projections::{ConversationView, MessageView, ParticipantView};
 use souk_store::Position;
@@ -211,9 +211,9 @@ pub async fn send_message(
         at: Timestamp::now(),
     };
     let reply = execute(state, id, command).await?;
-    let sent = reply
-        .message
-        .ok_or_else(|| ApiError::internal("send", &"the actor answered a send without a message"))?;
+    let sent = reply.message.ok_or_else(|| {
+        ApiError::internal("send", &"the actor answered a send without a message")
+    })?;
     if reply.created {
         Metrics::inc(&state.metrics.messages_sent);
     }
@@ -328,11 +328,10 @@ mod tests {
 
     #[test]
     fn sends_need_text_or_a_product() {
-        let id = ConversationId::for_pair(
-            &UserId::parse("c").unwrap(),
-            &UserId::parse("v").unwrap(),
-        );
-        let ok = json!({ "conversationId": id.to_string(), "text": " hi ", "clientMessageId": "t-1" });
+        let id =
+            ConversationId::for_pair(&UserId::parse("c").unwrap(), &UserId::parse("v").unwrap());
+        let ok =
+            json!({ "conversationId": id.to_string(), "text": " hi ", "clientMessageId": "t-1" });
         let s = SendInput::parse(&ok).unwrap();
         assert_eq!(s.content.text().unwrap().as_str(), "hi");
         let product = json!({ "conversationId": id.to_string(), "text": "", "product": { "id": "p", "name": "Bike" } });

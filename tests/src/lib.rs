@@ -139,8 +139,16 @@ pub struct Pair {
 impl Pair {
     /// Opens the conversation of `customer_id` and `vendor_id`.
     pub async fn open(server: &TestServer, customer_id: &str, vendor_id: &str) -> Self {
-        let customer = server.token(customer_id, Role::Customer, Some(&format!("Customer {customer_id}")));
-        let vendor = server.token(vendor_id, Role::Vendor, Some(&format!("Vendor {vendor_id}")));
+        let customer = server.token(
+            customer_id,
+            Role::Customer,
+            Some(&format!("Customer {customer_id}")),
+        );
+        let vendor = server.token(
+            vendor_id,
+            Role::Vendor,
+            Some(&format!("Vendor {vendor_id}")),
+        );
         let (status, body) = server
             .post(
                 "/api/chat/conversation",

@@ -21,19 +21,34 @@ async fn chatter(server: &TestServer, pairs: &[Pair], tally: &mut Tally, rounds:
         let pair = &pairs[rng.random_range(0..pairs.len())];
         match rng.random_range(0..10) {
             0 => {
-                let (s, _) = server.put(&format!("/api/vendor/chat/{}/read", pair.conversation), &pair.vendor).await;
+                let (s, _) = server
+                    .put(
+                        &format!("/api/vendor/chat/{}/read", pair.conversation),
+                        &pair.vendor,
+                    )
+                    .await;
                 assert_eq!(s, StatusCode::OK);
                 tally.unread_vendor.insert(pair.conversation.clone(), 0);
             }
             1 => {
-                let (s, _) = server.put(&format!("/api/chat/{}/read", pair.conversation), &pair.customer).await;
+                let (s, _) = server
+                    .put(
+                        &format!("/api/chat/{}/read", pair.conversation),
+                        &pair.customer,
+                    )
+                    .await;
                 assert_eq!(s, StatusCode::OK);
                 tally.unread_customer.insert(pair.conversation.clone(), 0);
             }
             n => {
                 let from_customer = n % 3 != 0;
-                pair.send(server, from_customer, &format!("round {round} of {seed}")).await;
-                let map = if from_customer { &mut tally.unread_vendor } else { &mut tally.unread_customer };
+                pair.send(server, from_customer, &format!("round {round} of {seed}"))
+                    .await;
+                let map = if from_customer {
+                    &mut tally.unread_vendor
+                } else {
+                    &mut tally.unread_customer
+                };
                 *map.entry(pair.conversation.clone()).or_default() += 1;
             }
         }
@@ -43,11 +58,29 @@ async fn chatter(server: &TestServer, pairs: &[Pair], tally: &mut Tally, rounds:
 async fn check_unread(server: &TestServer, pairs: &[Pair], tally: &Tally) {
     for pair in pairs {
         let (_, v) = server.get("/api/vendor/chat/unread", &pair.vendor).await;
-        let want = tally.unread_vendor.get(&pair.conversation).copied().unwrap_or(0);
-        assert_eq!(v["conversations"][&pair.conversation].as_u64().unwrap_or(0), want, "vendor {}", pair.conversation);
+        let want = tally
+            .unread_vendor
+            .get(&pair.conversation)
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(
+            v["conversations"][&pair.conversation].as_u64().unwrap_or(0),
+            want,
+            "vendor {}",
+            pair.conversation
+        );
         let (_, c) = server.get("/api/chat/unread", &pair.customer).await;
-        let want = tally.unread_customer.get(&pair.conversation).copied().unwrap_or(0);
-        assert_eq!(c["total"].as_u64().unwrap(), want, "customer {}", pair.customer_id);
+        let want = tally
+            .unread_customer
+            .get(&pair.conversation)
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(
+            c["total"].as_u64().unwrap(),
+            want,
+            "customer {}",
+            pair.customer_id
+        );
     }
 }
 
@@ -86,9 +119,11 @@ async fn rebuilt_read_models_equal_the_live_ones() {
 
     let store = server.store();
     let path = server.dir.path().join(souk_api::app::READ_MODELS_DB);
-    let report = souk_projections::verify(&path, store).await.expect("verify runs");
-    assert!(report.is_clean(), "{report}");
-    assert!(report.checkpoint >= 2000, "{report}");
+    let report = souk_projections::verify(&path, store)
+        .await
+        .expect("verify runs");
+    assert!(report.is_consistent(), "{report:?}");
+    assert!(report.position >= 2000, "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,18 +137,29 @@ async fn a_restart_resumes_the_read_models_exactly() {
 
     server.restart();
     check_unread(&server, &pairs, &tally).await;
-    assert_eq!(history_len(&server, &pairs).await, sent_before, "nothing lost or doubled");
+    assert_eq!(
+        history_len(&server, &pairs).await,
+        sent_before,
+        "nothing lost or doubled"
+    );
     chatter(&server, &pairs, &mut tally, 150, 2).await;
     check_unread(&server, &pairs, &tally).await;
 
     let (s, b) = server
-        .post("/api/chat/send", &pairs[0].customer, json!({ "conversationId": pairs[0].conversation, "text": "after restart" }))
+        .post(
+            "/api/chat/send",
+            &pairs[0].customer,
+            json!({ "conversationId": pairs[0].conversation, "text": "after restart" }),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    let report = souk_projections::verify(&server.dir.path().join(souk_api::app::READ_MODELS_DB), server.store())
-        .await
-        .unwrap();
-    assert!(report.is_clean(), "{report}");
+    let report = souk_projections::verify(
+        &server.dir.path().join(souk_api::app::READ_MODELS_DB),
+        server.store(),
+    )
+    .await
+    .unwrap();
+    assert!(report.is_consistent(), "{report:?}");
 }
 
 async fn history_len(server: &TestServer, pairs: &[Pair]) -> u64 {
@@ -121,8 +167,15 @@ async fn history_len(server: &TestServer, pairs: &[Pair]) -> u64 {
     for pair in pairs {
         let mut before: Option<u64> = None;
         loop {
-            let q = before.map(|b| format!("?limit=100&before={b}")).unwrap_or("?limit=100".into());
-            let (_, page) = server.get(&format!("/api/chat/{}/messages{q}", pair.conversation), &pair.customer).await;
+            let q = before
+                .map(|b| format!("?limit=100&before={b}"))
+                .unwrap_or("?limit=100".into());
+            let (_, page) = server
+                .get(
+                    &format!("/api/chat/{}/messages{q}", pair.conversation),
+                    &pair.customer,
+                )
+                .await;
             let msgs = page["messages"].as_array().unwrap();
             n += msgs.len() as u64;
             match msgs.first() {

@@ -25,12 +25,21 @@ async fn tokens_are_verified_on_every_route() {
     let routes: Vec<(Method, String)> = vec![
         (Method::POST, "/api/chat/conversation".into()),
         (Method::GET, "/api/chat/conversations".into()),
-        (Method::GET, format!("/api/chat/{}/messages", pair.conversation)),
+        (
+            Method::GET,
+            format!("/api/chat/{}/messages", pair.conversation),
+        ),
         (Method::POST, "/api/chat/send".into()),
-        (Method::PUT, format!("/api/chat/message/{}/read", uuid::Uuid::now_v7())),
+        (
+            Method::PUT,
+            format!("/api/chat/message/{}/read", uuid::Uuid::now_v7()),
+        ),
         (Method::PUT, format!("/api/chat/{}/read", pair.conversation)),
         (Method::GET, "/api/chat/unread".into()),
-        (Method::GET, format!("/api/chat/{}/events", pair.conversation)),
+        (
+            Method::GET,
+            format!("/api/chat/{}/events", pair.conversation),
+        ),
         (Method::GET, "/api/vendor/chat/conversations".into()),
         (Method::GET, "/api/vendor/analytics".into()),
     ];
@@ -50,11 +59,20 @@ async fn tokens_are_verified_on_every_route() {
     });
     let before = event_count(&server).await;
     for (method, path) in &routes {
-        for token in [None, Some("garbage"), Some(forged.as_str()), Some(expired.as_str())] {
+        for token in [
+            None,
+            Some("garbage"),
+            Some(forged.as_str()),
+            Some(expired.as_str()),
+        ] {
             let (status, body) = server
                 .call(method.clone(), path, token, Some(Body::Json(json!({}))))
                 .await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} {token:?}: {body}");
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {token:?}: {body}"
+            );
             assert_eq!(code(&body), "unauthorized");
             assert!(body["error"]["message"].is_string());
         }
@@ -67,12 +85,21 @@ async fn tokens_are_verified_on_every_route() {
             &pair.vendor
         };
         let (status, body) = server
-            .call(method.clone(), path, Some(token), Some(Body::Json(json!({}))))
+            .call(
+                method.clone(),
+                path,
+                Some(token),
+                Some(Body::Json(json!({}))),
+            )
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
         assert_eq!(code(&body), "forbidden");
     }
-    assert_eq!(event_count(&server).await, before, "refused requests record nothing");
+    assert_eq!(
+        event_count(&server).await,
+        before,
+        "refused requests record nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,14 +127,22 @@ async fn one_conversation_per_pair_from_either_side() {
     assert!(first["createdAt"].as_str().unwrap().ends_with('Z'));
 
     let (status, again) = server
-        .post("/api/chat/conversation", &customer, json!({ "vendorId": "v-7" }))
+        .post(
+            "/api/chat/conversation",
+            &customer,
+            json!({ "vendorId": "v-7" }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again["product"], product, "the first product stays");
 
     let (status, from_vendor) = server
-        .post("/api/vendor/chat/conversation", &vendor, json!({ "customerId": "c-42" }))
+        .post(
+            "/api/vendor/chat/conversation",
+            &vendor,
+            json!({ "customerId": "c-42" }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(from_vendor["id"], first["id"]);
@@ -117,13 +152,20 @@ async fn one_conversation_per_pair_from_either_side() {
     let v2 = server.token("v-8", Role::Vendor, None);
     let (a, b) = tokio::join!(
         server.post("/api/chat/conversation", &c2, json!({ "vendorId": "v-8" })),
-        server.post("/api/vendor/chat/conversation", &v2, json!({ "customerId": "c-43" })),
+        server.post(
+            "/api/vendor/chat/conversation",
+            &v2,
+            json!({ "customerId": "c-43" })
+        ),
     );
     let mut statuses = [a.0, b.0];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::CREATED]);
     assert_eq!(a.1["id"], b.1["id"]);
-    assert_eq!(a.1["vendor"]["name"], "v-8", "no name recorded: the id stands in");
+    assert_eq!(
+        a.1["vendor"]["name"], "v-8",
+        "no name recorded: the id stands in"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,44 +175,174 @@ async fn bad_input_gets_a_clear_error_and_records_nothing() {
     let before = event_count(&server).await;
     let conv = pair.conversation.clone();
     let cases: Vec<(&str, Body, StatusCode, &str)> = vec![
-        ("/api/chat/conversation", Body::Raw("{not json".into()), StatusCode::BAD_REQUEST, "malformed"),
-        ("/api/chat/conversation", Body::Raw("[1,2]".into()), StatusCode::BAD_REQUEST, "object"),
-        ("/api/chat/conversation", Body::Json(json!({})), StatusCode::BAD_REQUEST, "vendorId"),
-        ("/api/chat/conversation", Body::Json(json!({ "vendorId": 7 })), StatusCode::BAD_REQUEST, "vendorId"),
-        ("/api/chat/conversation", Body::Json(json!({ "vendorId": "v 1" })), StatusCode::BAD_REQUEST, "vendorId"),
-        ("/api/chat/conversation", Body::Json(json!({ "vendorId": "v-2", "vendorName": 1 })), StatusCode::BAD_REQUEST, "vendorName"),
-        ("/api/chat/conversation", Body::Json(json!({ "vendorId": "v-2", "product": "p" })), StatusCode::BAD_REQUEST, "product"),
-        ("/api/chat/conversation", Body::Json(json!({ "vendorId": "v-2", "product": { "id": "p" } })), StatusCode::BAD_REQUEST, "product.name"),
-        ("/api/chat/conversation", Body::Json(json!({ "vendorId": "v-2", "product": { "id": "p", "name": "n", "priceMinor": "12" } })), StatusCode::BAD_REQUEST, "product.priceMinor"),
-        ("/api/chat/send", Body::Raw("".into()), StatusCode::BAD_REQUEST, "body"),
-        ("/api/chat/send", Body::Json(json!({ "text": "hi" })), StatusCode::BAD_REQUEST, "conversationId"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": "not-a-uuid", "text": "hi" })), StatusCode::BAD_REQUEST, "conversationId"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": conv, "text": 12 })), StatusCode::BAD_REQUEST, "text"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": conv, "text": "   " })), StatusCode::BAD_REQUEST, "text"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": conv, "text": "x".repeat(4001) })), StatusCode::BAD_REQUEST, "text"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": conv })), StatusCode::BAD_REQUEST, "text"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": conv, "text": "hi", "clientMessageId": 5 })), StatusCode::BAD_REQUEST, "clientMessageId"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": conv, "text": "hi", "clientMessageId": "x".repeat(65) })), StatusCode::BAD_REQUEST, "clientMessageId"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": conv, "product": { "id": "p", "name": "n", "url": "ftp://x" } })), StatusCode::BAD_REQUEST, "product.url"),
-        ("/api/chat/send", Body::Json(json!({ "conversationId": conv, "text": "y".repeat(70 * 1024) })), StatusCode::PAYLOAD_TOO_LARGE, "KiB"),
+        (
+            "/api/chat/conversation",
+            Body::Raw("{not json".into()),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Raw("[1,2]".into()),
+            StatusCode::BAD_REQUEST,
+            "object",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(json!({})),
+            StatusCode::BAD_REQUEST,
+            "vendorId",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(json!({ "vendorId": 7 })),
+            StatusCode::BAD_REQUEST,
+            "vendorId",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(json!({ "vendorId": "v 1" })),
+            StatusCode::BAD_REQUEST,
+            "vendorId",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(json!({ "vendorId": "v-2", "vendorName": 1 })),
+            StatusCode::BAD_REQUEST,
+            "vendorName",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(json!({ "vendorId": "v-2", "product": "p" })),
+            StatusCode::BAD_REQUEST,
+            "product",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(json!({ "vendorId": "v-2", "product": { "id": "p" } })),
+            StatusCode::BAD_REQUEST,
+            "product.name",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(
+                json!({ "vendorId": "v-2", "product": { "id": "p", "name": "n", "priceMinor": "12" } }),
+            ),
+            StatusCode::BAD_REQUEST,
+            "product.priceMinor",
+        ),
+        (
+            "/api/chat/send",
+            Body::Raw("".into()),
+            StatusCode::BAD_REQUEST,
+            "body",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "text": "hi" })),
+            StatusCode::BAD_REQUEST,
+            "conversationId",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": "not-a-uuid", "text": "hi" })),
+            StatusCode::BAD_REQUEST,
+            "conversationId",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": 12 })),
+            StatusCode::BAD_REQUEST,
+            "text",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": "   " })),
+            StatusCode::BAD_REQUEST,
+            "text",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": "x".repeat(4001) })),
+            StatusCode::BAD_REQUEST,
+            "text",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv })),
+            StatusCode::BAD_REQUEST,
+            "text",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": "hi", "clientMessageId": 5 })),
+            StatusCode::BAD_REQUEST,
+            "clientMessageId",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(
+                json!({ "conversationId": conv, "text": "hi", "clientMessageId": "x".repeat(65) }),
+            ),
+            StatusCode::BAD_REQUEST,
+            "clientMessageId",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(
+                json!({ "conversationId": conv, "product": { "id": "p", "name": "n", "url": "ftp://x" } }),
+            ),
+            StatusCode::BAD_REQUEST,
+            "product.url",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": "y".repeat(70 * 1024) })),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "KiB",
+        ),
     ];
     for (path, body, want, mention) in cases {
-        let (status, answer) = server.call(Method::POST, path, Some(&pair.customer), Some(body)).await;
+        let (status, answer) = server
+            .call(Method::POST, path, Some(&pair.customer), Some(body))
+            .await;
         assert_eq!(status, want, "{path}: {answer}");
-        let expected_code = if want == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "invalid_request" };
+        let expected_code = if want == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "invalid_request"
+        };
         assert_eq!(code(&answer), expected_code, "{answer}");
         let message = answer["error"]["message"].as_str().unwrap();
-        assert!(message.contains(mention), "{message:?} should mention {mention}");
+        assert!(
+            message.contains(mention),
+            "{message:?} should mention {mention}"
+        );
     }
     for (path, want) in [
         ("/api/chat/not-a-uuid/messages", StatusCode::BAD_REQUEST),
         ("/api/chat/not-a-uuid/events", StatusCode::BAD_REQUEST),
-        (&*format!("/api/chat/{conv}/messages?limit=0"), StatusCode::BAD_REQUEST),
-        (&*format!("/api/chat/{conv}/messages?limit=101"), StatusCode::BAD_REQUEST),
-        (&*format!("/api/chat/{conv}/messages?before=abc"), StatusCode::BAD_REQUEST),
-        (&*format!("/api/chat/{conv}/events?limit=x"), StatusCode::BAD_REQUEST),
+        (
+            &*format!("/api/chat/{conv}/messages?limit=0"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &*format!("/api/chat/{conv}/messages?limit=101"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &*format!("/api/chat/{conv}/messages?before=abc"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &*format!("/api/chat/{conv}/events?limit=x"),
+            StatusCode::BAD_REQUEST,
+        ),
         ("/api/chat/conversations?limit=-1", StatusCode::BAD_REQUEST),
-        ("/api/chat/conversations?cursor=bogus", StatusCode::BAD_REQUEST),
+        (
+            "/api/chat/conversations?cursor=bogus",
+            StatusCode::BAD_REQUEST,
+        ),
         ("/api/chat/nothing/here/at/all", StatusCode::NOT_FOUND),
     ] {
         let (status, answer) = server.get(path, &pair.customer).await;
@@ -181,7 +353,11 @@ async fn bad_input_gets_a_clear_error_and_records_nothing() {
         let (status, answer) = server.put(path, &pair.customer).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
     }
-    assert_eq!(event_count(&server).await, before, "bad input records nothing");
+    assert_eq!(
+        event_count(&server).await,
+        before,
+        "bad input records nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +370,10 @@ async fn strangers_never_see_or_touch_a_conversation() {
     let conv = &pair.conversation;
     let unknown = uuid::Uuid::new_v4().to_string();
     let before = event_count(&server).await;
-    for (token, prefix) in [(&stranger_c, "/api/chat"), (&stranger_v, "/api/vendor/chat")] {
+    for (token, prefix) in [
+        (&stranger_c, "/api/chat"),
+        (&stranger_v, "/api/vendor/chat"),
+    ] {
         for c in [conv.as_str(), unknown.as_str()] {
             let (s, b) = server.get(&format!("{prefix}/{c}/messages"), token).await;
             assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"), "{b}");
@@ -203,12 +382,19 @@ async fn strangers_never_see_or_touch_a_conversation() {
             let (s, _) = server.put(&format!("{prefix}/{c}/read"), token).await;
             assert_eq!(s, StatusCode::NOT_FOUND);
             let (s, b) = server
-                .post(&format!("{prefix}/send"), token, json!({ "conversationId": c, "text": "let me in" }))
+                .post(
+                    &format!("{prefix}/send"),
+                    token,
+                    json!({ "conversationId": c, "text": "let me in" }),
+                )
                 .await;
             assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"), "{b}");
         }
         let (s, _) = server
-            .put(&format!("{prefix}/message/{}/read", message["id"].as_str().unwrap()), token)
+            .put(
+                &format!("{prefix}/message/{}/read", message["id"].as_str().unwrap()),
+                token,
+            )
             .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, b) = server.get(&format!("{prefix}/conversations"), token).await;
@@ -216,7 +402,10 @@ async fn strangers_never_see_or_touch_a_conversation() {
         assert_eq!(b["conversations"], json!([]));
     }
     let (s, _) = server
-        .put(&format!("/api/chat/message/{}/read", uuid::Uuid::now_v7()), &pair.customer)
+        .put(
+            &format!("/api/chat/message/{}/read", uuid::Uuid::now_v7()),
+            &pair.customer,
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(event_count(&server).await, before);
@@ -227,7 +416,9 @@ async fn send_is_idempotent_with_a_client_message_id() {
     let server = TestServer::start();
     let pair = Pair::open(&server, "c-1", "v-1").await;
     let body = json!({ "conversationId": pair.conversation, "text": "  Is it still available?  ", "clientMessageId": "tab1-0005" });
-    let (status, first) = server.post("/api/chat/send", &pair.customer, body.clone()).await;
+    let (status, first) = server
+        .post("/api/chat/send", &pair.customer, body.clone())
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     let m = &first["message"];
     assert_eq!(m["conversationId"], json!(pair.conversation));
@@ -244,10 +435,16 @@ async fn send_is_idempotent_with_a_client_message_id() {
     assert_eq!(sent_at.len(), "2026-11-26T10:15:30.123Z".len(), "{sent_at}");
 
     let before = event_count(&server).await;
-    let (status, again) = server.post("/api/chat/send", &pair.customer, body.clone()).await;
+    let (status, again) = server
+        .post("/api/chat/send", &pair.customer, body.clone())
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["message"], *m);
-    assert_eq!(event_count(&server).await, before, "a retry records nothing");
+    assert_eq!(
+        event_count(&server).await,
+        before,
+        "a retry records nothing"
+    );
 
     // The same clientMessageId from the other side is its own message.
     let (status, other) = server
@@ -258,16 +455,24 @@ async fn send_is_idempotent_with_a_client_message_id() {
 
     // A product message, with and without caption.
     let (status, p) = server
-        .post("/api/vendor/chat/send", &pair.vendor, json!({ "conversationId": pair.conversation,
-            "product": { "id": "p-2", "name": "Blue bike", "priceMinor": 1, "currency": "EUR" } }))
+        .post(
+            "/api/vendor/chat/send",
+            &pair.vendor,
+            json!({ "conversationId": pair.conversation,
+            "product": { "id": "p-2", "name": "Blue bike", "priceMinor": 1, "currency": "EUR" } }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     assert_eq!(p["message"]["kind"], "product");
     assert_eq!(p["message"]["text"], Value::Null);
     assert_eq!(p["message"]["product"]["name"], "Blue bike");
     let (_, p) = server
-        .post("/api/vendor/chat/send", &pair.vendor, json!({ "conversationId": pair.conversation,
-            "text": "this one?", "product": { "id": "p-2", "name": "Blue bike" } }))
+        .post(
+            "/api/vendor/chat/send",
+            &pair.vendor,
+            json!({ "conversationId": pair.conversation,
+            "text": "this one?", "product": { "id": "p-2", "name": "Blue bike" } }),
+        )
         .await;
     assert_eq!(p["message"]["text"], "this one?");
     assert_eq!(p["message"]["seq"], 4);
@@ -278,11 +483,17 @@ async fn history_pages_both_ways() {
     let server = TestServer::start();
     let pair = Pair::open(&server, "c-1", "v-1").await;
     for i in 1..=45 {
-        pair.send(&server, i % 3 != 0, &format!("message {i}")).await;
+        pair.send(&server, i % 3 != 0, &format!("message {i}"))
+            .await;
     }
     let path = |q: &str| format!("/api/chat/{}/messages{q}", pair.conversation);
     let seqs = |b: &Value| -> Vec<u64> {
-        b["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+        b["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_u64().unwrap())
+            .collect()
     };
     let (s, newest) = server.get(&path(""), &pair.customer).await;
     assert_eq!(s, StatusCode::OK);
@@ -291,18 +502,25 @@ async fn history_pages_both_ways() {
     let (_, older) = server.get(&path("?before=16"), &pair.customer).await;
     assert_eq!(seqs(&older), (1..=15).collect::<Vec<_>>());
     assert_eq!(older["hasMore"], false);
-    let (_, page) = server.get(&path("?before=16&limit=5"), &pair.customer).await;
+    let (_, page) = server
+        .get(&path("?before=16&limit=5"), &pair.customer)
+        .await;
     assert_eq!(seqs(&page), (11..=15).collect::<Vec<_>>());
     assert_eq!(page["hasMore"], true);
     let (_, newer) = server.get(&path("?after=40"), &pair.vendor).await;
     // The vendor token is for the vendor routes only.
     assert_eq!(newer["error"]["code"], "forbidden");
     let (_, newer) = server
-        .get(&format!("/api/vendor/chat/{}/messages?after=40", pair.conversation), &pair.vendor)
+        .get(
+            &format!("/api/vendor/chat/{}/messages?after=40", pair.conversation),
+            &pair.vendor,
+        )
         .await;
     assert_eq!(seqs(&newer), (41..=45).collect::<Vec<_>>());
     assert_eq!(newer["hasMore"], false);
-    let (_, newer) = server.get(&path("?after=10&limit=10"), &pair.customer).await;
+    let (_, newer) = server
+        .get(&path("?after=10&limit=10"), &pair.customer)
+        .await;
     assert_eq!(seqs(&newer), (11..=20).collect::<Vec<_>>());
     assert_eq!(newer["hasMore"], true);
     let (_, none) = server.get(&path("?after=45"), &pair.customer).await;
@@ -330,7 +548,13 @@ async fn reads_move_markers_and_unread_counts() {
     assert_eq!(list["totalUnread"], 4);
 
     let (s, receipt) = server
-        .put(&format!("/api/vendor/chat/message/{}/read", m2["id"].as_str().unwrap()), vendor)
+        .put(
+            &format!(
+                "/api/vendor/chat/message/{}/read",
+                m2["id"].as_str().unwrap()
+            ),
+            vendor,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{receipt}");
     assert_eq!(receipt["conversationId"], json!(pair.conversation));
@@ -340,7 +564,10 @@ async fn reads_move_markers_and_unread_counts() {
 
     // The sender sees readAt on the messages that were read.
     let (_, history) = server
-        .get(&format!("/api/chat/{}/messages", pair.conversation), &pair.customer)
+        .get(
+            &format!("/api/chat/{}/messages", pair.conversation),
+            &pair.customer,
+        )
         .await;
     let msgs = history["messages"].as_array().unwrap();
     assert_eq!(msgs[0]["readAt"], json!(read_at));
@@ -349,13 +576,22 @@ async fn reads_move_markers_and_unread_counts() {
 
     // Reading an earlier message again does not move the marker back.
     let (s, again) = server
-        .put(&format!("/api/vendor/chat/message/{}/read", m1["id"].as_str().unwrap()), vendor)
+        .put(
+            &format!(
+                "/api/vendor/chat/message/{}/read",
+                m1["id"].as_str().unwrap()
+            ),
+            vendor,
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(again["unreadCount"], 1);
 
     let (s, all) = server
-        .put(&format!("/api/vendor/chat/{}/read", pair.conversation), vendor)
+        .put(
+            &format!("/api/vendor/chat/{}/read", pair.conversation),
+            vendor,
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(all["conversationId"], json!(pair.conversation));
@@ -363,7 +599,11 @@ async fn reads_move_markers_and_unread_counts() {
     assert!(all["readAt"].is_string());
     let (_, unread) = server.get("/api/vendor/chat/unread", vendor).await;
     assert_eq!(unread["total"], 1);
-    assert_eq!(unread["conversations"], json!({ other.conversation.clone(): 1 }), "only n > 0");
+    assert_eq!(
+        unread["conversations"],
+        json!({ other.conversation.clone(): 1 }),
+        "only n > 0"
+    );
     let _ = m3;
 
     // The customer's own messages never count for them.
@@ -377,22 +617,45 @@ async fn conversation_lists_sort_search_and_page() {
     let vendor_id = "v-shop";
     let mut pairs = Vec::new();
     for i in 0..5 {
-        let customer = server.token(&format!("c-{i}"), Role::Customer, Some(&format!("Buyer{i} Zed")));
+        let customer = server.token(
+            &format!("c-{i}"),
+            Role::Customer,
+            Some(&format!("Buyer{i} Zed")),
+        );
         let (s, b) = server
-            .post("/api/chat/conversation", &customer, json!({ "vendorId": vendor_id,
-                "product": { "id": format!("p-{i}"), "name": format!("Gadget number {i}") } }))
+            .post(
+                "/api/chat/conversation",
+                &customer,
+                json!({ "vendorId": vendor_id,
+                "product": { "id": format!("p-{i}"), "name": format!("Gadget number {i}") } }),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED);
         pairs.push((customer, b["id"].as_str().unwrap().to_owned()));
     }
     for (i, (token, conv)) in pairs.iter().enumerate() {
-        let text = if i == 2 { "Wie viel kostet das Fahrrad?" } else { "hello there" };
-        server.post("/api/chat/send", token, json!({ "conversationId": conv, "text": text })).await;
+        let text = if i == 2 {
+            "Wie viel kostet das Fahrrad?"
+        } else {
+            "hello there"
+        };
+        server
+            .post(
+                "/api/chat/send",
+                token,
+                json!({ "conversationId": conv, "text": text }),
+            )
+            .await;
     }
     let vendor = server.token(vendor_id, Role::Vendor, None);
     let (s, list) = server.get("/api/vendor/chat/conversations", &vendor).await;
     assert_eq!(s, StatusCode::OK);
-    let ids: Vec<&str> = list["conversations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     let expected: Vec<&str> = pairs.iter().rev().map(|(_, c)| c.as_str()).collect();
     assert_eq!(ids, expected, "newest activity first");
     let first = &list["conversations"][0];
@@ -405,8 +668,13 @@ async fn conversation_lists_sort_search_and_page() {
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let q = match &cursor { Some(c) => format!("?limit=2&cursor={c}"), None => "?limit=2".into() };
-        let (s, page) = server.get(&format!("/api/vendor/chat/conversations{q}"), &vendor).await;
+        let q = match &cursor {
+            Some(c) => format!("?limit=2&cursor={c}"),
+            None => "?limit=2".into(),
+        };
+        let (s, page) = server
+            .get(&format!("/api/vendor/chat/conversations{q}"), &vendor)
+            .await;
         assert_eq!(s, StatusCode::OK, "{page}");
         for c in page["conversations"].as_array().unwrap() {
             seen.push(c["id"].as_str().unwrap().to_owned());
@@ -422,14 +690,36 @@ async fn conversation_lists_sort_search_and_page() {
         let vendor = vendor.clone();
         let server = &server;
         async move {
-            let (s, b) = server.get(&format!("/api/vendor/chat/conversations?search={q}"), &vendor).await;
+            let (s, b) = server
+                .get(
+                    &format!("/api/vendor/chat/conversations?search={q}"),
+                    &vendor,
+                )
+                .await;
             assert_eq!(s, StatusCode::OK, "{b}");
-            b["conversations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            b["conversations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
         }
     };
-    assert_eq!(search("fahrrad").await, vec![pairs[2].1.clone()], "message text");
-    assert_eq!(search("Buyer3").await, vec![pairs[3].1.clone()], "the other side's name");
-    assert_eq!(search("number%204").await, vec![pairs[4].1.clone()], "the product's name");
+    assert_eq!(
+        search("fahrrad").await,
+        vec![pairs[2].1.clone()],
+        "message text"
+    );
+    assert_eq!(
+        search("Buyer3").await,
+        vec![pairs[3].1.clone()],
+        "the other side's name"
+    );
+    assert_eq!(
+        search("number%204").await,
+        vec![pairs[4].1.clone()],
+        "the product's name"
+    );
     assert_eq!(search("nothing-like-this").await, Vec::<String>::new());
 }
 
@@ -439,12 +729,30 @@ async fn the_audit_log_shows_raw_events_in_order() {
     let pair = Pair::open(&server, "c-1", "v-1").await;
     pair.send(&server, true, "one").await;
     pair.send(&server, false, "two").await;
-    server.put(&format!("/api/chat/{}/read", pair.conversation), &pair.customer).await;
-    let (s, log) = server.get(&format!("/api/chat/{}/events", pair.conversation), &pair.customer).await;
+    server
+        .put(
+            &format!("/api/chat/{}/read", pair.conversation),
+            &pair.customer,
+        )
+        .await;
+    let (s, log) = server
+        .get(
+            &format!("/api/chat/{}/events", pair.conversation),
+            &pair.customer,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{log}");
     let events = log["events"].as_array().unwrap();
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["ConversationStarted", "MessageSent", "MessageSent", "MessageRead"]);
+    assert_eq!(
+        types,
+        [
+            "ConversationStarted",
+            "MessageSent",
+            "MessageSent",
+            "MessageRead"
+        ]
+    );
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e["revision"], i as u64);
         assert!(e["position"].as_u64().unwrap() >= 1);
@@ -454,9 +762,20 @@ async fn the_audit_log_shows_raw_events_in_order() {
     assert_eq!(events[1]["data"]["text"], "one");
     assert_eq!(log["next"], Value::Null);
     let (_, page) = server
-        .get(&format!("/api/vendor/chat/{}/events?from=1&limit=2", pair.conversation), &pair.vendor)
+        .get(
+            &format!(
+                "/api/vendor/chat/{}/events?from=1&limit=2",
+                pair.conversation
+            ),
+            &pair.vendor,
+        )
         .await;
-    let revs: Vec<u64> = page["events"].as_array().unwrap().iter().map(|e| e["revision"].as_u64().unwrap()).collect();
+    let revs: Vec<u64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["revision"].as_u64().unwrap())
+        .collect();
     assert_eq!(revs, [1, 2]);
     assert_eq!(page["next"], 3);
 }
@@ -484,18 +803,36 @@ async fn vendor_analytics_come_from_the_log() {
     let days = a["byDay"].as_array().unwrap();
     assert_eq!(days.len(), 30);
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let total_received: u64 = days.iter().map(|d| d["messagesReceived"].as_u64().unwrap()).sum();
+    let total_received: u64 = days
+        .iter()
+        .map(|d| d["messagesReceived"].as_u64().unwrap())
+        .sum();
     assert_eq!(total_received, 3);
     assert!(days.iter().any(|d| d["date"] == json!(today)) || days.last().is_some());
     assert!(a["topProducts"].is_array());
 
-    let (s, empty) = server.get("/api/vendor/analytics?from=2020-01-01&to=2020-01-08", &vendor).await;
+    let (s, empty) = server
+        .get(
+            "/api/vendor/analytics?from=2020-01-01&to=2020-01-08",
+            &vendor,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(empty["messagesReceived"], 0);
     assert_eq!(empty["byDay"].as_array().unwrap().len(), 7);
-    for bad in ["?from=yesterday", "?from=2020-01-08&to=2020-01-01", "?from=2000-01-01&to=2020-01-01"] {
-        let (s, b) = server.get(&format!("/api/vendor/analytics{bad}"), &vendor).await;
-        assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"), "{bad}: {b}");
+    for bad in [
+        "?from=yesterday",
+        "?from=2020-01-08&to=2020-01-01",
+        "?from=2000-01-01&to=2020-01-01",
+    ] {
+        let (s, b) = server
+            .get(&format!("/api/vendor/analytics{bad}"), &vendor)
+            .await;
+        assert_eq!(
+            (s, code(&b)),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{bad}: {b}"
+        );
     }
 }
 
@@ -510,7 +847,10 @@ async fn health_and_metrics() {
     let (s, text) = server.call(Method::GET, "/metrics", None, None).await;
     assert_eq!(s, StatusCode::OK);
     let text = text.as_str().unwrap();
-    assert!(text.contains("# TYPE souk_messages_sent_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE souk_messages_sent_total counter"),
+        "{text}"
+    );
     assert!(text.contains("souk_messages_sent_total 1"), "{text}");
     assert!(text.contains("souk_log_position 2"), "{text}");
 }
