@@ -49,6 +49,11 @@
 //!   user id acting as customer and as vendor has two separate inboxes.
 //! - `search_docs` and the FTS5 index `search_index`: see [`search`].
 //!
+//! Typing events change no table (they are relayed with the current figures
+//! and move the checkpoint). The file carries a schema version
+//! (`PRAGMA user_version`): a file of another version is emptied on open and
+//! the consumer rebuilds it from the log.
+//!
 //! Unread for a side is the number of messages from the other side with a
 //! `seq` above that side's read marker; it is kept per conversation (a read
 //! recounts it from `messages`) and the inbox total moves by exactly the
@@ -418,3 +423,9 @@ impl Projections {
             .await
     }
 }
+
+/// The handle is shared by actix arbiters and the Socket.IO runtime.
+const _: fn() = || {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Projections>();
+};
