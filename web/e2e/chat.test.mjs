@@ -216,10 +216,18 @@ test('desktop: customer and vendor chat live', async (t) => {
     await screenshot(vendor.page, 'vendor-desktop.png');
   });
 
-  await step('after the vendor’s network drops and returns, every message shows exactly once', async () => {
+  await step('after the vendor’s network drops and returns, every missed message shows exactly once', async () => {
     const missed = ['While you were away (1)', 'While you were away (2)', 'While you were away (3)'];
+    // REST history requests of the vendor's page: the missed messages must come
+    // from the room's replay (join_chat_room with sinceSeq), not from REST.
+    const historyCalls = [];
+    const onRequest = (r) => {
+      if (/\/messages(\?|$)/.test(r.url())) historyCalls.push(r.url());
+    };
+    vendor.page.on('request', onRequest);
     await vendor.context.setOffline(true);
     await vendor.page.locator(sel('connection-banner', { state: 'offline' })).waitFor();
+    assert.equal(await textOf(vendor.page, sel('chat-partner-status')), 'waiting for network…');
     // The customer sees the vendor go offline.
     await eventually(
       async () => /last seen/.test((await textOf(customer.page, sel('chat-partner-status'))) ?? ''),
@@ -233,13 +241,6 @@ test('desktop: customer and vendor chat live', async (t) => {
       },
       'the customer’s messages confirmed while the vendor is offline',
     );
-    // The vendor writes too while offline: kept as pending, sent on reconnect.
-    await send(vendor.page, 'Sorry, my connection dropped');
-    await eventually(
-      async () => (await messagesOf(vendor.page)).some((m) => m.text === 'Sorry, my connection dropped' && m.status === 'failed'),
-      'the vendor’s message held as not sent',
-    );
-    await screenshot(vendor.page, 'vendor-desktop-offline.png');
     // The socket really is cut: nothing reaches the vendor meanwhile.
     await never(
       async () => (await messagesOf(vendor.page)).some((m) => missed.includes(m.text)),
@@ -257,16 +258,52 @@ test('desktop: customer and vendor chat live', async (t) => {
       'the missed messages on the vendor’s side',
       { timeout: 15_000 },
     );
-    await eventually(
-      async () => (await messagesOf(customer.page)).filter((m) => m.text === 'Sorry, my connection dropped').length === 1,
-      'the vendor’s held message delivered once to the customer',
-      { timeout: 15_000 },
+    await vendor.page.waitForTimeout(800);
+    vendor.page.off('request', onRequest);
+    assert.deepEqual(historyCalls, [], 'no REST history call: the room replay brought them');
+    const v = await messagesOf(vendor.page);
+    for (const text of missed) assert.equal(count(v, text), 1, `vendor shows “${text}” once`);
+    assertCleanHistory(v, 'vendor');
+    assert.deepEqual(
+      v.map((m) => m.id),
+      (await messagesOf(customer.page)).map((m) => m.id),
+      'both sides show the same messages in the same order',
     );
-    // Settle, then check that nothing came twice on either side.
+    // The vendor had the conversation open: the missed ones are read.
+    await eventually(async () => (await totalUnread(vendor.page)) === vendorBaseline, 'vendor unread back down after catching up');
+    await eventually(
+      async () => (await messagesOf(customer.page)).filter((m) => missed.includes(m.text)).every((m) => m.status === 'read'),
+      'the customer’s missed messages marked read',
+    );
+    assert.match(await textOf(customer.page, sel('chat-partner-status')), /online/);
+  });
+
+  await step('a message written while offline is sent once when the network returns', async () => {
+    const held = 'Sorry, my connection dropped';
+    await vendor.context.setOffline(true);
+    await vendor.page.locator(sel('connection-banner', { state: 'offline' })).waitFor();
+    await send(vendor.page, held);
+    await eventually(
+      async () => (await messagesOf(vendor.page)).some((m) => m.text === held && m.status === 'failed'),
+      'the vendor’s message held as not sent',
+    );
+    await send(customer.page, 'Are you still there?');
+    await screenshot(vendor.page, 'vendor-desktop-offline.png');
+    await vendor.context.setOffline(false);
+    for (const who of [vendor, customer]) {
+      await eventually(
+        async () => {
+          const list = await messagesOf(who.page);
+          return count(list, held) === 1 && count(list, 'Are you still there?') === 1 && list.every((m) => m.status !== 'failed' && m.status !== 'sending');
+        },
+        `both messages once on the ${who.label}’s side`,
+        { timeout: 15_000 },
+      );
+    }
     await customer.page.waitForTimeout(800);
     const v = await messagesOf(vendor.page);
     const c = await messagesOf(customer.page);
-    for (const text of [...missed, 'Sorry, my connection dropped']) {
+    for (const text of [held, 'Are you still there?']) {
       assert.equal(count(v, text), 1, `vendor shows “${text}” once`);
       assert.equal(count(c, text), 1, `customer shows “${text}” once`);
     }
@@ -275,14 +312,6 @@ test('desktop: customer and vendor chat live', async (t) => {
     assert.deepEqual(
       v.map((m) => m.id),
       c.map((m) => m.id),
-      'both sides show the same messages in the same order',
-    );
-    assert.ok(v.every((m) => m.status !== 'failed' && m.status !== 'sending'), 'no message left pending');
-    // The vendor had the conversation open: the missed ones are read.
-    await eventually(async () => (await totalUnread(vendor.page)) === vendorBaseline, 'vendor unread back down after catching up');
-    await eventually(
-      async () => (await messagesOf(customer.page)).filter((m) => missed.includes(m.text)).every((m) => m.status === 'read'),
-      'the customer’s missed messages marked read',
     );
   });
 

@@ -81,6 +81,7 @@ export default function ConversationList({ onOpen, top, emptyHint }) {
   const activeId = useChatStore((s) => s.activeId);
   const listStatus = useChatStore((s) => s.listStatus);
   const listError = useChatStore((s) => s.listError);
+  const connected = useChatStore((s) => s.connection === 'online');
   const nextCursor = useChatStore((s) => s.nextCursor);
   const loadConversations = useChatStore((s) => s.loadConversations);
   const loadMore = useChatStore((s) => s.loadMoreConversations);
@@ -109,7 +110,7 @@ export default function ConversationList({ onOpen, top, emptyHint }) {
         <SearchIcon className="search-icon" />
         <input
           type="search"
-          placeholder={me?.role === 'vendor' ? 'Search customers, products, messages' : 'Search shops, products, messages'}
+          placeholder="Search names, products, messages"
           value={query}
           onChange={(e) => setQuery(e.target.value)}
           aria-label="Search conversations"
@@ -154,7 +155,7 @@ export default function ConversationList({ onOpen, top, emptyHint }) {
               meId={me?.id}
               active={id === activeId}
               unread={unread[id] ?? 0}
-              online={presence[other?.id]?.online ?? !!other?.online}
+              online={connected ? (presence[other?.id]?.online ?? !!other?.online) : undefined}
               typing={!!typing[id]}
               onOpen={onOpen}
             />
