@@ -164,7 +164,13 @@ impl Application {
         self.server.await.context("while serving HTTP")?;
         tracing::info!("HTTP stopped; closing sockets");
         self.edge.shutdown();
-        self.projector.abort();
+        // Stops after the batch in hand; batches are atomic either way.
+        self.state.projections.shutdown();
+        match self.projector.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the projections failed"),
+            Err(e) if e.is_panic() => tracing::error!("the projections panicked"),
+            _ => {}
+        }
         tracing::info!("stopped");
         Ok(())
     }
