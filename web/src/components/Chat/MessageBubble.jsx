@@ -38,7 +38,7 @@ export default function MessageBubble({ message, mine, grouped, onRetry, onDisca
         </span>
       </div>
       {message.status === 'failed' && (
-        <div className="msg-failed" data-testid="message-failed">
+        <div className={`msg-failed ${message.retryable !== false ? 'is-waiting' : ''}`} data-testid="message-failed">
           <span>
             {message.retryable !== false
               ? 'Not sent yet: it goes out as soon as the connection is back.'
