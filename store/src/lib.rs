@@ -160,7 +160,7 @@ pub enum StoreError {
 pub type Subscription = Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send>>;
 
 /// The event log. Every backend passes the contract suite in
-/// [`contract`](crate::contract).
+/// [`contract`].
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` to `stream` atomically if the stream is at `expected`.

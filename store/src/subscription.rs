@@ -1,5 +1,5 @@
-//! The catch-up-then-live stream behind [`EventStore::subscribe_all`]
-//! (crate::EventStore::subscribe_all), shared by the backends that publish
+//! The catch-up-then-live stream behind
+//! [`EventStore::subscribe_all`](crate::EventStore::subscribe_all), shared by the backends that publish
 //! their committed events on a tokio `broadcast` channel.
 //!
 //! The recipe that makes it gap-free and repeat-free:
