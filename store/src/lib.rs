@@ -7,9 +7,19 @@
 //! type name, schema version and the time they were recorded; they are never
 //! changed or deleted.
 //!
+//! Positions are strictly increasing in every backend; in the two backends
+//! here they are also contiguous (no holes), which the subscriptions use to
+//! notice a missed live batch.
+//!
 //! # Layout
 //! - this file: the trait and its types ([`NewEvent`], [`RecordedEvent`],
-//!   [`ExpectedRevision`], [`StoreError`], ...).
+//!   [`ExpectedRevision`], [`StoreError`], ...), and the append checks every
+//!   backend shares (a stream name, at least one event, a type, JSON data).
+//! - [`sqlite`]: [`SqliteStore`], the embedded durable backend (the default):
+//!   SQLite in WAL mode, `synchronous=FULL`, one writer thread committing
+//!   appends in groups (one fsync per group, callers answered only once it
+//!   is durable), a checkpointer thread, a pool of read-only connections.
+//!   Its module docs explain why the writer is shaped that way.
 //! - [`memory`]: [`MemoryStore`], the in-memory backend for tests.
 //! - [`contract`]: the behaviour every backend must show, as test cases any
 //!   backend's tests can run ([`contract_tests!`]).
