@@ -1,0 +1,586 @@
+//! The comparison: souk and the reference, one after the other on this
+//! machine, under the same loads.
+//!
+//! - **Rate sweep.** For each offered rate in `--rates`, each server still
+//!   standing gets a fresh process (and a fresh data directory) and the same
+//!   load; the two are interleaved rate by rate, so slow drifts of the
+//!   machine's background load hit both alike. A server stops climbing after
+//!   the first rate it does not sustain (p99 under the limit, nothing lost,
+//!   no error). Then the bracket between its last sustained and first failed
+//!   rate is bisected (`--refine` times, geometric midpoints), and every
+//!   refined rate is also run on the other server when that one still
+//!   sustains it, so that latencies are compared at the same offered rates,
+//!   the reference's saturation rate included.
+//! - **Idle sockets.** Each server, fresh, gets a few pairs and
+//!   `--idle-sockets` sockets that only connect; RSS before and after gives
+//!   memory per socket.
+//!
+//! The figures go to a JSON file, and [`crate::report`] writes the Markdown
+//! and the plot.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::load::{self, LoadConfig, LoadReport, Via};
+use crate::report;
+use crate::server::{self, Spec};
+use crate::tokens::Minter;
+
+/// A server under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Souk,
+    Reference,
+}
+
+impl Target {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Souk => "souk",
+            Self::Reference => "reference",
+        }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            Self::Souk => Self::Reference,
+            Self::Reference => Self::Souk,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The souk binary (`cargo build --release -p souk-api`).
+    #[arg(long, default_value = "target/release/souk")]
+    pub souk_bin: PathBuf,
+    /// The reference server's folder (with node_modules installed).
+    #[arg(long, default_value = "bench/reference")]
+    pub reference_dir: PathBuf,
+    #[arg(long, default_value = "node")]
+    pub node: PathBuf,
+    /// Offered rates of the sweep, messages per second, ascending.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "250,500,1000,2000,4000,8000,16000"
+    )]
+    pub rates: Vec<f64>,
+    /// Bisections of each server's saturation bracket.
+    #[arg(long, default_value_t = 2)]
+    pub refine: usize,
+    /// Customer/vendor pairs of the sweep (two sockets each).
+    #[arg(long, default_value_t = 1000)]
+    pub pairs: usize,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 8.0)]
+    pub duration: f64,
+    /// Unmeasured seconds of load before them.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Seconds after the last send during which a message may still arrive.
+    #[arg(long, default_value_t = 5.0)]
+    pub grace: f64,
+    /// Sweeps to run: by socket (`send_message`), by REST, or both.
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "socket")]
+    pub via: Vec<Via>,
+    /// Sockets of the memory test (0: skip it).
+    #[arg(long, default_value_t = 10_000)]
+    pub idle_sockets: usize,
+    /// A rate is sustained when p99 stays under this and nothing is lost.
+    #[arg(long, default_value_t = 50.0)]
+    pub p99_limit_ms: f64,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "souk,reference"
+    )]
+    pub servers: Vec<Target>,
+    /// Data directories and server logs (on the same disk as the repo, so
+    /// that souk's fsyncs are real).
+    #[arg(long, default_value = "bench/target/runs")]
+    pub work_dir: PathBuf,
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub markdown: PathBuf,
+    #[arg(long, default_value = "docs/bench/latency.svg")]
+    pub svg: PathBuf,
+    #[arg(long, default_value = "bench/target/results.json")]
+    pub json: PathBuf,
+    /// Re-render BENCHMARKS.md and the plot from `--json` without running.
+    #[arg(long)]
+    pub render_only: bool,
+    /// The command line to print in the report (the script passes its own).
+    #[arg(long)]
+    pub command_line: Option<String>,
+}
+
+/// One run of the sweep.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    pub target: String,
+    pub via: String,
+    pub rate: f64,
+    pub sustained: bool,
+    pub report: LoadReport,
+}
+
+/// Everything a comparison measured.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Results {
+    pub command_line: String,
+    pub machine: Machine,
+    pub started: String,
+    pub minutes: f64,
+    pub p99_limit_ms: f64,
+    pub pairs: usize,
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    pub load_before: String,
+    pub load_after: String,
+    pub runs: Vec<Run>,
+    pub idle: Vec<Run>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub cores: usize,
+    pub model: String,
+    pub ram_gib: f64,
+    pub kernel: String,
+    pub node: String,
+    pub souk_commit: String,
+}
+
+impl Machine {
+    fn probe(node: &Path) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, m)| m.trim().to_owned())
+            .unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let ram_kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_ascii_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            model,
+            ram_gib: (ram_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            node: output(node.as_os_str(), &["--version"]),
+            souk_commit: output("git".as_ref(), &["rev-parse", "--short", "HEAD"]),
+        }
+    }
+}
+
+fn output(program: &std::ffi::OsStr, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// A run is sustained when every message arrived, nothing failed, and p99
+/// stayed under the limit.
+pub fn sustained(r: &LoadReport, p99_limit_ms: f64) -> bool {
+    r.errors == 0
+        && r.lost == 0
+        && r.sockets_closed == 0
+        && r.misrouted == 0
+        && r.delivered == r.sent
+        && r.latency_ms.p99 < p99_limit_ms
+}
+
+/// The geometric midpoint of a bracket, rounded to two significant digits
+/// (rates in tables stay readable); `None` when the bracket is too narrow.
+pub fn midpoint(good: f64, bad: f64) -> Option<f64> {
+    let mid = (good * bad).sqrt();
+    let magnitude = 10f64.powf(mid.log10().floor() - 1.0);
+    let mid = (mid / magnitude).round() * magnitude;
+    (mid > good * 1.05 && mid < bad / 1.05).then_some(mid)
+}
+
+struct Bench {
+    args: CompareArgs,
+    secret: String,
+    work_dir: PathBuf,
+    counter: usize,
+}
+
+impl Bench {
+    fn spec(&mut self, target: Target) -> anyhow::Result<Spec> {
+        self.counter += 1;
+        let name = format!("{}-{}", target.label(), self.counter);
+        let log = self.work_dir.join(format!("{name}.log"));
+        Ok(match target {
+            Target::Souk => {
+                let data = self.work_dir.join(&name);
+                if data.exists() {
+                    std::fs::remove_dir_all(&data)?;
+                }
+                Spec {
+                    program: self.args.souk_bin.clone(),
+                    args: vec![
+                        "serve".into(),
+                        "--data-dir".into(),
+                        data.display().to_string(),
+                        "--http-addr".into(),
+                        "127.0.0.1:0".into(),
+                        "--socket-addr".into(),
+                        "127.0.0.1:0".into(),
+                    ],
+                    env: vec![
+                        ("SOUK_JWT_SECRET".into(), self.secret.clone()),
+                        ("SOUK_LOG".into(), "warn".into()),
+                    ],
+                    cwd: None,
+                    log,
+                }
+            }
+            Target::Reference => Spec {
+                program: self.args.node.clone(),
+                args: vec![
+                    "server.js".into(),
+                    "--http-addr".into(),
+                    "127.0.0.1:0".into(),
+                ],
+                env: vec![
+                    ("JWT_SECRET".into(), self.secret.clone()),
+                    ("NODE_ENV".into(), "production".into()),
+                ],
+                cwd: Some(self.args.reference_dir.clone()),
+                log,
+            },
+        })
+    }
+
+    /// One fresh server, one load, stopped; its data directory removed.
+    async fn run(
+        &mut self,
+        target: Target,
+        via: Via,
+        rate: f64,
+        pairs: usize,
+        idle_sockets: usize,
+        duration: f64,
+    ) -> anyhow::Result<LoadReport> {
+        let spec = self.spec(target)?;
+        let running = server::start(&spec)
+            .await
+            .with_context(|| format!("while starting {}", target.label()))?;
+        let config = LoadConfig {
+            server_url: running.http_url.clone(),
+            socket_url: running.socket_url.clone(),
+            pairs,
+            rate,
+            duration: Duration::from_secs_f64(duration),
+            warmup: Duration::from_secs_f64(self.args.warmup),
+            via,
+            idle_sockets,
+            server_pid: Some(running.pid),
+            grace: Duration::from_secs_f64(self.args.grace),
+            settle: Duration::from_secs(3),
+            minter: Minter::from_secret(&self.secret),
+            run_id: "bench".into(),
+            connect_concurrency: 64,
+            max_in_flight: 1000,
+        };
+        let report = load::run(config).await;
+        running.stop().await?;
+        if let Some(data) = spec.args.iter().skip_while(|a| *a != "--data-dir").nth(1) {
+            let _ = std::fs::remove_dir_all(data);
+        }
+        report.with_context(|| format!("while loading {} at {rate}/s", target.label()))
+    }
+}
+
+fn record(target: Target, via: Via, rate: f64, report: &LoadReport, limit: f64) -> Run {
+    let ok = sustained(report, limit);
+    eprintln!(
+        "{:>9} {:>6} {:>7.0}/s  p50 {:>7.2} p99 {:>8.2} p99.9 {:>8.2} max {:>8.2} ms  delivered {}/{}  errors {} lost {}  cpu {:>7.1} ms/1000  others {:.2} cores  {}",
+        target.label(),
+        report.via,
+        rate,
+        report.latency_ms.p50,
+        report.latency_ms.p99,
+        report.latency_ms.p999,
+        report.latency_ms.max,
+        report.delivered,
+        report.sent,
+        report.errors,
+        report.lost,
+        report
+            .server
+            .as_ref()
+            .and_then(|s| s.cpu_ms_per_1000_delivered)
+            .unwrap_or(f64::NAN),
+        report.others_cores,
+        if ok { "sustained" } else { "NOT sustained" }
+    );
+    let _ = via;
+    Run {
+        target: target.label().into(),
+        via: report.via.clone(),
+        rate,
+        sustained: ok,
+        report: report.clone(),
+    }
+}
+
+fn random_secret() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("while reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
+    if args.render_only {
+        let json = std::fs::read_to_string(&args.json)
+            .with_context(|| format!("while reading {}", args.json.display()))?;
+        let results: Results = serde_json::from_str(&json)?;
+        return report::write(&results, &args.markdown, &args.svg);
+    }
+    anyhow::ensure!(!args.rates.is_empty(), "--rates is empty");
+    anyhow::ensure!(
+        args.rates.windows(2).all(|w| w[0] < w[1]),
+        "--rates must ascend"
+    );
+    if args.servers.contains(&Target::Souk) {
+        anyhow::ensure!(
+            args.souk_bin.exists(),
+            "{} is missing: cargo build --release -p souk-api",
+            args.souk_bin.display()
+        );
+    }
+    if args.servers.contains(&Target::Reference) {
+        anyhow::ensure!(
+            args.reference_dir.join("node_modules").exists(),
+            "{}/node_modules is missing: npm ci --prefix {}",
+            args.reference_dir.display(),
+            args.reference_dir.display()
+        );
+    }
+    std::fs::create_dir_all(&args.work_dir)?;
+    let started = Instant::now();
+    let mut results = Results {
+        command_line: args
+            .command_line
+            .clone()
+            .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),
+        machine: Machine::probe(&args.node),
+        started: output("date".as_ref(), &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        p99_limit_ms: args.p99_limit_ms,
+        pairs: args.pairs,
+        duration_secs: args.duration,
+        warmup_secs: args.warmup,
+        load_before: loadavg(),
+        ..Results::default()
+    };
+    let limit = args.p99_limit_ms;
+    let mut bench = Bench {
+        secret: random_secret()?,
+        work_dir: args.work_dir.clone(),
+        counter: 0,
+        args,
+    };
+    let targets = bench.args.servers.clone();
+    let (pairs, duration) = (bench.args.pairs, bench.args.duration);
+
+    for via in bench.args.via.clone() {
+        // Rate by rate, both servers, until each fails once.
+        let mut standing = targets.clone();
+        let mut first_failed: Vec<(Target, f64)> = Vec::new();
+        for rate in bench.args.rates.clone() {
+            for target in standing.clone() {
+                let report = bench.run(target, via, rate, pairs, 0, duration).await?;
+                let run = record(target, via, rate, &report, limit);
+                if !run.sustained {
+                    standing.retain(|t| *t != target);
+                    first_failed.push((target, rate));
+                }
+                results.runs.push(run);
+            }
+            if standing.is_empty() {
+                break;
+            }
+        }
+        // Bisect each server's bracket; run the other server there too while
+        // it still sustains that rate.
+        for (target, failed_at) in first_failed {
+            let mut bad = failed_at;
+            for _ in 0..bench.args.refine {
+                let good = best_sustained(&results.runs, target, via, bad);
+                let Some(mid) = good.and_then(|g| midpoint(g, bad)) else {
+                    break;
+                };
+                let report = bench.run(target, via, mid, pairs, 0, duration).await?;
+                let run = record(target, via, mid, &report, limit);
+                let ok = run.sustained;
+                results.runs.push(run);
+                let other = target.other();
+                if targets.contains(&other) && !fails_at_or_below(&results.runs, other, via, mid) {
+                    let report = bench.run(other, via, mid, pairs, 0, duration).await?;
+                    results.runs.push(record(other, via, mid, &report, limit));
+                }
+                if !ok {
+                    bad = mid;
+                }
+            }
+        }
+    }
+
+    if bench.args.idle_sockets > 0 {
+        for target in targets.clone() {
+            let report = bench
+                .run(target, Via::Socket, 100.0, 10, bench.args.idle_sockets, 3.0)
+                .await?;
+            let per = report
+                .server
+                .as_ref()
+                .and_then(|s| s.rss_per_idle_socket_kib)
+                .unwrap_or(f64::NAN);
+            eprintln!(
+                "{:>9} idle: {} sockets, {:.1} KiB per socket",
+                target.label(),
+                report.idle_sockets,
+                per
+            );
+            results.idle.push(Run {
+                target: target.label().into(),
+                via: report.via.clone(),
+                rate: 100.0,
+                sustained: sustained(&report, limit),
+                report,
+            });
+        }
+    }
+
+    results.minutes = started.elapsed().as_secs_f64() / 60.0;
+    results.load_after = loadavg();
+    let json = bench.args.json.clone();
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&json, serde_json::to_string_pretty(&results)? + "\n")
+        .with_context(|| format!("while writing {}", json.display()))?;
+    report::write(&results, &bench.args.markdown, &bench.args.svg)
+}
+
+fn best_sustained(runs: &[Run], target: Target, via: Via, below: f64) -> Option<f64> {
+    let via = via_label(via);
+    runs.iter()
+        .filter(|r| r.target == target.label() && r.via == via && r.sustained && r.rate < below)
+        .map(|r| r.rate)
+        .fold(None, |m, r| Some(m.map_or(r, |m: f64| m.max(r))))
+}
+
+fn fails_at_or_below(runs: &[Run], target: Target, via: Via, rate: f64) -> bool {
+    let via = via_label(via);
+    runs.iter()
+        .any(|r| r.target == target.label() && r.via == via && !r.sustained && r.rate <= rate)
+}
+
+pub fn via_label(via: Via) -> &'static str {
+    match via {
+        Via::Rest => "rest",
+        Via::Socket => "socket",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn midpoints_are_geometric_and_round() {
+        assert_eq!(midpoint(2000.0, 4000.0), Some(2800.0));
+        assert_eq!(midpoint(2800.0, 4000.0), Some(3300.0));
+        assert_eq!(midpoint(250.0, 500.0), Some(350.0));
+        assert_eq!(midpoint(3300.0, 3400.0), None);
+    }
+
+    fn run(target: &str, rate: f64, sustained: bool) -> Run {
+        Run {
+            target: target.into(),
+            via: "socket".into(),
+            rate,
+            sustained,
+            report: LoadReport::default(),
+        }
+    }
+
+    #[test]
+    fn brackets_come_from_the_runs() {
+        let runs = vec![
+            run("souk", 1000.0, true),
+            run("souk", 2000.0, true),
+            run("souk", 4000.0, false),
+            run("reference", 1000.0, true),
+            run("reference", 2000.0, false),
+        ];
+        assert_eq!(
+            best_sustained(&runs, Target::Souk, Via::Socket, 4000.0),
+            Some(2000.0)
+        );
+        assert_eq!(
+            best_sustained(&runs, Target::Souk, Via::Socket, 1500.0),
+            Some(1000.0)
+        );
+        assert_eq!(best_sustained(&runs, Target::Souk, Via::Rest, 4000.0), None);
+        assert!(fails_at_or_below(
+            &runs,
+            Target::Reference,
+            Via::Socket,
+            2800.0
+        ));
+        assert!(!fails_at_or_below(&runs, Target::Souk, Via::Socket, 2800.0));
+    }
+
+    #[test]
+    fn sustained_needs_everything_delivered_in_time() {
+        let mut r = LoadReport {
+            sent: 10,
+            delivered: 10,
+            ..LoadReport::default()
+        };
+        r.latency_ms.p99 = 12.0;
+        assert!(sustained(&r, 50.0));
+        r.latency_ms.p99 = 50.0;
+        assert!(!sustained(&r, 50.0));
+        r.latency_ms.p99 = 1.0;
+        r.lost = 1;
+        assert!(!sustained(&r, 50.0));
+        r.lost = 0;
+        r.delivered = 9;
+        assert!(!sustained(&r, 50.0));
+    }
+}
