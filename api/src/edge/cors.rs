@@ -46,8 +46,15 @@ impl OriginPolicy {
         let values = origins
             .iter()
             .map(|o| {
-                HeaderValue::from_str(o)
-                    .map_err(|_| anyhow::anyhow!("CORS origin {o:?} is not a valid origin"))
+                let well_formed = o.split_once("://").is_some_and(|(scheme, host)| {
+                    !scheme.is_empty() && !host.is_empty() && !host.contains('/')
+                });
+                match HeaderValue::from_str(o) {
+                    Ok(v) if well_formed => Ok(v),
+                    _ => Err(anyhow::anyhow!(
+                        "CORS origin {o:?} is not an origin (scheme://host[:port])"
+                    )),
+                }
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self::List(values))
@@ -150,6 +157,13 @@ mod tests {
             OriginPolicy::from_config(&["https://a.example/".into()]).unwrap(),
             OriginPolicy::List(vec![HeaderValue::from_static("https://a.example")])
         );
-        assert!(OriginPolicy::from_config(&["https://a.example\n".into()]).is_err());
+        for bad in [
+            "https://a\u{1}.example",
+            "a.example",
+            "https://a.example/path",
+            "https://",
+        ] {
+            assert!(OriginPolicy::from_config(&[bad.into()]).is_err(), "{bad:?}");
+        }
     }
 }

@@ -83,7 +83,7 @@ enum Command {
         reply: oneshot::Sender<()>,
     },
     Gone {
-        sid: Sid,
+        socket: SocketRef,
     },
 }
 
@@ -149,9 +149,9 @@ impl RelayHandle {
     }
 
     /// The socket disconnected.
-    pub fn gone(&self, sid: Sid) {
+    pub fn gone(&self, socket: SocketRef) {
         // After shutdown there is nothing left to forget.
-        let _ = self.commands.send(Command::Gone { sid });
+        let _ = self.commands.send(Command::Gone { socket });
     }
 }
 
@@ -314,7 +314,13 @@ impl Relay {
                 }
                 let _ = reply.send(());
             }
-            Command::Gone { sid } => self.book.forget(sid),
+            Command::Gone { socket } => {
+                // A join processed after socketioxide removed the socket from
+                // its rooms would leave it in one for good: leave them all
+                // again, now that nothing more is joined for it.
+                socket.leave_all();
+                self.book.forget(socket.id);
+            }
         }
     }
 

@@ -105,6 +105,7 @@ async fn serve(
     let _ = ready.send(());
 
     let mut connections = JoinSet::new();
+    let (drain, drain_rx) = watch::channel(false);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -113,11 +114,22 @@ async fn serve(
                     // Chat packets are small and should leave at once.
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(service.clone());
+                    let mut drain = drain_rx.clone();
                     connections.spawn(async move {
                         let conn = http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
                             .with_upgrades();
-                        if let Err(e) = conn.await {
+                        tokio::pin!(conn);
+                        let ended = tokio::select! {
+                            ended = conn.as_mut() => ended,
+                            _ = drain.changed() => {
+                                // Finish the request in flight, then close
+                                // (an idle keep-alive connection closes now).
+                                conn.as_mut().graceful_shutdown();
+                                conn.await
+                            }
+                        };
+                        if let Err(e) = ended {
                             tracing::debug!(%peer, error = %e, "Socket.IO connection ended with an error");
                         }
                     });
@@ -139,6 +151,7 @@ async fn serve(
     if tokio::time::timeout(DRAIN, io.close()).await.is_err() {
         tracing::warn!("some sockets did not close in time");
     }
+    let _ = drain.send(true);
     let _ = tokio::time::timeout(DRAIN, async {
         while connections.join_next().await.is_some() {}
     })

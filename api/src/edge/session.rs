@@ -2,8 +2,7 @@
 //! client events (rate-limited, parsed, then the same service operations as
 //! REST), presence, and its end.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
@@ -39,9 +38,19 @@ pub struct Edge {
 pub struct Session {
     pub principal: Principal,
     limiter: SocketLimiter,
-    /// Set once the socket's presence was released, so that the connect and
-    /// disconnect paths (which may race, see [`connected`]) release it once.
-    released: AtomicBool,
+    /// Whether this socket counts in [`crate::presence`]. The connect and
+    /// the disconnect handlers run as separate tasks, in either order (a
+    /// socket may close before its connect handler ran): this lock makes the
+    /// socket count once, and be released once, and never be counted after
+    /// it was released.
+    presence: Mutex<SocketPresence>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SocketPresence {
+    Pending,
+    Counted,
+    Released,
 }
 
 /// The refusal of a handshake. The client's `connect_error` carries this
@@ -55,9 +64,14 @@ impl std::fmt::Display for Unauthorized {
     }
 }
 
-/// The connect middleware: verifies `auth.token` before the socket is
-/// connected (nothing is emitted to a refused socket but the
-/// `connect_error`).
+/// The connect middleware: verifies `auth.token`, then readies the socket.
+///
+/// It runs before the client is told it is connected (nothing is emitted to
+/// a refused socket but the `connect_error`), and it is awaited, unlike the
+/// connect handler (which socketioxide spawns): so the personal room and the
+/// event handlers are in place before the client can send its first event or
+/// be sent anything. A client that emits `join_chat_room` on `connect` is
+/// never ignored.
 pub async fn authenticate(
     socket: SocketRef,
     State(edge): State<Arc<Edge>>,
@@ -72,31 +86,19 @@ pub async fn authenticate(
         tracing::debug!(socket = %socket.id, "handshake without a token");
         return Err(Unauthorized);
     };
-    match edge.state.keys.verify(token) {
-        Ok(principal) => {
-            socket.extensions.insert(Arc::new(Session {
-                principal,
-                limiter: SocketLimiter::new(edge.events_per_second, edge.burst),
-                released: AtomicBool::new(false),
-            }));
-            Ok(())
-        }
+    let principal = match edge.state.keys.verify(token) {
+        Ok(principal) => principal,
         Err(e) => {
             tracing::debug!(socket = %socket.id, error = %e, "handshake refused");
-            Err(Unauthorized)
+            return Err(Unauthorized);
         }
-    }
-}
-
-/// The connect handler: personal room, event handlers, presence.
-pub async fn connected(
-    socket: SocketRef,
-    State(edge): State<Arc<Edge>>,
-    Extension(session): Extension<Arc<Session>>,
-) {
-    Metrics::inc(&edge.state.metrics.sockets_connected);
-    let p = &session.principal;
-    socket.join(rooms::personal(p.role, &p.id));
+    };
+    socket.join(rooms::personal(principal.role, &principal.id));
+    socket.extensions.insert(Arc::new(Session {
+        principal,
+        limiter: SocketLimiter::new(edge.events_per_second, edge.burst),
+        presence: Mutex::new(SocketPresence::Pending),
+    }));
     for event in ClientEvent::ALL {
         socket.on(
             event.name(),
@@ -111,9 +113,6 @@ pub async fn connected(
             },
         );
     }
-    if edge.state.presence.connected(&p.id, p.role) == Transition::CameOnline {
-        let _ = edge.presence.send((p.id.clone(), p.role));
-    }
     socket.on_disconnect(
         |socket: SocketRef,
          State(edge): State<Arc<Edge>>,
@@ -123,10 +122,28 @@ pub async fn connected(
             edge.release(&socket, &session);
         },
     );
-    // A socket that closed before its disconnect handler was registered
-    // never runs it: release it here (once, whichever path comes first).
-    if !socket.connected() {
-        edge.release(&socket, &session);
+    Ok(())
+}
+
+/// The connect handler: the socket is connected; its user is online.
+pub async fn connected(
+    socket: SocketRef,
+    State(edge): State<Arc<Edge>>,
+    Extension(session): Extension<Arc<Session>>,
+) {
+    Metrics::inc(&edge.state.metrics.sockets_connected);
+    let p = &session.principal;
+    {
+        let mut presence = session
+            .presence
+            .lock()
+            .expect("socket presence lock poisoned");
+        if *presence == SocketPresence::Pending {
+            *presence = SocketPresence::Counted;
+            if edge.state.presence.connected(&p.id, p.role) == Transition::CameOnline {
+                let _ = edge.presence.send((p.id.clone(), p.role));
+            }
+        }
     }
     tracing::debug!(socket = %socket.id, user = %p.id, role = %p.role, "socket connected");
 }
@@ -135,17 +152,22 @@ impl Edge {
     /// A socket ended: forget its joins, and its user went offline if it was
     /// their last.
     fn release(&self, socket: &SocketRef, session: &Session) {
-        if session.released.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        self.relay.gone(socket.id);
+        self.relay.gone(socket.clone());
         let p = &session.principal;
-        if let Transition::WentOffline(_) =
-            self.state
-                .presence
-                .disconnected(&p.id, p.role, Timestamp::now())
-        {
-            let _ = self.presence.send((p.id.clone(), p.role));
+        let mut presence = session
+            .presence
+            .lock()
+            .expect("socket presence lock poisoned");
+        let counted = *presence == SocketPresence::Counted;
+        *presence = SocketPresence::Released;
+        if counted {
+            if let Transition::WentOffline(_) =
+                self.state
+                    .presence
+                    .disconnected(&p.id, p.role, Timestamp::now())
+            {
+                let _ = self.presence.send((p.id.clone(), p.role));
+            }
         }
     }
 

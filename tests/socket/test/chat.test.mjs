@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { io } from 'socket.io-client';
 import { call, pair, recorder, sleep, startServer, uid } from './helpers.mjs';
 
 describe('chat', () => {
@@ -214,6 +215,44 @@ describe('chat', () => {
     const sent = await call(cs, 'send_message', { conversationId, text: 'over polling' });
     assert.deepEqual(await room.next(), sent.message);
     assert.equal((await personal.next()).unreadCount, 1);
+  });
+
+  it('handles events a client emits the moment it connects (or buffers before)', async () => {
+    const { customer, vendor, conversationId } = await pair(server);
+    const vs = await server.connect(vendor.token);
+    const personal = recorder(vs, 'new_chat_message');
+    const rounds = 100;
+    const acks = await Promise.all(
+      Array.from({ length: rounds }, (_, i) => {
+        const socket = io(server.socketUrl, {
+          auth: { token: customer.token },
+          transports: ['websocket'],
+          reconnection: false,
+          forceNew: true,
+        });
+        server.sockets.add(socket);
+        const ack = (event, payload) =>
+          new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no ack for ${event} in round ${i}`)), 10_000);
+            socket.emit(event, payload, (reply) => {
+              clearTimeout(timer);
+              resolve(reply);
+            });
+          });
+        // Emitted before the handshake: the client buffers it and sends it
+        // right after the server's CONNECT.
+        const buffered = ack('join_chat_room', { conversationId });
+        const onConnect = new Promise((resolve) => {
+          socket.on('connect', () => resolve(ack('send_message', { conversationId, text: `hello ${i}` })));
+        });
+        return Promise.all([buffered, onConnect]).finally(() => socket.disconnect());
+      }),
+    );
+    for (const [joined, sent] of acks) {
+      assert.deepEqual(joined, { ok: true, conversationId, replayed: 0 });
+      assert.equal(sent.ok, true, JSON.stringify(sent));
+    }
+    await personal.count(rounds);
   });
 
   it('leaves a room on leave_chat_room', async () => {

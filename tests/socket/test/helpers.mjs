@@ -21,12 +21,12 @@ export async function startServer() {
   const proc = spawn(
     soukBin,
     ['serve', '--data-dir', dataDir, '--http-addr', '127.0.0.1:0', '--socket-addr', '127.0.0.1:0'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOUK_LOG: process.env.SOUK_LOG ?? 'warn' } },
   );
   let stderr = '';
   proc.stderr.on('data', (chunk) => {
     stderr += chunk;
-    if (process.env.SOUK_LOG) process.stderr.write(chunk);
+    if (process.env.SOUK_TEST_LOG) process.stderr.write(chunk);
   });
   const listening = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`souk serve did not start in time:\n${stderr}`)), 60_000);
@@ -134,8 +134,12 @@ async function rest(base, token, method, route, body) {
 }
 
 /** Emits with an ack and returns it (fails the test after 10 s). */
-export function call(socket, event, payload) {
-  return socket.timeout(10_000).emitWithAck(event, payload);
+export async function call(socket, event, payload) {
+  try {
+    return await socket.timeout(10_000).emitWithAck(event, payload);
+  } catch (err) {
+    throw new Error(`no ack for ${event} ${JSON.stringify(payload)?.slice(0, 200)} on socket ${socket.id}: ${err.message}`);
+  }
 }
 
 /**
