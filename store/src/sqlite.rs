@@ -44,9 +44,12 @@
 //!   the WAL starts over instead of growing.
 //! - **A large page cache for the writer** (64 MiB), so the hot part of the
 //!   `(stream, revision)` index is not re-read from the OS on every group.
-//! - **Callers are answered after the commit returns**, then the group is
-//!   published on a `broadcast` channel for live subscriptions. A
-//!   subscription therefore never sees an event that is not durable.
+//! - **Callers are answered after the commit returns**, by a notifier
+//!   thread that takes each committed group from the writer (in commit
+//!   order), wakes its callers and publishes its events on a `broadcast`
+//!   channel for live subscriptions; the writer meanwhile starts the next
+//!   group. A subscription therefore never sees an event that is not
+//!   durable.
 //!
 //! Reads go through a small pool of read-only connections ([`READERS`]),
 //! used inside `tokio::task::spawn_blocking`, which exists on both the
@@ -239,11 +242,17 @@ impl SqliteStore {
         let (live, _) = broadcast::channel(config.live_buffer);
         let weak_live = live.downgrade();
         let counters = Arc::new(Counters::default());
+        let (notifier, committed) = std::sync::mpsc::sync_channel(NOTIFY_QUEUE);
+        let notifier_thread = std::thread::Builder::new()
+            .name("souk-store-notify".to_owned())
+            .spawn(move || notify_while_fed(committed, live))
+            .map_err(|e| unavailable("starting the notifier thread", e))?;
         let writer = Writer {
+            notifier,
+            notifier_thread: Some(notifier_thread),
             counters: Arc::clone(&counters),
             conn,
             rx,
-            live,
             config,
             heads: HashMap::new(),
             next_position,
@@ -400,9 +409,9 @@ fn max_position(conn: &Connection) -> rusqlite::Result<u64> {
 struct Writer {
     conn: Connection,
     rx: mpsc::Receiver<Command>,
-    /// The only strong sender: dropping it (when the thread ends) closes
-    /// every live subscription.
-    live: broadcast::Sender<Batch>,
+    /// To the notifier thread, which answers callers and publishes.
+    notifier: std::sync::mpsc::SyncSender<Committed>,
+    notifier_thread: Option<JoinHandle<()>>,
     config: SqliteConfig,
     /// Committed head of each stream seen (`None`: the stream has no events).
     heads: HashMap<String, Option<Revision>>,
@@ -445,8 +454,18 @@ impl Writer {
             closers,
             checkpoints,
             checkpointer,
+            notifier,
+            notifier_thread,
             ..
         } = self;
+        // Every caller answered and every event published before `close`
+        // returns.
+        drop(notifier);
+        if let Some(notifier) = notifier_thread {
+            if notifier.join().is_err() {
+                tracing::error!("the event store notifier thread panicked");
+            }
+        }
         drop(checkpoints);
         if let Some(checkpointer) = checkpointer {
             if checkpointer.join().is_err() {
@@ -514,7 +533,22 @@ impl Writer {
         }
         let recorded_at = Timestamp::now();
         match self.write(&group, recorded_at) {
-            Ok(outcomes) => self.finish(group, outcomes, recorded_at),
+            Ok(outcomes) => {
+                let committed = Committed {
+                    group,
+                    outcomes,
+                    recorded_at,
+                };
+                if let Err(lost) = self.notifier.send(committed) {
+                    // The notifier died (it panicked): answer here.
+                    tracing::error!("the event store notifier thread is gone");
+                    for request in lost.0.group {
+                        let _ = request.reply.send(Err(StoreError::Unavailable(
+                            "the event store notifier stopped".to_owned(),
+                        )));
+                    }
+                }
+            }
             Err(e) => {
                 self.needs_reload = true;
                 if group.len() > 1 {
@@ -619,15 +653,35 @@ impl Writer {
         self.next_position = next_position;
         Ok(outcomes)
     }
+}
 
-    /// Answers every caller of a committed group and publishes its events.
-    fn finish(
-        &mut self,
-        group: Vec<AppendRequest>,
-        outcomes: Vec<Result<Placed, StoreError>>,
-        recorded_at: Timestamp,
-    ) {
-        let publish = self.live.receiver_count() > 0;
+/// A committed group on its way to its callers.
+struct Committed {
+    group: Vec<AppendRequest>,
+    outcomes: Vec<Result<Placed, StoreError>>,
+    recorded_at: Timestamp,
+}
+
+/// Committed groups the notifier may lag behind by before the writer waits.
+const NOTIFY_QUEUE: usize = 64;
+
+/// The notifier thread: answers the callers of each committed group and
+/// publishes its events, in commit order. This work (a task wake-up per
+/// append, an owned `RecordedEvent` per event when anyone subscribes) is
+/// taken off the writer's thread, which is the one that bounds throughput.
+/// Ends when the writer drops its end of the channel; `live` is then dropped,
+/// which ends every live subscription.
+fn notify_while_fed(
+    committed: std::sync::mpsc::Receiver<Committed>,
+    live: broadcast::Sender<Batch>,
+) {
+    while let Ok(Committed {
+        group,
+        outcomes,
+        recorded_at,
+    }) = committed.recv()
+    {
+        let publish = live.receiver_count() > 0;
         let mut recorded = Vec::new();
         for (request, outcome) in group.into_iter().zip(outcomes) {
             let placed = match outcome {
@@ -660,7 +714,7 @@ impl Writer {
         }
         if !recorded.is_empty() {
             // No receiver left is not an error.
-            let _ = self.live.send(recorded.into());
+            let _ = live.send(recorded.into());
         }
     }
 }
