@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release -p souk-store --example append_bench -- \
-//!     [--conversations N] [--events N] [--baseline-events N] [--concurrency N] [--dir PATH]
+//!     [--conversations N] [--events N] [--baseline-events N] [--concurrency N]
+//!     [--rounds N] [--dir PATH]
 //! ```
 //!
 //! Each conversation is one stream appended to one event at a time with an
@@ -13,6 +14,8 @@
 //! `--baseline-events` (fewer by default: it is slow) with one transaction
 //! per append. Each mode starts from an empty database in a fresh directory
 //! under `--dir` (default: the system temp dir), on a 2-worker tokio runtime.
+//! The two modes alternate for `--rounds` rounds (default 3) and the medians
+//! are compared, since a shared machine's load moves both.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,13 +28,14 @@ struct Args {
     events: usize,
     baseline_events: usize,
     concurrency: usize,
+    rounds: usize,
     dir: PathBuf,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: append_bench [--conversations N] [--events N] [--baseline-events N] \
-         [--concurrency N] [--dir PATH]"
+         [--concurrency N] [--rounds N] [--dir PATH]"
     );
     std::process::exit(2)
 }
@@ -42,6 +46,7 @@ fn parse_args() -> Args {
         events: 200_000,
         baseline_events: 10_000,
         concurrency: 1_000,
+        rounds: 3,
         dir: std::env::temp_dir(),
     };
     let mut it = std::env::args().skip(1);
@@ -53,6 +58,7 @@ fn parse_args() -> Args {
             "--events" => args.events = number().unwrap_or_else(|| usage()),
             "--baseline-events" => args.baseline_events = number().unwrap_or_else(|| usage()),
             "--concurrency" => args.concurrency = number().unwrap_or_else(|| usage()),
+            "--rounds" => args.rounds = number().unwrap_or_else(|| usage()),
             "--dir" => args.dir = PathBuf::from(&value),
             _ => usage(),
         }
@@ -77,9 +83,18 @@ fn message(conversation: usize, seq: u64) -> NewEvent {
     }
 }
 
-/// CPU seconds (user + system) used so far by this process and by the
-/// store's writer thread, from `/proc` (Linux only; zeros elsewhere).
-fn cpu_seconds() -> (f64, f64) {
+/// Threads whose CPU time is reported, by the first 15 bytes of their name
+/// (all Linux keeps).
+const THREADS: [(&str, &str); 4] = [
+    ("writer", "souk-store-writ"),
+    ("checkpointer", "souk-store-chec"),
+    ("notifier", "souk-store-noti"),
+    ("tokio workers", "tokio-rt-worker"),
+];
+
+/// CPU seconds (user + system) used so far by the whole process and by each
+/// group of [`THREADS`], from `/proc` (Linux only; zeros elsewhere).
+fn cpu_seconds() -> (f64, [f64; 4]) {
     // Fields after the command name: state is field 3, utime 14, stime 15,
     // in clock ticks of 1/100 s (USER_HZ, fixed at 100 on Linux).
     fn ticks(stat: &str) -> Option<f64> {
@@ -93,25 +108,28 @@ fn cpu_seconds() -> (f64, f64) {
         .ok()
         .and_then(|s| ticks(&s))
         .unwrap_or(0.0);
-    let mut writer = 0.0;
+    let mut threads = [0.0; 4];
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for task in tasks.flatten() {
             let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
                 continue;
             };
-            if stat.contains("(souk-store-writ") {
-                writer += ticks(&stat).unwrap_or(0.0);
+            for (i, (_, name)) in THREADS.iter().enumerate() {
+                if stat.contains(&format!("({name}")) {
+                    threads[i] += ticks(&stat).unwrap_or(0.0);
+                }
             }
         }
     }
-    (process, writer)
+    (process, threads)
 }
 
 struct Run {
     events: usize,
-    /// CPU seconds of the whole process and of the writer thread.
+    /// CPU seconds of the whole process and of each group of [`THREADS`]
+    /// during the run.
     cpu: f64,
-    writer_cpu: f64,
+    threads_cpu: [f64; 4],
     elapsed: Duration,
     commits: u64,
     p50: Duration,
@@ -133,7 +151,7 @@ async fn run(args: &Args, config: SqliteConfig, events: usize) -> Run {
             .map(|c| format!("conversation-{c:08}"))
             .collect(),
     );
-    let cpu_before = cpu_seconds().0;
+    let (cpu_before, threads_before) = cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for task in 0..concurrency {
@@ -171,7 +189,7 @@ async fn run(args: &Args, config: SqliteConfig, events: usize) -> Run {
         latencies.extend(task.await.expect("appender"));
     }
     let elapsed = started.elapsed();
-    let (cpu_after, writer_cpu) = cpu_seconds();
+    let (cpu_after, threads_after) = cpu_seconds();
     let stats = store.stats();
     assert_eq!(stats.events as usize, events, "every append committed");
     store.close().await;
@@ -180,12 +198,47 @@ async fn run(args: &Args, config: SqliteConfig, events: usize) -> Run {
     Run {
         events,
         cpu: cpu_after - cpu_before,
-        writer_cpu,
+        threads_cpu: std::array::from_fn(|i| threads_after[i] - threads_before[i]),
         elapsed,
         commits: stats.commits,
         p50: at(0.5),
         p99: at(0.99),
     }
+}
+
+fn print_row(name: &str, round: usize, r: &Run) {
+    println!(
+        "| {name} | {round} | {} | {:.2} | {:.0} | {} | {:.1} | {:.2} ms | {:.2} ms | {:.1} | {} |",
+        r.events,
+        r.elapsed.as_secs_f64(),
+        r.per_second(),
+        r.commits,
+        r.events as f64 / r.commits as f64,
+        r.p50.as_secs_f64() * 1e3,
+        r.p99.as_secs_f64() * 1e3,
+        r.cpu * 1e6 / r.events as f64,
+        r.threads_cpu
+            .iter()
+            .map(|c| format!("{:.1}", c * 1e6 / r.events as f64))
+            .collect::<Vec<_>>()
+            .join(" / "),
+    );
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 fn main() {
@@ -197,45 +250,52 @@ fn main() {
         .expect("runtime");
     println!(
         "append_bench: {} conversations, {} concurrent appenders, one event per append \
-         (exact expected revision), SQLite WAL synchronous=FULL, dir {}",
+         (exact expected revision), SQLite WAL synchronous=FULL, dir {}, {} rounds, \
+         load average before: {}",
         args.conversations,
         args.concurrency.min(args.conversations),
-        args.dir.display()
+        args.dir.display(),
+        args.rounds,
+        load_average(),
     );
-    let grouped = runtime.block_on(run(&args, SqliteConfig::default(), args.events));
-    let single = runtime.block_on(run(
-        &args,
-        SqliteConfig {
-            group_commit: false,
-            ..SqliteConfig::default()
-        },
-        args.baseline_events,
-    ));
     println!();
     println!(
-        "| mode | events | seconds | durable events/s | commits (fsyncs) | events/commit | p50 latency | p99 latency | CPU µs/event (all) | CPU µs/event (writer) |"
+        "| mode | round | events | seconds | durable events/s | commits (fsyncs) | events/commit \
+         | p50 latency | p99 latency | CPU µs/event: process | of which {} |",
+        THREADS.map(|(name, _)| name).join(" / ")
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, r) in [
-        ("group commit", &grouped),
-        ("one transaction per append", &single),
-    ] {
-        println!(
-            "| {name} | {} | {:.2} | {:.0} | {} | {:.1} | {:.2} ms | {:.2} ms | {:.1} | {:.1} |",
-            r.events,
-            r.elapsed.as_secs_f64(),
-            r.per_second(),
-            r.commits,
-            r.events as f64 / r.commits as f64,
-            r.p50.as_secs_f64() * 1e3,
-            r.p99.as_secs_f64() * 1e3,
-            r.cpu * 1e6 / r.events as f64,
-            r.writer_cpu * 1e6 / r.events as f64,
-        );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // The two modes alternate, so that both see the same conditions on a
+    // machine shared with other work.
+    let mut grouped = Vec::new();
+    let mut single = Vec::new();
+    for round in 1..=args.rounds {
+        let g = runtime.block_on(run(&args, SqliteConfig::default(), args.events));
+        print_row("group commit", round, &g);
+        let s = runtime.block_on(run(
+            &args,
+            SqliteConfig {
+                group_commit: false,
+                ..SqliteConfig::default()
+            },
+            args.baseline_events,
+        ));
+        print_row("one transaction per append", round, &s);
+        grouped.push(g.per_second());
+        single.push(s.per_second());
     }
+    let ratios: Vec<f64> = grouped.iter().zip(&single).map(|(g, s)| g / s).collect();
+    let (g, s) = (median(grouped), median(single));
     println!();
+    println!("median durable events/s: group commit {g:.0}, one transaction per append {s:.0}");
     println!(
-        "ratio: group commit is {:.1}x one transaction per append",
-        grouped.per_second() / single.per_second()
+        "ratio of the medians: {:.1}x (per round: {})",
+        g / s,
+        ratios
+            .iter()
+            .map(|r| format!("{r:.1}x"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
+    println!("load average after: {}", load_average());
 }
