@@ -40,8 +40,9 @@ use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError, SocketIo};
 use souk_domain::{ConversationEvent, ConversationId, Role, UserId};
 use souk_projections::views::MAX_LIMIT;
+use souk_projections::Projections;
 use souk_projections::{HistoryQuery, Notification};
-use souk_store::{Position, RecordedEvent};
+use souk_store::{EventStore, Position, RecordedEvent, StoreError};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -407,36 +408,19 @@ impl Relay {
     async fn recover(&mut self, before: Position) {
         let missed = std::mem::take(&mut self.lagged);
         let mut recovered = 0u64;
-        let mut from = self.position + 1;
-        'batches: loop {
-            let batch = match self.state.store.read_all(from, RECOVERY_BATCH).await {
-                Ok(b) => b,
+        let mut from = Some(self.position + 1);
+        while let Some(at) = from {
+            match missed_batch(&self.state.store, &self.state.projections, at, before).await {
+                Ok(batch) => {
+                    for n in &batch.notifications {
+                        self.relay(n);
+                    }
+                    recovered += batch.notifications.len() as u64;
+                    from = batch.next;
+                }
                 Err(e) => {
-                    self.give_up(&format!("reading the log failed: {e}"));
+                    self.give_up(&e.to_string());
                     break;
-                }
-            };
-            if batch.is_empty() {
-                break;
-            }
-            for recorded in batch {
-                if recorded.position >= before {
-                    break 'batches;
-                }
-                from = recorded.position + 1;
-                match rebuild(&self.state, &recorded).await {
-                    Ok(Some(n)) => {
-                        self.relay(&n);
-                        recovered += 1;
-                    }
-                    Ok(None) => self.position = recorded.position,
-                    Err(e) => {
-                        self.give_up(&format!(
-                            "rebuilding the event at {} failed: {e}",
-                            recorded.position
-                        ));
-                        break 'batches;
-                    }
                 }
             }
         }
@@ -547,10 +531,60 @@ async fn emit_patiently(socket: &SocketRef, event: &str, payload: &Value) -> Res
     }
 }
 
+/// One batch of what the relay missed: notifications rebuilt from the log for
+/// the events at `from` and after, before `before`.
+struct MissedBatch {
+    notifications: Vec<Notification>,
+    /// Where the next batch starts, or `None` when `before` was reached.
+    next: Option<Position>,
+}
+
+/// Why a lag could not be recovered.
+#[derive(Debug, thiserror::Error)]
+enum RecoveryError {
+    #[error("reading the log failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("rebuilding the event at {position} failed: {error}")]
+    Rebuild { position: Position, error: ApiError },
+}
+
+async fn missed_batch(
+    store: &Arc<dyn EventStore>,
+    projections: &Projections,
+    from: Position,
+    before: Position,
+) -> Result<MissedBatch, RecoveryError> {
+    let batch = store.read_all(from, RECOVERY_BATCH).await?;
+    let full = batch.len() == RECOVERY_BATCH;
+    let mut notifications = Vec::with_capacity(batch.len());
+    let mut next = None;
+    for recorded in &batch {
+        if recorded.position >= before {
+            return Ok(MissedBatch {
+                notifications,
+                next: None,
+            });
+        }
+        next = Some(recorded.position + 1);
+        let rebuilt =
+            rebuild(projections, recorded)
+                .await
+                .map_err(|error| RecoveryError::Rebuild {
+                    position: recorded.position,
+                    error,
+                })?;
+        notifications.extend(rebuilt);
+    }
+    Ok(MissedBatch {
+        notifications,
+        next: if full { next } else { None },
+    })
+}
+
 /// A notification for a recorded event, with today's figures (lag recovery).
 /// `None` for events of streams that are not conversations.
 async fn rebuild(
-    state: &AppState,
+    projections: &Projections,
     recorded: &RecordedEvent,
 ) -> Result<Option<Notification>, ApiError> {
     let Some(conversation) = ConversationId::from_stream_name(&recorded.stream) else {
@@ -567,8 +601,7 @@ async fn rebuild(
             (t.user_id.clone(), t.role)
         }
     };
-    let view = state
-        .projections
+    let view = projections
         .conversation(conversation, &viewer, role)
         .await?
         .ok_or_else(|| ApiError::conversation_not_found(conversation))?;
@@ -577,10 +610,7 @@ async fn rebuild(
     let mut total_unread = [0u64; 2];
     let message = match &event {
         ConversationEvent::MessageSent(m) => {
-            state
-                .projections
-                .message_by_seq(conversation, m.seq)
-                .await?
+            projections.message_by_seq(conversation, m.seq).await?
         }
         _ => None,
     };
@@ -590,7 +620,7 @@ async fn rebuild(
     ) {
         let key = conversation.to_string();
         for r in [Role::Customer, Role::Vendor] {
-            let summary = state.projections.unread(&ids[r.index()], r).await?;
+            let summary = projections.unread(&ids[r.index()], r).await?;
             total_unread[r.index()] = summary.total;
             unread[r.index()] = summary.conversations.get(&key).copied().unwrap_or(0);
         }
@@ -606,4 +636,197 @@ async fn rebuild(
         unread,
         total_unread,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use souk_domain::{
+        ConversationStarted, MessageId, MessageKind, MessageRead, MessageSent, MessageText,
+        Participant, Sender, Timestamp, Typing,
+    };
+    use souk_store::{ExpectedRevision, MemoryStore, NewEvent};
+
+    fn uid(s: &str) -> UserId {
+        UserId::parse(s).unwrap()
+    }
+
+    fn sent(by: &UserId, seq: u64, id: MessageId, at: Timestamp) -> ConversationEvent {
+        ConversationEvent::MessageSent(MessageSent {
+            message_id: id,
+            seq,
+            sender: Sender {
+                id: by.clone(),
+                role: Role::Customer,
+            },
+            sender_name: None,
+            kind: MessageKind::Text,
+            text: Some(MessageText::parse(&format!("message {seq}")).unwrap()),
+            product: None,
+            client_message_id: None,
+            at,
+        })
+    }
+
+    /// A conversation with messages, typing and a read, applied live.
+    #[tokio::test]
+    async fn missed_events_are_rebuilt_from_the_log_with_the_figures_of_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let projections = Projections::open(&dir.path().join("readmodels.db")).unwrap();
+        let mut live = projections.subscribe();
+        let consumer = projections.start(store.clone());
+
+        let (c, v) = (uid("c-1"), uid("v-1"));
+        let id = ConversationId::for_pair(&c, &v);
+        let at = Timestamp::from_millis(1_795_000_000_000);
+        let (m1, m2) = (MessageId::new(), MessageId::new());
+        let events = [
+            ConversationEvent::ConversationStarted(ConversationStarted {
+                conversation_id: id,
+                customer: Participant {
+                    id: c.clone(),
+                    name: None,
+                },
+                vendor: Participant {
+                    id: v.clone(),
+                    name: None,
+                },
+                product: None,
+                started_by: Role::Customer,
+                at,
+            }),
+            sent(&c, 1, m1, at.plus_millis(1)),
+            sent(&c, 2, m2, at.plus_millis(2)),
+            ConversationEvent::TypingStarted(Typing {
+                user_id: v.clone(),
+                role: Role::Vendor,
+                reason: None,
+                at: at.plus_millis(3),
+            }),
+            ConversationEvent::MessageRead(MessageRead {
+                reader_id: v.clone(),
+                reader_role: Role::Vendor,
+                reader_name: None,
+                up_to_seq: 1,
+                up_to_message_id: m1,
+                all: false,
+                at: at.plus_millis(4),
+            }),
+        ];
+        store
+            .append(
+                &id.stream_name(),
+                ExpectedRevision::NoStream,
+                events.iter().map(NewEvent::from_domain).collect(),
+            )
+            .await
+            .unwrap();
+        let mut lives = Vec::new();
+        for _ in 0..events.len() {
+            lives.push(live.recv().await.unwrap());
+        }
+        let end = lives.last().unwrap().position;
+
+        let all = missed_batch(&store, &projections, 1, end + 1)
+            .await
+            .unwrap();
+        assert!(all.next.is_none());
+        assert_eq!(all.notifications.len(), events.len());
+        for (rebuilt, live) in all.notifications.iter().zip(&lives) {
+            assert_eq!(rebuilt.position, live.position);
+            assert_eq!(rebuilt.event, live.event);
+            assert_eq!(rebuilt.conversation_id, id);
+            assert_eq!((&rebuilt.customer_id, &rebuilt.vendor_id), (&c, &v));
+        }
+        // Nothing happened after the last event: it is rebuilt exactly.
+        assert_eq!(
+            all.notifications.last().unwrap(),
+            lives.last().unwrap().as_ref()
+        );
+        // An earlier one carries the figures and the message as they are now:
+        // the vendor has since read the first message.
+        let first = &all.notifications[1];
+        assert_eq!(lives[1].unread, [0, 1]);
+        assert_eq!(first.unread, [0, 1]);
+        assert_eq!(lives[2].unread, [0, 2]);
+        assert_eq!(all.notifications[2].unread, [0, 1]);
+        assert!(lives[1].message.as_ref().unwrap().read_at.is_none());
+        assert!(first.message.as_ref().unwrap().read_at.is_some());
+
+        // Bounds: from is included, before is not.
+        let some = missed_batch(&store, &projections, lives[1].position, lives[3].position)
+            .await
+            .unwrap();
+        let positions: Vec<_> = some.notifications.iter().map(|n| n.position).collect();
+        assert_eq!(positions, [lives[1].position, lives[2].position]);
+        assert!(some.next.is_none());
+        // Past the end of the log: nothing.
+        let none = missed_batch(&store, &projections, end + 1, end + 10)
+            .await
+            .unwrap();
+        assert!(none.notifications.is_empty() && none.next.is_none());
+
+        projections.shutdown();
+        consumer.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn long_gaps_are_read_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let projections = Projections::open(&dir.path().join("readmodels.db")).unwrap();
+        let consumer = projections.start(store.clone());
+        let (c, v) = (uid("c-2"), uid("v-2"));
+        let id = ConversationId::for_pair(&c, &v);
+        let at = Timestamp::from_millis(1_795_000_000_000);
+        let mut events = vec![ConversationEvent::ConversationStarted(
+            ConversationStarted {
+                conversation_id: id,
+                customer: Participant {
+                    id: c.clone(),
+                    name: None,
+                },
+                vendor: Participant { id: v, name: None },
+                product: None,
+                started_by: Role::Customer,
+                at,
+            },
+        )];
+        let count = RECOVERY_BATCH as u64 + 10;
+        events.extend((1..=count).map(|seq| sent(&c, seq, MessageId::new(), at)));
+        let appended = store
+            .append(
+                &id.stream_name(),
+                ExpectedRevision::NoStream,
+                events.iter().map(NewEvent::from_domain).collect(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            projections
+                .wait_for(appended.position, Duration::from_secs(10))
+                .await
+        );
+        let mut from = Some(appended.first_position);
+        let mut seqs = Vec::new();
+        let mut batches = 0;
+        while let Some(at) = from {
+            let b = missed_batch(&store, &projections, at, appended.position + 1)
+                .await
+                .unwrap();
+            for n in &b.notifications {
+                if let ConversationEvent::MessageSent(m) = &n.event {
+                    seqs.push(m.seq);
+                    assert_eq!(n.message.as_ref().unwrap().seq, m.seq);
+                }
+            }
+            from = b.next;
+            batches += 1;
+        }
+        assert_eq!(batches, 2);
+        assert_eq!(seqs, (1..=count).collect::<Vec<_>>());
+        projections.shutdown();
+        consumer.await.unwrap().unwrap();
+    }
 }

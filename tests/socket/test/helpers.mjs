@@ -34,6 +34,10 @@ export async function startServer() {
       clearTimeout(timer);
       reject(new Error(`souk serve exited with ${code}:\n${stderr}`));
     });
+    proc.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${soukBin} (build it with cargo build -p souk-api, or set SOUK_BIN): ${err.message}`));
+    });
     createInterface({ input: proc.stdout }).on('line', (line) => {
       let msg;
       try {

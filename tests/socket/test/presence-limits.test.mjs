@@ -83,6 +83,13 @@ describe('limits', () => {
     assert.equal(personal.seen.length, ok.length);
     const unread = await server.rest(vendor.token, 'GET', '/api/vendor/chat/unread');
     assert.equal(unread.body.total, ok.length);
+    // The counters say so.
+    const metrics = await (await fetch(`${server.http}/metrics`)).text();
+    const counter = (name) => Number(metrics.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1]);
+    assert.ok(counter('souk_socket_rate_limited_total') >= limited.length, metrics);
+    assert.ok(counter('souk_socket_events_total') >= acks.length);
+    assert.ok(counter('souk_socket_connections_total') >= 2);
+    assert.ok(counter('souk_relayed_events_total') >= ok.length);
     // The socket is still usable, and the bucket refills.
     assert.ok(cs.connected);
     await sleep(1_100);
