@@ -123,7 +123,7 @@ const INSERT: &str = "INSERT INTO events \
 
 const COLUMNS: &str = "position, stream, revision, event_type, version, data, recorded_at";
 
-/// How the writer commits.
+/// How the writer commits. Sizes below 1 count as 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SqliteConfig {
     /// The most events one group commit carries (an append larger than this
@@ -218,11 +218,11 @@ impl SqliteStore {
     ///
     /// One process at a time may open a given file.
     pub fn open(path: &Path, config: SqliteConfig) -> Result<SqliteStore, StoreError> {
-        if config.max_batch_events == 0 || config.live_buffer == 0 {
-            return Err(StoreError::InvalidAppend(format!(
-                "invalid SqliteConfig {config:?}: sizes must be positive"
-            )));
-        }
+        let config = SqliteConfig {
+            max_batch_events: config.max_batch_events.max(1),
+            live_buffer: config.live_buffer.max(1),
+            ..config
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| unavailable(&format!("creating {}", parent.display()), e))?;
