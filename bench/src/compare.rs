@@ -185,8 +185,32 @@ impl Machine {
                 .trim()
                 .to_owned(),
             node: output(node.as_os_str(), &["--version"]),
-            souk_commit: output("git".as_ref(), &["rev-parse", "--short", "HEAD"]),
+            souk_commit: souk_commit(),
         }
+    }
+}
+
+/// The commit souk was built from, and whether its crates had uncommitted
+/// changes (the binary is built from the working tree).
+fn souk_commit() -> String {
+    let commit = output("git".as_ref(), &["rev-parse", "--short", "HEAD"]);
+    let dirty = output(
+        "git".as_ref(),
+        &[
+            "status",
+            "--porcelain",
+            "--",
+            "api",
+            "domain",
+            "store",
+            "actors",
+            "projections",
+        ],
+    );
+    if dirty.is_empty() {
+        commit
+    } else {
+        format!("{commit} plus uncommitted changes in its crates")
     }
 }
 

@@ -194,7 +194,7 @@ pub fn markdown_block(results: &Results, svg: &str) -> String {
     let _ = writeln!(md, "```sh\n{}\n```\n", results.command_line);
     let _ = writeln!(
         md,
-        "Machine: {} cores, {}, {} GiB RAM, Linux {}; Node {}; souk at `{}`. Run on {}, {:.1} minutes. \
+        "Machine: {} cores, {}, {} GiB RAM, Linux {}; Node {}; souk at {}. Run on {}, {:.1} minutes. \
          Load average before/after: {} / {}. Other processes kept {:.2} cores busy on average \
          during the measured windows (at most {:.2}), on a {}-core machine shared with the load \
          generator itself.\n",
@@ -203,7 +203,10 @@ pub fn markdown_block(results: &Results, svg: &str) -> String {
         m.ram_gib,
         m.kernel,
         m.node,
-        m.souk_commit,
+        match m.souk_commit.split_once(' ') {
+            Some((commit, rest)) => format!("`{commit}` {rest}"),
+            None => format!("`{}`", m.souk_commit),
+        },
         results.started,
         results.minutes,
         results.load_before,
