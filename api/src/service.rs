@@ -179,7 +179,7 @@ pub async fn open_conversation(
     Ok((view, reply.created))
 }
 
-/// Builds the wire message from its event, for when the read models lag.
+/// Builds the wire message from its event (`readAt` unknown: null).
 fn message_from_event(id: ConversationId, m: &MessageSent) -> MessageView {
     MessageView {
         id: m.message_id,
@@ -218,9 +218,16 @@ pub async fn send_message(
         Metrics::inc(&state.metrics.messages_sent);
     }
     settle(state, reply.position).await;
-    let view = match state.projections.message_by_seq(id, sent.seq).await? {
-        Some(v) => v,
-        None => message_from_event(id, &sent),
+    // A message recorded just now cannot have been read: its event is the
+    // whole answer. An earlier one (a retry) may have been: ask the read
+    // models for its `readAt`.
+    let view = if reply.created {
+        message_from_event(id, &sent)
+    } else {
+        match state.projections.message_by_seq(id, sent.seq).await? {
+            Some(v) => v,
+            None => message_from_event(id, &sent),
+        }
     };
     Ok((view, reply.created))
 }
