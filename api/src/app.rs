@@ -26,6 +26,7 @@ use souk_store::{EventStore, SqliteConfig, SqliteStore};
 use crate::auth::TokenKeys;
 use crate::config::Settings;
 use crate::edge::{self, EdgeConfig, EdgeHandle};
+use crate::limit::RestLimiter;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::state::AppState;
@@ -67,9 +68,18 @@ impl StopHandle {
 impl Application {
     /// Must run inside an actix System (`#[actix_web::main]`, [`spawn`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store: Arc<dyn EventStore> = Arc::new(open_store(&settings.data.data_dir)?);
+        Self::build_with_store(settings, store).await
+    }
+
+    /// Builds over a given event log (tests wrap the real one to inject
+    /// failures; a cluster deployment would pass another backend).
+    pub async fn build_with_store(
+        settings: Settings,
+        store: Arc<dyn EventStore>,
+    ) -> anyhow::Result<Self> {
         let data_dir = settings.data.data_dir.clone();
         let keys = TokenKeys::load(&data_dir, settings.secret.jwt_secret.as_deref())?;
-        let store: Arc<dyn EventStore> = Arc::new(open_store(&data_dir)?);
 
         let projections = Projections::open(&data_dir.join(READ_MODELS_DB))
             .context("while opening the read models")?;
@@ -255,12 +265,24 @@ fn http_server(
     }
     let origins = settings.cors_origins.clone();
     let demo = settings.demo;
+    let limiter = web::Data::new(RestLimiter::new(settings.rest_rate_per_user));
+    {
+        let limiter = limiter.clone();
+        actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limiter.sweep();
+            }
+        });
+    }
     let mut server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(data.clone())
             .app_data(socket_addr.clone())
             .app_data(public_socket.clone())
             .app_data(demo_mode.clone())
+            .app_data(limiter.clone())
             .app_data(rest::query_config())
             .wrap(middleware::from_fn(count_requests))
             .wrap(cors(&origins))
@@ -337,12 +359,25 @@ impl Drop for Spawned {
 
 /// Builds and runs an application on a new thread; returns once it listens.
 pub fn spawn(settings: Settings) -> anyhow::Result<Spawned> {
+    spawn_inner(settings, None)
+}
+
+/// [`spawn`] over a given event log.
+pub fn spawn_with_store(settings: Settings, store: Arc<dyn EventStore>) -> anyhow::Result<Spawned> {
+    spawn_inner(settings, Some(store))
+}
+
+fn spawn_inner(settings: Settings, store: Option<Arc<dyn EventStore>>) -> anyhow::Result<Spawned> {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("souk-app".into())
         .spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let app = match Application::build(settings).await {
+                let built = match store {
+                    Some(store) => Application::build_with_store(settings, store).await,
+                    None => Application::build(settings).await,
+                };
+                let app = match built {
                     Ok(app) => app,
                     Err(e) => {
                         let msg = format!("{e:#}");

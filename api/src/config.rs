@@ -56,6 +56,10 @@ pub struct Settings {
     /// Seconds before an idle conversation actor is stopped.
     #[arg(long, env = "SOUK_ACTOR_IDLE_SECS", default_value_t = 600)]
     pub actor_idle_secs: u64,
+    /// REST requests per second each user may make (bursts of twice as
+    /// many); over it: `429 rate_limited`.
+    #[arg(long, env = "SOUK_REST_RATE", default_value_t = 50)]
+    pub rest_rate_per_user: u32,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SOUK_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -75,6 +79,7 @@ impl Settings {
             public_socket_url: None,
             shards: Some(2),
             actor_idle_secs: 600,
+            rest_rate_per_user: 1000,
             http_workers: Some(2),
         }
     }

@@ -8,7 +8,8 @@
 //! - [`edge`]: the Socket.IO edge, relaying the log to sockets.
 //! - [`service`]: the chat operations that REST and the edge share.
 //! - [`input`]: field-by-field parsing of JSON bodies and payloads.
-//! - [`auth`]: tokens and the signing secret; [`presence`]: who is online.
+//! - [`auth`]: tokens and the signing secret; [`presence`]: who is online;
+//!   [`limit`]: the REST rate limit per user.
 //! - [`error`]: the wire's error type; [`metrics`]: `/metrics`.
 //! - [`config`]: settings from flags and `SOUK_*` variables.
 //! - [`cli`]: `souk events`, `souk replay`, `souk projections`, `souk token`.
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod edge;
 pub mod error;
 pub mod input;
+pub mod limit;
 pub mod metrics;
 pub mod presence;
 pub mod rest;

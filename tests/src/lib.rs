@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use souk_api::app::{spawn, Spawned};
+use souk_api::app::{spawn, spawn_with_store, Spawned};
 use souk_api::auth::{Claims, TokenKeys};
 use souk_api::config::Settings;
 use souk_domain::{Role, UserId};
@@ -26,8 +26,23 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server over a fresh data directory.
     pub fn start() -> Self {
+        Self::start_with(|_| {}, |_| None)
+    }
+
+    /// Starts a server with adjusted settings, over the event log that `store`
+    /// makes from the data directory (`None`: the default embedded log).
+    pub fn start_with(
+        adjust: impl FnOnce(&mut Settings),
+        store: impl FnOnce(&std::path::Path) -> Option<Arc<dyn EventStore>>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let app = spawn(Settings::for_tests(dir.path().to_path_buf())).expect("the server starts");
+        let mut settings = Settings::for_tests(dir.path().to_path_buf());
+        adjust(&mut settings);
+        let app = match store(dir.path()) {
+            Some(store) => spawn_with_store(settings, store),
+            None => spawn(settings),
+        }
+        .expect("the server starts");
         let base = format!("http://{}", app.http_addr);
         Self {
             app: Some(app),
@@ -182,5 +197,91 @@ impl Pair {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["message"].clone()
+    }
+}
+
+/// How a [`FaultyStore`] behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Appends and position reads fail as if the disk were gone.
+    Unavailable,
+    /// Every append finds the stream moved on (another node writing).
+    Conflict,
+}
+
+/// The real embedded log with failures that a test switches on and off.
+pub struct FaultyStore {
+    inner: Arc<dyn EventStore>,
+    fault: std::sync::Mutex<Fault>,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn EventStore>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            fault: std::sync::Mutex::new(Fault::None),
+        })
+    }
+
+    pub fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    fn fault(&self) -> Fault {
+        *self.fault.lock().unwrap()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for FaultyStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: souk_store::ExpectedRevision,
+        events: Vec<souk_store::NewEvent>,
+    ) -> Result<souk_store::AppendResult, souk_store::StoreError> {
+        match self.fault() {
+            Fault::None => self.inner.append(stream, expected, events).await,
+            Fault::Unavailable => Err(souk_store::StoreError::Unavailable(
+                "injected: disk gone".into(),
+            )),
+            Fault::Conflict => Err(souk_store::StoreError::WrongExpectedRevision {
+                stream: stream.to_owned(),
+                expected,
+                actual: Some(u64::MAX),
+            }),
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: souk_store::ReadFrom,
+        direction: souk_store::Direction,
+        limit: usize,
+    ) -> Result<Vec<souk_store::RecordedEvent>, souk_store::StoreError> {
+        self.inner.read_stream(stream, from, direction, limit).await
+    }
+
+    async fn read_all(
+        &self,
+        from: souk_store::Position,
+        limit: usize,
+    ) -> Result<Vec<souk_store::RecordedEvent>, souk_store::StoreError> {
+        self.inner.read_all(from, limit).await
+    }
+
+    async fn last_position(&self) -> Result<souk_store::Position, souk_store::StoreError> {
+        match self.fault() {
+            Fault::Unavailable => Err(souk_store::StoreError::Unavailable(
+                "injected: disk gone".into(),
+            )),
+            _ => self.inner.last_position().await,
+        }
+    }
+
+    fn subscribe_all(&self, after: souk_store::Position) -> souk_store::Subscription {
+        self.inner.subscribe_all(after)
     }
 }

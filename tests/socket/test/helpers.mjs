@@ -15,12 +15,17 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..', '..');
 export const soukBin = path.resolve(repoRoot, process.env.SOUK_BIN ?? 'target/debug/souk');
 
-/** Starts `souk serve` on free ports over a fresh data directory. */
+/**
+ * Starts `souk serve` on free ports over a fresh data directory. The REST
+ * rate limit per user is raised: these tests drive the Socket.IO edge, and
+ * some of them send hundreds of REST messages from one user in a burst.
+ */
 export async function startServer() {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'souk-socket-'));
   const proc = spawn(
     soukBin,
-    ['serve', '--data-dir', dataDir, '--http-addr', '127.0.0.1:0', '--socket-addr', '127.0.0.1:0'],
+    ['serve', '--data-dir', dataDir, '--http-addr', '127.0.0.1:0', '--socket-addr', '127.0.0.1:0',
+      '--rest-rate-per-user', '100000'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOUK_LOG: process.env.SOUK_LOG ?? 'warn' } },
   );
   let stderr = '';
