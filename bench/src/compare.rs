@@ -334,6 +334,7 @@ impl Bench {
             run_id: "bench".into(),
             connect_concurrency: 64,
             max_in_flight: 1000,
+            latency_csv: None,
         };
         let report = load::run(config).await;
         running.stop().await?;
@@ -459,24 +460,27 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         }
         // Bisect each server's bracket; run the other server there too while
         // it still sustains that rate.
-        for (target, failed_at) in first_failed {
-            let mut bad = failed_at;
+        for (target, _) in first_failed {
             for _ in 0..bench.args.refine {
+                let Some(bad) = lowest_failed(&results.runs, target, via) else {
+                    break;
+                };
                 let good = best_sustained(&results.runs, target, via, bad);
                 let Some(mid) = good.and_then(|g| midpoint(g, bad)) else {
                     break;
                 };
+                if ran(&results.runs, target, via, mid) {
+                    break;
+                }
                 let report = bench.run(target, via, mid, pairs, 0, duration).await?;
-                let run = record(target, via, mid, &report, limit);
-                let ok = run.sustained;
-                results.runs.push(run);
+                results.runs.push(record(target, via, mid, &report, limit));
                 let other = target.other();
-                if targets.contains(&other) && !fails_at_or_below(&results.runs, other, via, mid) {
+                if targets.contains(&other)
+                    && !ran(&results.runs, other, via, mid)
+                    && !fails_at_or_below(&results.runs, other, via, mid)
+                {
                     let report = bench.run(other, via, mid, pairs, 0, duration).await?;
                     results.runs.push(record(other, via, mid, &report, limit));
-                }
-                if !ok {
-                    bad = mid;
                 }
             }
         }
@@ -517,6 +521,30 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     std::fs::write(&json, serde_json::to_string_pretty(&results)? + "\n")
         .with_context(|| format!("while writing {}", json.display()))?;
     report::write(&results, &bench.args.markdown, &bench.args.svg)
+}
+
+fn of(runs: &[Run], target: Target, via: Via) -> impl Iterator<Item = &Run> {
+    let via = via_label(via);
+    runs.iter()
+        .filter(move |r| r.target == target.label() && r.via == via)
+}
+
+fn ran(runs: &[Run], target: Target, via: Via, rate: f64) -> bool {
+    of(runs, target, via).any(|r| r.rate == rate)
+}
+
+fn lowest_failed(runs: &[Run], target: Target, via: Via) -> Option<f64> {
+    of(runs, target, via)
+        .filter(|r| !r.sustained)
+        .map(|r| r.rate)
+        .reduce(f64::min)
+}
+
+/// The highest rate a server sustained below every rate it failed at (a
+/// rate that passed above a failed one, on a noisy machine, does not count).
+pub fn sustained_limit(runs: &[Run], target: Target, via: Via) -> Option<f64> {
+    let below = lowest_failed(runs, target, via).unwrap_or(f64::INFINITY);
+    best_sustained(runs, target, via, below)
 }
 
 fn best_sustained(runs: &[Run], target: Target, via: Via, below: f64) -> Option<f64> {
@@ -587,6 +615,31 @@ mod tests {
             2800.0
         ));
         assert!(!fails_at_or_below(&runs, Target::Souk, Via::Socket, 2800.0));
+        assert_eq!(
+            lowest_failed(&runs, Target::Souk, Via::Socket),
+            Some(4000.0)
+        );
+        assert!(ran(&runs, Target::Reference, Via::Socket, 2000.0));
+        assert!(!ran(&runs, Target::Reference, Via::Rest, 2000.0));
+    }
+
+    #[test]
+    fn a_pass_above_a_failure_does_not_raise_the_limit() {
+        let runs = vec![
+            run("souk", 1000.0, true),
+            run("souk", 1400.0, false),
+            run("souk", 1700.0, true),
+            run("souk", 2000.0, false),
+        ];
+        assert_eq!(
+            sustained_limit(&runs, Target::Souk, Via::Socket),
+            Some(1000.0)
+        );
+        let clean = vec![run("souk", 1000.0, true), run("souk", 2000.0, true)];
+        assert_eq!(
+            sustained_limit(&clean, Target::Souk, Via::Socket),
+            Some(2000.0)
+        );
     }
 
     #[test]

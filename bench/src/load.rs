@@ -93,6 +93,8 @@ pub struct LoadConfig {
     pub connect_concurrency: usize,
     /// REST sends in flight at once; more wait (and their wait counts).
     pub max_in_flight: usize,
+    /// Write every measured message's due time and latency here (CSV).
+    pub latency_csv: Option<std::path::PathBuf>,
 }
 
 /// Latency figures in milliseconds.
@@ -491,6 +493,9 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         .map_err(|_| anyhow::anyhow!("the sender thread panicked"))?;
 
     tracker.closing.store(true, Ordering::Relaxed);
+    if let Some(path) = &config.latency_csv {
+        write_latencies(path, &tracker, config.rate, measured_count)?;
+    }
     let begin = window_start
         .lock()
         .expect("never poisoned")
@@ -740,6 +745,36 @@ fn spawn_sender(
         .context("while starting the sender thread")
 }
 
+/// One line per measured message: when it was due (ms after the start), its
+/// latency to delivery and to its ack (ms, empty when it never came).
+fn write_latencies(
+    path: &std::path::Path,
+    tracker: &Tracker,
+    rate: f64,
+    measured: usize,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut out = String::from("due_ms,latency_ms,ack_ms\n");
+    let first = tracker.first_measured;
+    for i in first..first + measured {
+        let due = i as f64 * 1e3 / rate;
+        let since = |v: u64| {
+            if v == 0 {
+                String::new()
+            } else {
+                format!("{:.3}", ((v - 1) as f64 / 1e6 - due).max(0.0))
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{due:.3},{},{}",
+            since(tracker.received[i].load(Ordering::Acquire)),
+            since(tracker.acked[i].load(Ordering::Acquire))
+        );
+    }
+    std::fs::write(path, out).with_context(|| format!("while writing {}", path.display()))
+}
+
 fn summarize(
     tracker: &Tracker,
     config: &LoadConfig,
@@ -904,6 +939,7 @@ mod tests {
             run_id: "r".into(),
             connect_concurrency: 1,
             max_in_flight: 1,
+            latency_csv: None,
         };
         let r = summarize(&t, &config, 4, Instant::now(), vec![0; 6]);
         assert_eq!((r.sent, r.acknowledged, r.delivered), (4, 2, 1));

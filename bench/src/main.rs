@@ -107,6 +107,9 @@ struct LoadArgs {
     /// REST sends in flight at once.
     #[arg(long, default_value_t = 1000)]
     max_in_flight: usize,
+    /// Write every measured message's due time and latencies here (CSV).
+    #[arg(long)]
+    latency_csv: Option<PathBuf>,
     /// Write the JSON here instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -135,6 +138,7 @@ impl LoadArgs {
             run_id: self.run_id.clone(),
             connect_concurrency: self.connect_concurrency,
             max_in_flight: self.max_in_flight,
+            latency_csv: self.latency_csv.clone(),
         })
     }
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::compare::{Results, Run};
-use crate::load::LoadReport;
+use crate::compare::{sustained_limit, Results, Run, Target};
+use crate::load::{LoadReport, Via};
 
 pub const BEGIN: &str =
     "<!-- souk-bench:begin (written by bench/run.sh; edit outside these markers) -->";
@@ -120,19 +120,25 @@ pub fn goals(runs: &[Run], via: &str) -> Goals {
     let souk = runs_of(runs, "souk", via);
     let reference = runs_of(runs, "reference", via);
     let at = |v: &[&Run], rate: f64| v.iter().find(|r| r.rate == rate).map(|r| (*r).clone());
-    let best = |v: &[&Run]| {
-        v.iter()
-            .filter(|r| r.sustained)
-            .map(|r| r.rate)
-            .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))))
+    let via_enum = if via == "rest" {
+        Via::Rest
+    } else {
+        Via::Socket
     };
+    let souk_limit = sustained_limit(runs, Target::Souk, via_enum);
+    let reference_limit = sustained_limit(runs, Target::Reference, via_enum);
+    let within = |rate: f64, limit: Option<f64>| limit.is_some_and(|l| rate <= l);
     let mut cpu = None;
     let mut p99: Option<(f64, f64, f64)> = None;
     for s in &souk {
         let Some(r) = at(&reference, s.rate) else {
             continue;
         };
-        if s.sustained && r.sustained {
+        if s.sustained
+            && r.sustained
+            && within(s.rate, souk_limit)
+            && within(s.rate, reference_limit)
+        {
             if let (Some(a), Some(b)) = (cpu_per_1000(&s.report), cpu_per_1000(&r.report)) {
                 cpu = Some((s.rate, a, b));
             }
@@ -147,7 +153,7 @@ pub fn goals(runs: &[Run], via: &str) -> Goals {
     Goals {
         cpu,
         p99,
-        max_rate: (best(&souk), best(&reference)),
+        max_rate: (souk_limit, reference_limit),
         souk_never_failed: !souk.is_empty() && souk.iter().all(|r| r.sustained),
     }
 }
