@@ -36,7 +36,7 @@ use tracing::{debug, warn};
 
 use crate::log::{self, Folded};
 use crate::registry::Idle;
-use crate::reply::{copy_store_error, ActorError, CommandReply};
+use crate::reply::{ActorError, CommandReply};
 
 /// The most commands decided and appended together. Bounds the size of one
 /// append (and of one transaction in the embedded log).
@@ -209,7 +209,7 @@ impl ConversationActor {
                     warn!(conversation = %act.id, error = %e, "could not load the conversation");
                     if let AfterLoad::Retry(batch) = after {
                         for p in batch {
-                            answer(p.reply, Err(ActorError::Store(copy_store_error(&e))));
+                            answer(p.reply, Err(ActorError::Store(e.clone())));
                         }
                     }
                     // Nothing can be decided without the state: every waiting
@@ -217,10 +217,10 @@ impl ConversationActor {
                     for job in act.queue.drain(..) {
                         match job {
                             Job::Execute { reply, .. } => {
-                                answer(reply, Err(ActorError::Store(copy_store_error(&e))))
+                                answer(reply, Err(ActorError::Store(e.clone())))
                             }
                             Job::State { reply } => {
-                                let _ = reply.send(Err(ActorError::Store(copy_store_error(&e))));
+                                let _ = reply.send(Err(ActorError::Store(e.clone())));
                             }
                         }
                     }
@@ -320,7 +320,7 @@ impl ConversationActor {
                     warn!(conversation = %self.id, error = %e, "append failed");
                 }
                 for p in batch {
-                    let e = copy_store_error(&e);
+                    let e = e.clone();
                     let err = if conflict {
                         ActorError::Conflict(e)
                     } else {

@@ -54,22 +54,3 @@ pub enum ActorError {
     #[error("conversation actor unavailable")]
     Unavailable,
 }
-
-/// A copy of `e` for the next caller: a failed batch answers each of its
-/// callers with the same store error, and `StoreError` is not `Clone`.
-pub(crate) fn copy_store_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::WrongExpectedRevision {
-            stream,
-            expected,
-            actual,
-        } => StoreError::WrongExpectedRevision {
-            stream: stream.clone(),
-            expected: *expected,
-            actual: *actual,
-        },
-        StoreError::InvalidAppend(m) => StoreError::InvalidAppend(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Closed => StoreError::Closed,
-    }
-}

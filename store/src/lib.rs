@@ -143,8 +143,9 @@ pub enum Direction {
     Backwards,
 }
 
-/// A failure of the log. None of these is a domain decision.
-#[derive(Debug, Error)]
+/// A failure of the log. None of these is a domain decision. `Clone`, so
+/// that one failed group can answer each of its callers.
+#[derive(Clone, Debug, Error)]
 pub enum StoreError {
     /// The stream was not at the expected revision. `actual` is its current
     /// revision, `None` when it has no events. Maps to `409 conflict` when it

@@ -526,7 +526,7 @@ impl Writer {
             if let Err(e) = self.reload() {
                 let err = unavailable("reloading the event log state", e);
                 for request in group {
-                    let _ = request.reply.send(Err(clone_error(&err)));
+                    let _ = request.reply.send(Err(err.clone()));
                 }
                 return;
             }
@@ -563,7 +563,7 @@ impl Writer {
                     tracing::error!("event store append failed: {e}");
                     let err = unavailable("writing to the event log", e);
                     for request in group {
-                        let _ = request.reply.send(Err(clone_error(&err)));
+                        let _ = request.reply.send(Err(err.clone()));
                     }
                 }
             }
@@ -716,23 +716,6 @@ fn notify_while_fed(
             // No receiver left is not an error.
             let _ = live.send(recorded.into());
         }
-    }
-}
-
-fn clone_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::WrongExpectedRevision {
-            stream,
-            expected,
-            actual,
-        } => StoreError::WrongExpectedRevision {
-            stream: stream.clone(),
-            expected: *expected,
-            actual: *actual,
-        },
-        StoreError::InvalidAppend(m) => StoreError::InvalidAppend(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Closed => StoreError::Closed,
     }
 }
 
