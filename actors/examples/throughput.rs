@@ -26,22 +26,19 @@ fn actor(id: &str, role: Role) -> Actor {
 }
 
 fn start(c: &Actor, v: &Actor) -> (ConversationId, Command) {
-    let id = ConversationId::for_pair(&c.id, &v.id);
-    let command = Command::StartConversation {
-        conversation_id: id,
-        customer: Participant {
+    Command::start_conversation(
+        Participant {
             id: c.id.clone(),
             name: None,
         },
-        vendor: Participant {
+        Participant {
             id: v.id.clone(),
             name: None,
         },
-        product: None,
-        by: Role::Customer,
-        at: Timestamp::now(),
-    };
-    (id, command)
+        None,
+        Role::Customer,
+        Timestamp::now(),
+    )
 }
 
 fn send(by: &Actor, text: &str) -> Command {

@@ -380,21 +380,19 @@ mod tests {
         };
         let registry = ConversationRegistry::start(store, config);
         let (c, v) = (user("c-1", Role::Customer), user("v-1", Role::Vendor));
-        let id = ConversationId::for_pair(&c.id, &v.id);
-        let start = Command::StartConversation {
-            conversation_id: id,
-            customer: Participant {
+        let (id, start) = Command::start_conversation(
+            Participant {
                 id: c.id.clone(),
                 name: None,
             },
-            vendor: Participant {
+            Participant {
                 id: v.id.clone(),
                 name: None,
             },
-            product: None,
-            by: Role::Customer,
-            at: Timestamp::from_millis(0),
-        };
+            None,
+            Role::Customer,
+            Timestamp::from_millis(0),
+        );
         registry.execute(id, start).await.unwrap();
         registry.execute(id, send(&c, "one")).await.unwrap();
 

@@ -139,6 +139,15 @@ fn parse_conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     Ok(ConversationId::parse(raw)?)
 }
 
+/// `201` when the request recorded something new, `200` when it found it.
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
 // ---- handlers ----
 
 async fn open_conversation(
@@ -150,12 +159,7 @@ async fn open_conversation(
     let body = json_body(&req, payload).await?;
     let input = OpenInput::parse(p.role, &body)?;
     let (view, created) = service::open_conversation(&state, &p, input).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(HttpResponse::build(status).json(view))
+    Ok(HttpResponse::build(created_or_ok(created)).json(view))
 }
 
 async fn list_conversations(
@@ -218,12 +222,7 @@ async fn send(
     let body = json_body(&req, payload).await?;
     let input = SendInput::parse(&body)?;
     let (message, created) = service::send_message(&state, &p, input).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(HttpResponse::build(status).json(json!({ "message": message })))
+    Ok(HttpResponse::build(created_or_ok(created)).json(json!({ "message": message })))
 }
 
 async fn read_message(

@@ -164,15 +164,8 @@ pub async fn open_conversation(
         Role::Customer => (side_participant(p), other),
         Role::Vendor => (other, side_participant(p)),
     };
-    let id = ConversationId::for_pair(&customer.id, &vendor.id);
-    let command = Command::StartConversation {
-        conversation_id: id,
-        customer,
-        vendor,
-        product: input.product,
-        by: p.role,
-        at: Timestamp::now(),
-    };
+    let (id, command) =
+        Command::start_conversation(customer, vendor, input.product, p.role, Timestamp::now());
     let reply = execute(state, id, command).await?;
     settle(state, reply.position).await;
     let view = conversation_view(state, p, id).await?;

@@ -42,28 +42,21 @@ fn actor(id: &str, role: Role) -> Actor {
 async fn chat(app: &Spawned, customer: &str, vendor: &str, n: usize) -> ConversationId {
     let c = actor(customer, Role::Customer);
     let v = actor(vendor, Role::Vendor);
-    let id = ConversationId::for_pair(&c.id, &v.id);
+    let (id, start) = DomainCommand::start_conversation(
+        Participant {
+            id: c.id.clone(),
+            name: None,
+        },
+        Participant {
+            id: v.id.clone(),
+            name: None,
+        },
+        None,
+        Role::Customer,
+        Timestamp::now(),
+    );
     let registry = &app.state.registry;
-    registry
-        .execute(
-            id,
-            DomainCommand::StartConversation {
-                conversation_id: id,
-                customer: Participant {
-                    id: c.id.clone(),
-                    name: None,
-                },
-                vendor: Participant {
-                    id: v.id.clone(),
-                    name: None,
-                },
-                product: None,
-                by: Role::Customer,
-                at: Timestamp::now(),
-            },
-        )
-        .await
-        .unwrap();
+    registry.execute(id, start).await.unwrap();
     for i in 0..n {
         let by = if i % 2 == 0 { c.clone() } else { v.clone() };
         registry

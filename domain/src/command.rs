@@ -59,6 +59,28 @@ pub enum Command {
 }
 
 impl Command {
+    /// Opens the conversation of `customer` and `vendor`, whose id is derived
+    /// from the pair ([`ConversationId::for_pair`]); answers that id with the
+    /// command.
+    pub fn start_conversation(
+        customer: Participant,
+        vendor: Participant,
+        product: Option<ProductCard>,
+        by: Role,
+        at: Timestamp,
+    ) -> (ConversationId, Command) {
+        let conversation_id = ConversationId::for_pair(&customer.id, &vendor.id);
+        let command = Command::StartConversation {
+            conversation_id,
+            customer,
+            vendor,
+            product,
+            by,
+            at,
+        };
+        (conversation_id, command)
+    }
+
     /// The user acting, when the command has one.
     pub fn actor(&self) -> Option<&Actor> {
         match self {
@@ -69,5 +91,34 @@ impl Command {
             | Command::StartTyping { by, .. }
             | Command::StopTyping { by, .. } => Some(by),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_names_the_pair_s_conversation() {
+        let participant = |id: &str| Participant {
+            id: UserId::parse(id).unwrap(),
+            name: None,
+        };
+        let (id, command) = Command::start_conversation(
+            participant("c-1"),
+            participant("v-1"),
+            None,
+            Role::Customer,
+            Timestamp::from_millis(0),
+        );
+        let pair = ConversationId::for_pair(
+            &UserId::parse("c-1").unwrap(),
+            &UserId::parse("v-1").unwrap(),
+        );
+        assert_eq!(id, pair);
+        assert!(matches!(
+            command,
+            Command::StartConversation { conversation_id, .. } if conversation_id == pair
+        ));
     }
 }
