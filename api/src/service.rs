@@ -7,8 +7,8 @@
 use serde::Serialize;
 use serde_json::Value;
 use souk_domain::{
-    ClientMessageId, Command, ConversationId, DisplayName, MessageContent, MessageId, MessageSent,
-    MessageText, Participant, ProductCard, Role, Timestamp, TypingStopReason, UserId,
+    ClientMessageId, Command, ConversationId, DisplayName, MessageContent, MessageId, MessageText,
+    Participant, ProductCard, Role, Timestamp, TypingStopReason, UserId,
 };
 use souk_projections::{ConversationView, MessageView, ParticipantView};
 use souk_store::Position;
@@ -96,12 +96,14 @@ fn side_participant(p: &Principal) -> Participant {
     }
 }
 
-/// Waits for the read models to reach `position` (bounded).
+/// Waits (bounded) until the projections published `position`: every
+/// later query then reads it (queries wait for the read models to commit
+/// what was published, see `souk_projections`).
 async fn settle(state: &AppState, position: Position) {
     if position > 0
         && !state
             .projections
-            .wait_for(position, READ_YOUR_WRITES_TIMEOUT)
+            .wait_live(position, READ_YOUR_WRITES_TIMEOUT)
             .await
     {
         tracing::warn!(position, "read models lag behind a write; answering anyway");
@@ -172,22 +174,6 @@ pub async fn open_conversation(
     Ok((view, reply.created))
 }
 
-/// Builds the wire message from its event (`readAt` unknown: null).
-fn message_from_event(id: ConversationId, m: &MessageSent) -> MessageView {
-    MessageView {
-        id: m.message_id,
-        conversation_id: id,
-        seq: m.seq,
-        sender: m.sender.clone(),
-        kind: m.kind,
-        text: m.text.as_ref().map(|t| t.as_str().to_owned()),
-        product: m.product.clone(),
-        client_message_id: m.client_message_id.as_ref().map(|c| c.as_str().to_owned()),
-        sent_at: m.at,
-        read_at: None,
-    }
-}
-
 /// Sends a message. Returns it and whether it is new (false: an earlier send
 /// with the same `clientMessageId`).
 pub async fn send_message(
@@ -215,11 +201,11 @@ pub async fn send_message(
     // whole answer. An earlier one (a retry) may have been: ask the read
     // models for its `readAt`.
     let view = if reply.created {
-        message_from_event(id, &sent)
+        MessageView::from_event(id, &sent)
     } else {
         match state.projections.message_by_seq(id, sent.seq).await? {
             Some(v) => v,
-            None => message_from_event(id, &sent),
+            None => MessageView::from_event(id, &sent),
         }
     };
     Ok((view, reply.created))

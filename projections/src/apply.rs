@@ -1,21 +1,21 @@
-//! Applying events to the read models: one transaction per batch, the
-//! checkpoint moved in the same transaction, one [`Notification`] per event.
+//! Applying events to the SQLite read models: one transaction per batch,
+//! the checkpoint moved in the same transaction.
 //!
 //! Everything here is a function of the events alone (no clock, no
 //! randomness), so replaying the log gives the same rows, whatever the batch
-//! boundaries were.
+//! boundaries were. The figures that notifications carry are computed by
+//! [`crate::live`] from the same events with the same rules.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use souk_domain::{
     ConversationEvent, ConversationId, ConversationStarted, DisplayName, MessageRead, MessageSent,
-    Role, UserId,
+    Role,
 };
 use souk_store::{Position, RecordedEvent};
 
 use crate::error::ProjectionError;
 use crate::schema;
 use crate::search;
-use crate::views::{MessageView, Notification};
 
 /// A recorded event, decoded. `item` is `None` for streams that are not
 /// conversations (none today; an EventStoreDB `$all` may carry system
@@ -44,28 +44,35 @@ pub(crate) fn decode(event: &RecordedEvent) -> Result<Decoded, ProjectionError> 
     })
 }
 
+/// Decodes `events` up to the first that cannot be decoded, which is
+/// returned as the failure (nothing after it is decoded).
+pub(crate) fn decode_all(events: &[RecordedEvent]) -> (Vec<Decoded>, Option<ProjectionError>) {
+    let mut decoded = Vec::with_capacity(events.len());
+    for event in events {
+        match decode(event) {
+            Ok(d) => decoded.push(d),
+            Err(e) => return (decoded, Some(e)),
+        }
+    }
+    (decoded, None)
+}
+
 /// Applies `batch` in one transaction and moves the checkpoint to its last
 /// position. Events at or before the stored checkpoint are skipped, so a
 /// batch that overlaps what is already applied counts nothing twice.
-/// Returns the new checkpoint and, when `notify`, a notification per
-/// applied conversation event (a rebuild has nobody to tell and skips the
-/// work).
+/// Returns the new checkpoint.
 pub(crate) fn apply_batch(
     conn: &mut Connection,
     batch: &[Decoded],
-    notify: bool,
-) -> Result<(Position, Vec<Notification>), ProjectionError> {
+) -> Result<Position, ProjectionError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut position = schema::checkpoint(&tx)?;
-    let mut notifications = Vec::with_capacity(batch.len());
     for decoded in batch {
         if decoded.position <= position {
             continue;
         }
         if let Some((conversation, event)) = &decoded.item {
-            if let Some(n) = apply_event(&tx, decoded.position, *conversation, event, notify)? {
-                notifications.push(n);
-            }
+            apply_event(&tx, decoded.position, *conversation, event)?;
         }
         position = decoded.position;
     }
@@ -74,7 +81,7 @@ pub(crate) fn apply_batch(
         [position as i64],
     )?;
     tx.commit()?;
-    Ok((position, notifications))
+    Ok(position)
 }
 
 /// The mutable part of a conversation row.
@@ -158,14 +165,6 @@ fn inbox_add(
     )?
     .execute(params![user, role.as_str(), delta])?;
     Ok(())
-}
-
-fn inbox_total(tx: &Transaction<'_>, user: &str, role: Role) -> Result<u64, ProjectionError> {
-    let n: Option<i64> = tx
-        .prepare_cached("SELECT unread FROM inboxes WHERE user_id = ?1 AND role = ?2")?
-        .query_row(params![user, role.as_str()], |r| r.get(0))
-        .optional()?;
-    Ok(n.unwrap_or(0).max(0) as u64)
 }
 
 /// The search document kind holding `role`'s name, and who may find it.
@@ -263,10 +262,8 @@ fn apply_event(
     position: Position,
     conversation: ConversationId,
     event: &ConversationEvent,
-    notify: bool,
-) -> Result<Option<Notification>, ProjectionError> {
+) -> Result<(), ProjectionError> {
     let id = conversation.to_string();
-    let mut message = None;
     match event {
         ConversationEvent::ConversationStarted(e) => start(tx, conversation, &id, e)?,
         other => {
@@ -277,44 +274,19 @@ fn apply_event(
                     event = other.event_type(),
                     "event of a conversation that was never started; skipped"
                 );
-                return Ok(None);
+                return Ok(());
             };
             match other {
-                ConversationEvent::MessageSent(e) => {
-                    message = send(tx, conversation, &id, &mut conv, e)?;
-                }
+                ConversationEvent::MessageSent(e) => send(tx, conversation, &id, &mut conv, e)?,
                 ConversationEvent::MessageRead(e) => read(tx, &id, &mut conv, e)?,
-                // Typing changes no read model; it is relayed with the
-                // current figures and moves the checkpoint.
+                // Typing changes no read model; it only moves the checkpoint.
                 ConversationEvent::TypingStarted(_) | ConversationEvent::TypingStopped(_) => {}
                 ConversationEvent::ConversationStarted(_) => unreachable!("matched above"),
             }
             store_conv(tx, &id, &conv)?;
         }
     }
-    if !notify {
-        return Ok(None);
-    }
-    let Some(conv) = load_conv(tx, &id)? else {
-        return Ok(None);
-    };
-    let total_unread = [
-        inbox_total(tx, &conv.ids[0], Role::Customer)?,
-        inbox_total(tx, &conv.ids[1], Role::Vendor)?,
-    ];
-    let parse_id = |s: &str| {
-        UserId::parse(s).map_err(|e| ProjectionError::Corrupt(format!("user id {s:?}: {e}")))
-    };
-    Ok(Some(Notification {
-        position,
-        conversation_id: conversation,
-        customer_id: parse_id(&conv.ids[0])?,
-        vendor_id: parse_id(&conv.ids[1])?,
-        event: event.clone(),
-        message,
-        unread: conv.unread,
-        total_unread,
-    }))
+    Ok(())
 }
 
 fn start(
@@ -390,7 +362,7 @@ fn send(
     id: &str,
     conv: &mut Conv,
     e: &MessageSent,
-) -> Result<Option<MessageView>, ProjectionError> {
+) -> Result<(), ProjectionError> {
     let from = e.sender.role;
     let to = from.other();
     let product_json = e
@@ -423,7 +395,7 @@ fn send(
         ])?;
     if inserted == 0 {
         tracing::warn!(%conversation, seq = e.seq, "message recorded twice; the first stands");
-        return Ok(None);
+        return Ok(());
     }
     // A message the recipient's marker already covers (which `decide` never
     // produces) is not unread; its `read_at` stays unknown.
@@ -465,18 +437,7 @@ fn send(
         };
         insert_doc(tx, doc, &body)?;
     }
-    Ok(Some(MessageView {
-        id: e.message_id,
-        conversation_id: conversation,
-        seq: e.seq,
-        sender: e.sender.clone(),
-        kind: e.kind,
-        text: e.text.as_ref().map(|t| t.as_str().to_owned()),
-        product: e.product.clone(),
-        client_message_id: e.client_message_id.as_ref().map(|c| c.as_str().to_owned()),
-        sent_at: e.at,
-        read_at: None,
-    }))
+    Ok(())
 }
 
 fn read(

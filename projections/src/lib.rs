@@ -7,12 +7,24 @@
 //! # Design
 //!
 //! One consumer task ([`Projections::start`]) subscribes to the whole log
-//! after its checkpoint. Whatever the subscription has ready (up to
-//! [`BATCH_CAP`] events) is applied in **one** SQLite transaction that also
-//! moves the checkpoint; after the commit the consumer publishes the new
-//! position (a `watch`, for read-your-writes: [`Projections::wait_for`]) and
-//! one [`Notification`] per event (a `broadcast`), carrying the unread figures
-//! as of that event.
+//! after the read models' checkpoint. For whatever the subscription has
+//! ready (up to [`BATCH_CAP`] events) it computes each event's figures in
+//! memory (`live`: unread counts per conversation and per inbox, the
+//! message), publishes the position it reached (a `watch`) and one
+//! [`Notification`] per event (a `broadcast`) at once, and hands the batch to
+//! the **write-behind** task. That task applies what it was handed in
+//! **one** SQLite transaction that also moves the checkpoint, at the latest
+//! [`WRITE_BEHIND`] after the first event arrived, sooner when
+//! [`BATCH_CAP`] events wait or when someone waits to read them; after each
+//! commit it publishes the committed position (a second `watch`, for
+//! read-your-writes: [`Projections::wait_for`]).
+//!
+//! So the relay hears of an event without waiting for any SQLite commit (or
+//! its WAL checkpoint), and the read models commit in large groups under
+//! load. Reads stay consistent with what was published: every query first
+//! waits (asking for an immediate commit) until the read models hold every
+//! event already notified, so a client that heard of a message finds it in
+//! its history.
 //!
 //! Applying is a pure function of the events: no clock, no randomness, no
 //! batch-dependent state. So [`rebuild`] (replaying the log into empty
@@ -20,7 +32,7 @@
 //! proves it by rebuilding into a scratch file and comparing every row.
 //!
 //! Queries run on blocking threads over a small pool of read connections;
-//! WAL lets them read a consistent snapshot while the consumer writes.
+//! WAL lets them read a consistent snapshot while the write-behind writes.
 //!
 //! # Why the checkpoint shares the transaction
 //!
@@ -61,8 +73,9 @@
 //!
 //! # Layout
 //!
-//! - this file: [`Projections`], the handle (consumer, position,
-//!   notifications, queries).
+//! - this file: [`Projections`], the handle (consumer, write-behind,
+//!   positions, notifications, queries).
+//! - `live`: the figures of notifications, in memory.
 //! - [`views`], the wire objects and query parameters.
 //! - `schema`: the tables, connections, the checkpoint.
 //! - `apply`: events to rows, one transaction per batch.
@@ -77,6 +90,7 @@
 pub mod analytics;
 mod apply;
 pub mod error;
+mod live;
 mod query;
 mod rebuild;
 mod schema;
@@ -84,7 +98,7 @@ pub mod search;
 pub mod views;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -92,7 +106,7 @@ use futures::{FutureExt, StreamExt};
 use rusqlite::Connection;
 use souk_domain::{ConversationId, MessageId, Role, Timestamp, UserId};
 use souk_store::{EventStore, Position, RecordedEvent, StoreError};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use error::ProjectionError;
@@ -103,12 +117,20 @@ pub use views::{
     VendorAnalytics,
 };
 
+use crate::apply::Decoded;
+use crate::live::LiveFigures;
 use crate::rebuild::Writer;
 
 /// The file name of the read models in the data directory.
 pub const FILE_NAME: &str = "readmodels.db";
 /// The most events applied in one transaction.
 pub const BATCH_CAP: usize = 512;
+/// The longest an event waits in memory before the read models commit it
+/// (unless someone reads: then at once).
+pub const WRITE_BEHIND: Duration = Duration::from_millis(50);
+/// The longest a query waits for the read models to commit what was
+/// already notified before it reads anyway.
+const READ_SETTLE: Duration = Duration::from_secs(5);
 /// How many notifications a slow receiver may fall behind by before it gets
 /// `RecvError::Lagged` (and should resynchronise from the queries).
 pub const NOTIFICATION_CAPACITY: usize = 4096;
@@ -127,8 +149,15 @@ pub struct Projections {
 struct Inner {
     path: PathBuf,
     readers: ReadPool,
-    /// The last applied position, published after each commit.
+    /// The last position committed to the read models, published after
+    /// each commit.
     position: watch::Sender<Position>,
+    /// The last position whose notification was published.
+    live: watch::Sender<Position>,
+    /// The highest position someone waits to read from the read models.
+    wanted: AtomicU64,
+    /// Wakes the write-behind task when `wanted` rose.
+    flush: Notify,
     notifications: broadcast::Sender<Arc<Notification>>,
     /// Set once by [`Projections::shutdown`]; the consumer watches it.
     shutdown: watch::Sender<bool>,
@@ -190,6 +219,9 @@ impl Projections {
                     idle: Mutex::new(Vec::new()),
                 },
                 position: watch::Sender::new(position),
+                live: watch::Sender::new(position),
+                wanted: AtomicU64::new(0),
+                flush: Notify::new(),
                 notifications,
                 shutdown: watch::Sender::new(false),
                 running: AtomicBool::new(false),
@@ -203,14 +235,16 @@ impl Projections {
     }
 
     /// Spawns the consumer on the current tokio runtime: subscribe to the log
-    /// after the checkpoint, apply what is ready in one transaction (read
-    /// models and checkpoint together), then publish the position and one
-    /// notification per event. Runs until the subscription ends
-    /// (`Ok`), [`Projections::shutdown`] is called (`Ok`, after the batch in
-    /// hand is committed), the store is closed or an event cannot be decoded
-    /// (`Err`). A subscription that fails otherwise is retried from the
-    /// checkpoint with a growing pause. A second consumer on the same handle
-    /// is refused with [`ProjectionError::AlreadyStarted`].
+    /// after the checkpoint, publish the position and one notification per
+    /// event as they arrive (figures computed in memory), and commit them to
+    /// the read models behind (read models and checkpoint in one
+    /// transaction). Runs until the subscription ends (`Ok`),
+    /// [`Projections::shutdown`] is called (`Ok`, after what was handed to
+    /// the read models is committed), the store is closed, the read models
+    /// fail or an event cannot be decoded (`Err`; the events before it are
+    /// committed). A subscription that fails otherwise is retried with a
+    /// growing pause. A second consumer on the same handle is refused with
+    /// [`ProjectionError::AlreadyStarted`].
     pub fn start(&self, store: Arc<dyn EventStore>) -> JoinHandle<Result<(), ProjectionError>> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -232,15 +266,26 @@ impl Projections {
         self.inner.shutdown.send_replace(true);
     }
 
-    /// The position of the last applied event (0 before any).
+    /// The position of the last event committed to the read models (0
+    /// before any).
     pub fn position(&self) -> Position {
         *self.inner.position.borrow()
     }
 
-    /// Waits until the read models include `position` (read-your-writes);
-    /// `false` after `timeout`.
+    /// The position of the last event whose notification was published (at
+    /// or after [`Projections::position`]).
+    pub fn live_position(&self) -> Position {
+        *self.inner.live.borrow()
+    }
+
+    /// Waits until the read models include `position` (read-your-writes),
+    /// asking the write-behind to commit at once; `false` after `timeout`.
     pub async fn wait_for(&self, position: Position, timeout: Duration) -> bool {
         let mut rx = self.inner.position.subscribe();
+        if *rx.borrow_and_update() >= position {
+            return true;
+        }
+        self.want(position);
         let reached = tokio::time::timeout(timeout, async {
             rx.wait_for(|p| *p >= position).await.is_ok()
         })
@@ -248,21 +293,50 @@ impl Projections {
         matches!(reached, Ok(true))
     }
 
-    /// Notifications of every applied event, from now on, in log order.
+    /// Waits until the notification of `position` was published (its
+    /// figures computed; the read models may commit it later, and every
+    /// query waits for that); `false` after `timeout`.
+    pub async fn wait_live(&self, position: Position, timeout: Duration) -> bool {
+        let mut rx = self.inner.live.subscribe();
+        let reached = tokio::time::timeout(timeout, async {
+            rx.wait_for(|p| *p >= position).await.is_ok()
+        })
+        .await;
+        matches!(reached, Ok(true))
+    }
+
+    /// Notifications of every event, from now on, in log order.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notification>> {
         self.inner.notifications.subscribe()
     }
 
+    /// Asks the write-behind to commit until `position` without waiting.
+    fn want(&self, position: Position) {
+        self.inner.wanted.fetch_max(position, Ordering::SeqCst);
+        self.inner.flush.notify_one();
+    }
+
     async fn consume(&self, store: Arc<dyn EventStore>) -> Result<(), ProjectionError> {
-        let mut writer = Writer::open(self.inner.path.clone(), false, true).await?;
+        let writer = Writer::open(self.inner.path.clone(), false).await?;
+        let mut handed = writer.position();
+        publish_max(&self.inner.position, handed);
+        publish_max(&self.inner.live, handed);
+        let (to_writer, batches) = mpsc::unbounded_channel();
+        let mut behind = Behind(Some(tokio::spawn(write_behind(
+            self.inner.clone(),
+            writer,
+            batches,
+        ))));
+        let mut figures = LiveFigures::default();
         let mut shutdown = self.inner.shutdown.subscribe();
         let mut retry = RETRY_FIRST;
-        loop {
-            let mut subscription = store.subscribe_all(writer.position());
+        let outcome = 'run: loop {
+            let mut subscription = store.subscribe_all(handed);
             let failure = loop {
                 let first = tokio::select! {
                     biased;
-                    _ = stopped(&mut shutdown) => return Ok(()),
+                    _ = stopped(&mut shutdown) => break 'run Ok(()),
+                    ended = behind.ended() => return Err(ended),
                     item = subscription.next() => item,
                 };
                 let mut batch: Vec<RecordedEvent> = Vec::new();
@@ -283,55 +357,113 @@ impl Projections {
                     }
                 }
                 if !batch.is_empty() {
-                    self.apply(&mut writer, &batch).await?;
+                    let (decoded, undecodable) = apply::decode_all(&batch);
+                    let published = self
+                        .publish(decoded, &mut figures, &mut handed, &to_writer, &mut behind)
+                        .await;
+                    if let Err(e) = published {
+                        if behind.0.is_none() {
+                            return Err(e);
+                        }
+                        break 'run Err(e);
+                    }
+                    if let Some(e) = undecodable {
+                        break 'run Err(e);
+                    }
                     retry = RETRY_FIRST;
                 }
                 if ended {
-                    return Ok(());
+                    break 'run Ok(());
                 }
                 if let Some(e) = failure {
                     break e;
                 }
             };
             if matches!(failure, StoreError::Closed) {
-                return Err(failure.into());
+                break 'run Err(failure.into());
             }
             tracing::warn!(error = %failure, ?retry, "log subscription failed; resubscribing");
             tokio::select! {
                 biased;
-                _ = stopped(&mut shutdown) => return Ok(()),
+                _ = stopped(&mut shutdown) => break 'run Ok(()),
+                ended = behind.ended() => return Err(ended),
                 _ = tokio::time::sleep(retry) => {}
             }
             retry = (retry * 2).min(RETRY_MAX);
-        }
+        };
+        // The write-behind commits what it was handed, then ends.
+        drop(to_writer);
+        behind.finish().await?;
+        outcome
     }
 
-    /// Applies a batch and publishes its effects.
-    async fn apply(
+    /// Computes the figures of a decoded batch, publishes its position and
+    /// notifications, and hands it to the write-behind.
+    async fn publish(
         &self,
-        writer: &mut Writer,
-        batch: &[RecordedEvent],
+        decoded: Vec<Decoded>,
+        figures: &mut LiveFigures,
+        handed: &mut Position,
+        to_writer: &mpsc::UnboundedSender<Vec<Decoded>>,
+        behind: &mut Behind,
     ) -> Result<(), ProjectionError> {
-        let applied = writer.apply(batch).await?;
-        self.inner.position.send_if_modified(|p| {
-            let moved = applied.position > *p;
-            *p = (*p).max(applied.position);
-            moved
-        });
-        for n in applied.notifications {
+        // A subscription that repeats events already handed over (it should
+        // not) counts nothing twice.
+        let mut decoded = decoded;
+        decoded.retain(|d| d.position > *handed);
+        if decoded.is_empty() {
+            return Ok(());
+        }
+        if !figures.missing(&decoded).is_empty() {
+            // What is loaded must be the state before this batch: the read
+            // models first commit everything handed to them.
+            self.want(*handed);
+            let mut committed = self.inner.position.subscribe();
+            tokio::select! {
+                _ = committed.wait_for(|p| *p >= *handed) => {}
+                ended = behind.ended() => return Err(ended),
+            }
+            if figures.is_full() {
+                figures.clear();
+            }
+            let missing = figures.missing(&decoded);
+            let inner = self.inner.clone();
+            let loaded =
+                tokio::task::spawn_blocking(move || inner.readers.run(|c| live::load(c, &missing)))
+                    .await??;
+            figures.insert(loaded);
+        }
+        let notifications: Vec<Notification> =
+            decoded.iter().filter_map(|d| figures.apply(d)).collect();
+        *handed = live::last_position(&decoded, *handed);
+        to_writer
+            .send(decoded)
+            .map_err(|_| ProjectionError::Task("the read models' write-behind stopped".into()))?;
+        publish_max(&self.inner.live, *handed);
+        for n in notifications {
             // No receiver is not an error: nobody is listening yet.
             let _ = self.inner.notifications.send(Arc::new(n));
         }
-        match applied.failure {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
+    /// Runs `f` on a read connection once the read models hold every event
+    /// already notified (so what a client heard of, it can read).
     async fn query<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, ProjectionError> + Send + 'static,
     ) -> Result<R, ProjectionError> {
+        let live = self.live_position();
+        if self.position() < live
+            && self.inner.running.load(Ordering::SeqCst)
+            && !self.wait_for(live, READ_SETTLE).await
+        {
+            tracing::warn!(
+                position = self.position(),
+                live,
+                "the read models lag behind the notifications; reading anyway"
+            );
+        }
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || inner.readers.run(f)).await?
     }
@@ -422,6 +554,94 @@ impl Projections {
         self.query(move |c| query::counterparts(c, &user, role))
             .await
     }
+}
+
+/// Raises a position watch to `position` (never lowers it).
+fn publish_max(watch: &watch::Sender<Position>, position: Position) {
+    watch.send_if_modified(|p| {
+        let moved = position > *p;
+        *p = (*p).max(position);
+        moved
+    });
+}
+
+/// The write-behind task, until it ended.
+struct Behind(Option<JoinHandle<Result<(), ProjectionError>>>);
+
+impl Behind {
+    /// Resolves when the task ended while the consumer still runs: always
+    /// an error (it ends on its own only when the read models fail).
+    async fn ended(&mut self) -> ProjectionError {
+        let Some(handle) = self.0.as_mut() else {
+            return futures::future::pending().await;
+        };
+        let ended = handle.await;
+        self.0 = None;
+        match ended {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => ProjectionError::Task("the read models' write-behind stopped".into()),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Waits for the task to commit what it holds and end.
+    async fn finish(mut self) -> Result<(), ProjectionError> {
+        match self.0.take() {
+            Some(handle) => handle.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Commits what the consumer hands over: at the latest [`WRITE_BEHIND`]
+/// after the first pending event, at once when [`BATCH_CAP`] events wait,
+/// when a reader waits for them ([`Inner::wanted`]) or when the consumer is
+/// gone (then it ends).
+async fn write_behind(
+    inner: Arc<Inner>,
+    mut writer: Writer,
+    mut batches: mpsc::UnboundedReceiver<Vec<Decoded>>,
+) -> Result<(), ProjectionError> {
+    let mut pending: Vec<Decoded> = Vec::new();
+    let mut due: Option<tokio::time::Instant> = None;
+    let mut open = true;
+    loop {
+        while open {
+            match batches.try_recv() {
+                Ok(batch) => hold(&mut pending, &mut due, batch),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+            }
+        }
+        let wanted = inner.wanted.load(Ordering::SeqCst) > writer.position();
+        let overdue = due.is_some_and(|d| tokio::time::Instant::now() >= d);
+        if !pending.is_empty() && (!open || wanted || overdue || pending.len() >= BATCH_CAP) {
+            let position = writer.apply_decoded(std::mem::take(&mut pending)).await?;
+            due = None;
+            publish_max(&inner.position, position);
+            continue;
+        }
+        if !open {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            batch = batches.recv() => match batch {
+                Some(batch) => hold(&mut pending, &mut due, batch),
+                None => open = false,
+            },
+            _ = inner.flush.notified() => {}
+            _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {}
+        }
+    }
+}
+
+/// Adds a handed batch to the pending events.
+fn hold(pending: &mut Vec<Decoded>, due: &mut Option<tokio::time::Instant>, batch: Vec<Decoded>) {
+    if pending.is_empty() {
+        *due = Some(tokio::time::Instant::now() + WRITE_BEHIND);
+    }
+    pending.extend(batch);
 }
 
 /// The handle is shared by actix arbiters and the Socket.IO runtime.

@@ -13,39 +13,20 @@ use souk_store::{EventStore, Position, RecordedEvent};
 use crate::apply::{self, Decoded};
 use crate::error::ProjectionError;
 use crate::schema;
-use crate::views::Notification;
 
 /// Events read from the log per page while replaying.
 const REPLAY_PAGE: usize = 1000;
-
-/// What one [`Writer::apply`] did.
-pub(crate) struct Applied {
-    /// The checkpoint after the batch.
-    pub position: Position,
-    pub notifications: Vec<Notification>,
-    /// An event that could not be decoded: everything before it was applied
-    /// and committed, nothing after it.
-    pub failure: Option<ProjectionError>,
-}
 
 /// The one connection that writes a read-model file. Applying runs on a
 /// blocking thread; the connection travels there and back.
 pub(crate) struct Writer {
     conn: Option<Connection>,
     position: Position,
-    /// Whether batches produce notifications (the live consumer) or not
-    /// (rebuild, verify).
-    notify: bool,
 }
 
 impl Writer {
-    /// Opens the file, dropping its read models first when `reset`; the
-    /// live consumer opens it with `notify`.
-    pub(crate) async fn open(
-        path: PathBuf,
-        reset: bool,
-        notify: bool,
-    ) -> Result<Self, ProjectionError> {
+    /// Opens the file, dropping its read models first when `reset`.
+    pub(crate) async fn open(path: PathBuf, reset: bool) -> Result<Self, ProjectionError> {
         tokio::task::spawn_blocking(move || {
             let mut conn = schema::open_writer(&path)?;
             if reset {
@@ -55,7 +36,6 @@ impl Writer {
             Ok(Self {
                 conn: Some(conn),
                 position,
-                notify,
             })
         })
         .await?
@@ -66,43 +46,37 @@ impl Writer {
         self.position
     }
 
-    /// Decodes and applies `events` in one transaction.
+    /// Decodes and applies `events` in one transaction. An event that
+    /// cannot be decoded is returned as `Ok(Some(_))`: everything before it
+    /// was applied and committed, nothing after it.
     pub(crate) async fn apply(
         &mut self,
         events: &[RecordedEvent],
-    ) -> Result<Applied, ProjectionError> {
-        let mut decoded: Vec<Decoded> = Vec::with_capacity(events.len());
-        let mut failure = None;
-        for event in events {
-            match apply::decode(event) {
-                Ok(d) => decoded.push(d),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
+    ) -> Result<Option<ProjectionError>, ProjectionError> {
+        let (decoded, failure) = apply::decode_all(events);
+        self.apply_decoded(decoded).await?;
+        Ok(failure)
+    }
+
+    /// Applies decoded events in one transaction.
+    pub(crate) async fn apply_decoded(
+        &mut self,
+        decoded: Vec<Decoded>,
+    ) -> Result<Position, ProjectionError> {
+        if decoded.is_empty() {
+            return Ok(self.position);
         }
-        let mut notifications = Vec::new();
-        if !decoded.is_empty() {
-            let mut conn = self.conn.take().ok_or_else(|| {
-                ProjectionError::Task("the writer connection was lost by a failed task".into())
-            })?;
-            let notify = self.notify;
-            let (conn, result) = tokio::task::spawn_blocking(move || {
-                let result = apply::apply_batch(&mut conn, &decoded, notify);
-                (conn, result)
-            })
-            .await?;
-            self.conn = Some(conn);
-            let (position, applied) = result?;
-            self.position = position;
-            notifications = applied;
-        }
-        Ok(Applied {
-            position: self.position,
-            notifications,
-            failure,
+        let mut conn = self.conn.take().ok_or_else(|| {
+            ProjectionError::Task("the writer connection was lost by a failed task".into())
+        })?;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = apply::apply_batch(&mut conn, &decoded);
+            (conn, result)
         })
+        .await?;
+        self.conn = Some(conn);
+        self.position = result?;
+        Ok(self.position)
     }
 
     fn into_connection(self) -> Option<Connection> {
@@ -125,8 +99,7 @@ async fn replay(
         if page.is_empty() {
             break;
         }
-        let applied = writer.apply(&page).await?;
-        if let Some(e) = applied.failure {
+        if let Some(e) = writer.apply(&page).await? {
             return Err(e);
         }
     }
@@ -148,7 +121,7 @@ pub fn rebuild(
     let path = path.to_owned();
     async move {
         let end = store.last_position().await?;
-        let mut writer = Writer::open(path, true, false).await?;
+        let mut writer = Writer::open(path, true).await?;
         replay(&mut writer, store.as_ref(), end).await
     }
 }
@@ -364,7 +337,7 @@ pub async fn verify(
     .await??;
 
     let scratch = Scratch(scratch_path(path));
-    let mut writer = Writer::open(scratch.0.clone(), true, false).await?;
+    let mut writer = Writer::open(scratch.0.clone(), true).await?;
     replay(&mut writer, store.as_ref(), position).await?;
     let rebuilt = writer
         .into_connection()

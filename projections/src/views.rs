@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use souk_domain::{
-    ConversationEvent, ConversationId, MessageId, MessageKind, ProductCard, ProductId, Sender,
-    Timestamp, UserId,
+    ConversationEvent, ConversationId, MessageId, MessageKind, MessageSent, ProductCard, ProductId,
+    Sender, Timestamp, UserId,
 };
 use souk_store::Position;
 
@@ -77,6 +77,25 @@ pub struct MessageView {
     pub sent_at: Timestamp,
     /// When the other participant's read marker first covered this message.
     pub read_at: Option<Timestamp>,
+}
+
+impl MessageView {
+    /// The message as recorded by its event: `readAt` is unknown (`None`),
+    /// as it is for every message the moment it is sent.
+    pub fn from_event(conversation: ConversationId, m: &MessageSent) -> Self {
+        Self {
+            id: m.message_id,
+            conversation_id: conversation,
+            seq: m.seq,
+            sender: m.sender.clone(),
+            kind: m.kind,
+            text: m.text.as_ref().map(|t| t.as_str().to_owned()),
+            product: m.product.clone(),
+            client_message_id: m.client_message_id.as_ref().map(|c| c.as_str().to_owned()),
+            sent_at: m.at,
+            read_at: None,
+        }
+    }
 }
 
 /// `GET /api/chat/conversations` parameters.

@@ -663,3 +663,32 @@ async fn notifications_carry_the_figures_the_queries_answer() {
     let kinds: Vec<&str> = received.iter().map(|n| n.event.event_type()).collect();
     assert_eq!(kinds, expected_kinds);
 }
+
+#[tokio::test]
+async fn what_a_notification_announced_can_be_read_at_once() {
+    let mut w = World::new().await;
+    let mut rx = w.projections.subscribe();
+    let id = w.start(("c-1", None), ("v-1", None), None).await;
+    for i in 0..20 {
+        w.send(id, Role::Customer, &format!("message {i}")).await;
+        // No sync: the notification comes before the read models commit
+        // (they write behind), and a query still finds what it announced.
+        let n = loop {
+            let n = rx.recv().await.unwrap();
+            if matches!(n.event, ConversationEvent::MessageSent(_)) {
+                break n;
+            }
+        };
+        let seq = n.message.as_ref().unwrap().seq;
+        let found = w.projections.message_by_seq(id, seq).await.unwrap();
+        assert_eq!(found.as_ref(), n.message.as_ref());
+        let vendor = w
+            .projections
+            .conversation(id, &user("v-1"), Role::Vendor)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(vendor.unread_count, n.unread[Role::Vendor.index()]);
+        assert!(w.projections.position() >= n.position);
+    }
+}

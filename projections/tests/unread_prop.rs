@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use souk_domain::{ConversationId, Role};
+use souk_projections::Projections;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -19,6 +20,9 @@ enum Op {
     Typing(usize, Role, bool),
     /// Wait for the projections and check every figure now.
     Check,
+    /// Stop the consumer and start a new one on the same file: the figures
+    /// of notifications are then loaded from the read models.
+    Restart,
 }
 
 fn role() -> impl Strategy<Value = Role> {
@@ -32,12 +36,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..4usize, role(), any::<usize>()).prop_map(|(c, r, i)| Op::ReadUpTo(c, r, i)),
         1 => (0..4usize, role(), any::<bool>()).prop_map(|(c, r, on)| Op::Typing(c, r, on)),
         1 => Just(Op::Check),
+        1 => Just(Op::Restart),
     ]
 }
 
 async fn run(ops: Vec<Op>) {
     let mut w = World::new().await;
     let mut rx = w.projections.subscribe();
+    let mut notified = Vec::new();
     let conversations: [ConversationId; 4] = [
         w.start(("c-1", None), ("v-1", None), None).await,
         w.start(("c-2", None), ("v-1", None), None).await,
@@ -63,12 +69,24 @@ async fn run(ops: Vec<Op>) {
             }
             Op::Typing(c, role, on) => w.typing(conversations[c], role, on).await,
             Op::Check => assert_unread_matches_the_log(&w).await,
+            Op::Restart => {
+                w.stop().await;
+                while let Ok(n) = rx.try_recv() {
+                    notified.push(n);
+                }
+                w.projections = Projections::open(&w.path()).unwrap();
+                rx = w.projections.subscribe();
+                w.consumer = Some(w.projections.start(w.store.clone()));
+            }
         }
     }
     assert_unread_matches_the_log(&w).await;
     let end = w.sync().await;
-    let mut last = 0;
     while let Ok(n) = rx.try_recv() {
+        notified.push(n);
+    }
+    let mut last = 0;
+    for n in notified {
         check_notification(&w.store, &n);
         assert_eq!(n.position, last + 1);
         last = n.position;

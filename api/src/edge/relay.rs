@@ -3,8 +3,9 @@
 //! against live events.
 //!
 //! It consumes `projections.subscribe()` (one [`Notification`] per recorded
-//! event, published after the read models committed it, with the unread
-//! figures the REST routes return right after it) and, in the same loop, the
+//! event, published as soon as the projections computed its figures, with
+//! the unread figures the REST routes return right after it: queries wait
+//! for the read models to commit what was published) and, in the same loop, the
 //! join and leave requests of sockets and the ends of catch-ups. Request
 //! handlers never emit log events themselves: what a socket hears about
 //! messages and reads is what the log recorded, once it was durable.
@@ -202,7 +203,7 @@ impl RelayInbox {
         // may also be in the channel; it is then skipped as already relayed,
         // which is right since no socket can have joined before the relay
         // started.
-        let position = state.projections.position();
+        let position = state.projections.live_position();
         let (caught_up, caught_up_rx) = mpsc::unbounded_channel();
         let relay = Relay {
             state,
