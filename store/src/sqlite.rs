@@ -65,7 +65,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use souk_domain::Timestamp;
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
@@ -101,27 +101,51 @@ pub const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 /// checkpoint and a second fsync.
 const CHECKPOINT_EVERY_EVENTS: usize = 1024;
 
-/// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes (`PRAGMA user_version`). Version 1
+/// kept the stream name in every event row; [`open`](SqliteStore::open)
+/// migrates such a file to version 2 (see [`migrate`]).
+const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
+/// Version 2: stream names interned in `streams`, so that each row of
+/// `events` and each entry of its `(stream_id, revision)` index carries a
+/// small integer instead of a ~50-byte name.
+const STREAMS_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS streams (
+    id   INTEGER PRIMARY KEY,
+    name TEXT    NOT NULL UNIQUE
+) STRICT;
+";
+
+/// The columns of `events`, after `CREATE TABLE <name>`: the migration
+/// builds the table under another name first.
+const EVENTS_TABLE: &str = "(
     position    INTEGER PRIMARY KEY,
-    stream      TEXT    NOT NULL,
+    stream_id   INTEGER NOT NULL REFERENCES streams (id),
     revision    INTEGER NOT NULL,
     event_type  TEXT    NOT NULL,
     version     INTEGER NOT NULL,
     data        TEXT    NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    UNIQUE (stream, revision)
-) STRICT;
-";
+    recorded_at INTEGER NOT NULL
+) STRICT";
+
+/// Created by name (not as a table constraint), after the table is filled
+/// when migrating.
+const EVENTS_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_stream_revision ON events (stream_id, revision)";
 
 const INSERT: &str = "INSERT INTO events \
-    (position, stream, revision, event_type, version, data, recorded_at) \
+    (position, stream_id, revision, event_type, version, data, recorded_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
-const COLUMNS: &str = "position, stream, revision, event_type, version, data, recorded_at";
+const INSERT_STREAM: &str = "INSERT INTO streams (name) VALUES (?1)";
+
+/// A stream's id and last revision, `None` if it has no events.
+const HEAD_OF: &str = "SELECT id, (SELECT MAX(revision) FROM events WHERE stream_id = streams.id) \
+    FROM streams WHERE name = ?1";
+
+/// The columns of a [`RecordedEvent`], from `events AS e` and `streams AS s`.
+const COLUMNS: &str =
+    "e.position, s.name, e.revision, e.event_type, e.version, e.data, e.recorded_at";
 
 /// How the writer commits. Sizes below 1 count as 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,7 +358,7 @@ impl Drop for Handle {
 
 fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let at = |e: rusqlite::Error| unavailable(&format!("opening {}", path.display()), e);
-    let conn = Connection::open(path).map_err(at)?;
+    let mut conn = Connection::open(path).map_err(at)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(at)?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -349,6 +373,10 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // append survives a power cut, not only a crash of the process.
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(at)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(at)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+        .map_err(at)?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(at)?;
@@ -358,14 +386,62 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             path.display()
         )));
     }
-    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
-        .map_err(at)?;
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-        .map_err(at)?;
-    conn.execute_batch(SCHEMA).map_err(at)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(at)?;
+    if version < SCHEMA_VERSION {
+        create_or_migrate(&mut conn).map_err(|e| {
+            unavailable(
+                &format!(
+                    "{}: creating or migrating the event log schema (version {version})",
+                    path.display()
+                ),
+                e,
+            )
+        })?;
+    }
     Ok(conn)
+}
+
+/// Brings a file of an older schema version (or a new, empty file) to
+/// [`SCHEMA_VERSION`], in one transaction: either the whole log is
+/// migrated or nothing changes.
+fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Version 1 (or a version-1 file whose `user_version` was never set: the
+    // first build created the table before setting it) has a `stream` column.
+    let version_1: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'stream'",
+        [],
+        |r| r.get(0),
+    )?;
+    if version_1 {
+        migrate(&tx)?;
+    }
+    tx.execute_batch(STREAMS_TABLE)?;
+    tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS events {EVENTS_TABLE}"))?;
+    tx.execute_batch(EVENTS_INDEX)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
+
+/// Version 1 to 2, inside the caller's transaction: intern the stream names
+/// (ids in order of each stream's first event), copy the events in position
+/// order into a new table, drop the old one (and its index) and give the new
+/// one its name. The caller then creates the index, faster on a full table
+/// than entry by entry.
+fn migrate(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(STREAMS_TABLE)?;
+    tx.execute_batch(&format!(
+        "
+        INSERT INTO streams (name)
+            SELECT stream FROM events GROUP BY stream ORDER BY MIN(position);
+        CREATE TABLE events_v2 {EVENTS_TABLE};
+        INSERT INTO events_v2
+            SELECT e.position, s.id, e.revision, e.event_type, e.version, e.data, e.recorded_at
+            FROM events AS e CROSS JOIN streams AS s ON s.name = e.stream
+            ORDER BY e.position;
+        DROP TABLE events;
+        ALTER TABLE events_v2 RENAME TO events;
+        "
+    ))
 }
 
 fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
@@ -413,8 +489,8 @@ struct Writer {
     notifier: std::sync::mpsc::SyncSender<Committed>,
     notifier_thread: Option<JoinHandle<()>>,
     config: SqliteConfig,
-    /// Committed head of each stream seen (`None`: the stream has no events).
-    heads: HashMap<String, Option<Revision>>,
+    /// Id and committed head of each stream seen.
+    heads: HashMap<String, Head>,
     /// The position the next event will get.
     next_position: Position,
     /// A transaction failed: reload `heads` and `next_position` from the
@@ -431,6 +507,15 @@ struct Writer {
     checkpointer: Option<JoinHandle<()>>,
     /// Events committed since the checkpointer was last woken.
     unchecked_events: usize,
+}
+
+/// What the writer knows of a stream.
+#[derive(Clone, Copy)]
+struct Head {
+    /// Its row in `streams`; `None` until its first event is written.
+    id: Option<i64>,
+    /// Its last event's revision; `None` if it has no events.
+    revision: Option<Revision>,
 }
 
 /// Where an accepted append landed.
@@ -597,8 +682,8 @@ impl Writer {
         let mut outcomes = Vec::with_capacity(group.len());
         {
             let mut insert = tx.prepare_cached(INSERT)?;
-            let mut head_of =
-                tx.prepare_cached("SELECT MAX(revision) FROM events WHERE stream = ?1")?;
+            let mut head_of = tx.prepare_cached(HEAD_OF)?;
+            let mut insert_stream = tx.prepare_cached(INSERT_STREAM)?;
             let at = recorded_at.millis();
             for request in group {
                 let stream = request.stream.as_str();
@@ -606,23 +691,41 @@ impl Writer {
                     Some(head) => head,
                     None => {
                         let loaded = head_of
-                            .query_row([stream], |r| r.get::<_, Option<i64>>(0))?
-                            .map(|r| r as Revision);
+                            .query_row([stream], |r| {
+                                Ok(Head {
+                                    id: Some(r.get(0)?),
+                                    revision: r.get::<_, Option<i64>>(1)?.map(|r| r as Revision),
+                                })
+                            })
+                            .optional()?
+                            .unwrap_or(Head {
+                                id: None,
+                                revision: None,
+                            });
                         self.heads.entry(stream.to_owned()).or_insert(loaded)
                     }
                 };
-                if let Err(conflict) = check_expected(stream, request.expected, *head) {
+                if let Err(conflict) = check_expected(stream, request.expected, head.revision) {
                     outcomes.push(Err(conflict));
                     continue;
                 }
+                let stream_id = match head.id {
+                    Some(id) => id,
+                    None => {
+                        insert_stream.execute([stream])?;
+                        let id = tx.last_insert_rowid();
+                        head.id = Some(id);
+                        id
+                    }
+                };
                 let placed = Placed {
-                    first_revision: head.map_or(0, |r| r + 1),
+                    first_revision: head.revision.map_or(0, |r| r + 1),
                     first_position: next_position,
                 };
                 for (i, event) in request.events.iter().enumerate() {
                     insert.execute(params![
                         to_sql(placed.first_position + i as u64),
-                        stream,
+                        stream_id,
                         to_sql(placed.first_revision + i as u64),
                         event.event_type,
                         event.version,
@@ -632,7 +735,7 @@ impl Writer {
                 }
                 let count = request.events.len() as u64;
                 next_position += count;
-                *head = Some(placed.first_revision + count - 1);
+                head.revision = Some(placed.first_revision + count - 1);
                 outcomes.push(Ok(placed));
             }
         }
@@ -775,14 +878,31 @@ impl Readers {
             return Ok(Vec::new());
         }
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2"
-            ))?;
+            let mut stmt = conn.prepare_cached(&read_all_sql())?;
             let rows = stmt.query_map(params![to_sql(from), to_sql(limit as u64)], row_event)?;
             rows.collect()
         })
         .await
     }
+}
+
+/// Events from position `?1` on, at most `?2`. Forced join order (`CROSS
+/// JOIN`): along `events` by position, each stream's name by its id.
+fn read_all_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM events AS e CROSS JOIN streams AS s ON s.id = e.stream_id \
+         WHERE e.position >= ?1 ORDER BY e.position LIMIT ?2"
+    )
+}
+
+/// Events of the stream named `?1`, `condition` on `e.revision` (with `?2`)
+/// and its order, at most `?3`. Forced join order: the stream's id by its
+/// name, then its events along the `(stream_id, revision)` index.
+fn read_stream_sql(condition: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM streams AS s CROSS JOIN events AS e ON e.stream_id = s.id \
+         WHERE s.name = ?1 AND e.{condition} LIMIT ?3"
+    )
 }
 
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
@@ -853,26 +973,26 @@ impl EventStore for SqliteStore {
         let (sql, revision, limit) = match (direction, from) {
             (_, _) if limit == 0 => return Ok(Vec::new()),
             (Direction::Forwards, ReadFrom::Start) => {
-                ("revision >= ?2 ORDER BY revision", 0, limit)
+                ("revision >= ?2 ORDER BY e.revision", 0, limit)
             }
             (Direction::Forwards, ReadFrom::Revision(r)) => {
-                ("revision >= ?2 ORDER BY revision", r, limit)
+                ("revision >= ?2 ORDER BY e.revision", r, limit)
             }
             // The last event only.
             (Direction::Forwards, ReadFrom::End) => {
-                ("revision <= ?2 ORDER BY revision DESC", u64::MAX, 1)
+                ("revision <= ?2 ORDER BY e.revision DESC", u64::MAX, 1)
             }
             (Direction::Backwards, ReadFrom::Start) => {
-                ("revision <= ?2 ORDER BY revision DESC", 0, limit)
+                ("revision <= ?2 ORDER BY e.revision DESC", 0, limit)
             }
             (Direction::Backwards, ReadFrom::Revision(r)) => {
-                ("revision <= ?2 ORDER BY revision DESC", r, limit)
+                ("revision <= ?2 ORDER BY e.revision DESC", r, limit)
             }
             (Direction::Backwards, ReadFrom::End) => {
-                ("revision <= ?2 ORDER BY revision DESC", u64::MAX, limit)
+                ("revision <= ?2 ORDER BY e.revision DESC", u64::MAX, limit)
             }
         };
-        let query = format!("SELECT {COLUMNS} FROM events WHERE stream = ?1 AND {sql} LIMIT ?3");
+        let query = read_stream_sql(sql);
         let stream = stream.to_owned();
         self.inner
             .readers
@@ -914,26 +1034,46 @@ impl EventStore for SqliteStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_schema_has_one_index_for_stream_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("e.db")).unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM events \
-                 WHERE stream = 'x' AND revision >= 3 ORDER BY revision LIMIT 10"
-            ))
-            .unwrap()
-            .query_map([], |r| r.get::<_, String>(3))
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn stream_reads_go_through_the_names_and_the_stream_revision_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("e.db")).unwrap();
+        for condition in [
+            "revision >= ?2 ORDER BY e.revision",
+            "revision <= ?2 ORDER BY e.revision DESC",
+        ] {
+            let plan = plan(&conn, &read_stream_sql(condition));
+            assert_eq!(plan.len(), 2, "{plan:?}");
+            assert!(plan[0].contains("SEARCH s USING"), "{plan:?}");
+            assert!(plan[0].contains("(name=?)"), "{plan:?}");
+            assert!(
+                plan[1].contains("SEARCH e USING INDEX events_stream_revision"),
+                "{plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_reads_go_along_positions_and_look_names_up_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("e.db")).unwrap();
+        let plan = plan(&conn, &read_all_sql());
+        assert_eq!(plan.len(), 2, "{plan:?}");
         assert!(
-            plan.iter().any(|step| step.contains("USING INDEX")),
+            plan[0].contains("SEARCH e USING INTEGER PRIMARY KEY (rowid>?)"),
             "{plan:?}"
         );
         assert!(
-            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            plan[1].contains("SEARCH s USING INTEGER PRIMARY KEY (rowid=?)"),
             "{plan:?}"
         );
     }

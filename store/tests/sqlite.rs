@@ -209,8 +209,8 @@ async fn a_failed_transaction_is_reported_and_the_writer_recovers() {
     let other = rusqlite::Connection::open(&path).unwrap();
     other
         .execute(
-            "INSERT INTO events (position, stream, revision, event_type, version, data, recorded_at) \
-             VALUES (2, 's-a', 1, 'Tested', 1, '{}', 0)",
+            "INSERT INTO events (position, stream_id, revision, event_type, version, data, recorded_at) \
+             VALUES (2, (SELECT id FROM streams WHERE name = 's-a'), 1, 'Tested', 1, '{}', 0)",
             [],
         )
         .unwrap();
@@ -295,4 +295,166 @@ fn refuses_a_database_from_a_newer_build() {
         .unwrap();
     let refused = SqliteStore::open(&path, SqliteConfig::default());
     assert!(matches!(refused, Err(StoreError::Unavailable(_))));
+}
+
+/// The first schema (version 1), as the first build wrote it: the stream
+/// name in every row.
+const VERSION_1: &str = "
+CREATE TABLE events (
+    position    INTEGER PRIMARY KEY,
+    stream      TEXT    NOT NULL,
+    revision    INTEGER NOT NULL,
+    event_type  TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    data        TEXT    NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (stream, revision)
+) STRICT;
+";
+
+/// Writes a version-1 file by hand: `streams` is a list of (name, events);
+/// the events are interleaved across streams, position by position.
+fn write_version_1(path: &std::path::Path, user_version: i64, streams: &[(&str, usize)]) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute_batch(VERSION_1).unwrap();
+    let mut position = 0;
+    let longest = streams.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    for revision in 0..longest {
+        for (name, count) in streams {
+            if revision < *count {
+                position += 1;
+                tx.execute(
+                    "INSERT INTO events VALUES (?1, ?2, ?3, 'Tested', 1, ?4, ?5)",
+                    rusqlite::params![
+                        position,
+                        name,
+                        revision as i64,
+                        format!("{{\"n\":{position}}}"),
+                        1_700_000_000_000_i64 + position,
+                    ],
+                )
+                .unwrap();
+            }
+        }
+    }
+    tx.pragma_update(None, "user_version", user_version)
+        .unwrap();
+    tx.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_migrated_on_open_and_reads_back_the_same() {
+    for user_version in [1, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let streams = [("conversation-b", 3), ("conversation-a", 5), ("x", 1)];
+        write_version_1(&path, user_version, &streams);
+
+        let store = open(&path);
+        let all = store.read_all(0, 100).await.unwrap();
+        assert_eq!(all.len(), 9);
+        let mut previous_revision = std::collections::HashMap::new();
+        for (i, event) in all.iter().enumerate() {
+            let position = i as u64 + 1;
+            assert_eq!(event.position, position);
+            assert_eq!(event.data, format!("{{\"n\":{position}}}"));
+            assert_eq!(event.event_type, "Tested");
+            assert_eq!(event.version, 1);
+            assert_eq!(
+                event.recorded_at.millis(),
+                1_700_000_000_000 + position as i64
+            );
+            let next = previous_revision.entry(event.stream.clone()).or_insert(0);
+            assert_eq!(event.revision, *next, "{event:?}");
+            *next += 1;
+        }
+        for (name, count) in streams {
+            let read = store
+                .read_stream(name, ReadFrom::Start, Direction::Forwards, 100)
+                .await
+                .unwrap();
+            assert_eq!(read.len(), count, "{name}");
+            assert!(read.iter().all(|e| e.stream == name));
+            let expected: Vec<_> = all.iter().filter(|e| e.stream == name).cloned().collect();
+            assert_eq!(read, expected);
+        }
+        // Appends continue from the migrated heads and positions.
+        let stale = store
+            .append("conversation-a", ExpectedRevision::Exact(3), vec![event(0)])
+            .await;
+        assert!(
+            matches!(
+                stale,
+                Err(StoreError::WrongExpectedRevision {
+                    actual: Some(4),
+                    ..
+                })
+            ),
+            "{stale:?}"
+        );
+        let next = store
+            .append("conversation-a", ExpectedRevision::Exact(4), vec![event(0)])
+            .await
+            .unwrap();
+        assert_eq!((next.next_expected_revision, next.position), (5, 10));
+        let new = store
+            .append("conversation-c", ExpectedRevision::NoStream, vec![event(1)])
+            .await
+            .unwrap();
+        assert_eq!((new.next_expected_revision, new.position), (0, 11));
+        drop(store);
+
+        // The file is now of the new version: reopening changes nothing.
+        let reopened = open(&path);
+        let after = reopened.read_all(0, 100).await.unwrap();
+        assert_eq!(after[..9], all[..]);
+        assert_eq!(after.len(), 11);
+        let version: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+    }
+}
+
+#[test]
+fn a_failed_migration_leaves_the_version_1_file_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    write_version_1(&path, 1, &[("s-a", 2), ("s-b", 1)]);
+    // A table in the way of the migration's own makes it fail midway, after
+    // it has created `streams` and copied the names.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE events_v2 (x INTEGER)")
+        .unwrap();
+    drop(conn);
+    let refused = SqliteStore::open(&path, SqliteConfig::default());
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("migrating")),
+        "{:?}",
+        refused.err()
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, ["events", "events_v2"]);
+    let rows: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE stream IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 3);
 }
