@@ -59,7 +59,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -117,10 +117,14 @@ CREATE TABLE IF NOT EXISTS streams (
 ";
 
 /// The columns of `events`, after `CREATE TABLE <name>`: the migration
-/// builds the table under another name first.
+/// builds the table under another name first. `stream_id` is a `streams.id`,
+/// written by the writer in the same transaction as the stream's first
+/// event; it is deliberately not declared a foreign key, since the bundled
+/// SQLite enforces foreign keys by default, which would cost a lookup in
+/// `streams` per event.
 const EVENTS_TABLE: &str = "(
     position    INTEGER PRIMARY KEY,
-    stream_id   INTEGER NOT NULL REFERENCES streams (id),
+    stream_id   INTEGER NOT NULL,
     revision    INTEGER NOT NULL,
     event_type  TEXT    NOT NULL,
     version     INTEGER NOT NULL,
@@ -133,7 +137,7 @@ const EVENTS_TABLE: &str = "(
 const EVENTS_INDEX: &str =
     "CREATE UNIQUE INDEX IF NOT EXISTS events_stream_revision ON events (stream_id, revision)";
 
-const INSERT: &str = "INSERT INTO events \
+const INSERT: &str = "INSERT OR ROLLBACK INTO events \
     (position, stream_id, revision, event_type, version, data, recorded_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
@@ -278,7 +282,7 @@ impl SqliteStore {
             conn,
             rx,
             config,
-            heads: HashMap::new(),
+            heads: HashMap::default(),
             next_position,
             needs_reload: false,
             carry: None,
@@ -490,7 +494,7 @@ struct Writer {
     notifier_thread: Option<JoinHandle<()>>,
     config: SqliteConfig,
     /// Id and committed head of each stream seen.
-    heads: HashMap<String, Head>,
+    heads: HashMap<String, Head, foldhash::fast::RandomState>,
     /// The position the next event will get.
     next_position: Position,
     /// A transaction failed: reload `heads` and `next_position` from the
@@ -680,11 +684,10 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut next_position = self.next_position;
         let mut outcomes = Vec::with_capacity(group.len());
+        let mut rows: Vec<Row<'_>> = Vec::new();
         {
-            let mut insert = tx.prepare_cached(INSERT)?;
             let mut head_of = tx.prepare_cached(HEAD_OF)?;
             let mut insert_stream = tx.prepare_cached(INSERT_STREAM)?;
-            let at = recorded_at.millis();
             for request in group {
                 let stream = request.stream.as_str();
                 let head = match self.heads.get_mut(stream) {
@@ -722,23 +725,19 @@ impl Writer {
                     first_revision: head.revision.map_or(0, |r| r + 1),
                     first_position: next_position,
                 };
-                for (i, event) in request.events.iter().enumerate() {
-                    insert.execute(params![
-                        to_sql(placed.first_position + i as u64),
-                        stream_id,
-                        to_sql(placed.first_revision + i as u64),
-                        event.event_type,
-                        event.version,
-                        event.data,
-                        at,
-                    ])?;
-                }
+                rows.extend(request.events.iter().enumerate().map(|(i, event)| Row {
+                    position: to_sql(placed.first_position + i as u64),
+                    stream_id,
+                    revision: to_sql(placed.first_revision + i as u64),
+                    event,
+                }));
                 let count = request.events.len() as u64;
                 next_position += count;
                 head.revision = Some(placed.first_revision + count - 1);
                 outcomes.push(Ok(placed));
             }
         }
+        insert_rows(&tx, &rows, recorded_at.millis())?;
         tx.commit()?;
         self.unchecked_events += (next_position - self.next_position) as usize;
         if self.unchecked_events >= CHECKPOINT_EVERY_EVENTS {
@@ -756,6 +755,68 @@ impl Writer {
         self.next_position = next_position;
         Ok(outcomes)
     }
+}
+
+/// One row of `events` to insert.
+struct Row<'a> {
+    position: i64,
+    stream_id: i64,
+    revision: i64,
+    event: &'a NewEvent,
+}
+
+/// Rows inserted by one execution of [`INSERT_CHUNK_SQL`]: executing a
+/// statement has a fixed cost (binding aside), shared by its rows.
+const INSERT_CHUNK: usize = 32;
+
+/// Columns bound per row.
+const INSERT_COLUMNS: usize = 7;
+
+/// [`INSERT`] with [`INSERT_CHUNK`] rows.
+static INSERT_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| {
+    let row = "(?, ?, ?, ?, ?, ?, ?)";
+    format!(
+        "INSERT OR ROLLBACK INTO events \
+         (position, stream_id, revision, event_type, version, data, recorded_at) VALUES {}",
+        vec![row; INSERT_CHUNK].join(", ")
+    )
+});
+
+/// Inserts `rows` in order: [`INSERT_CHUNK`] rows per statement, then the
+/// rest one by one.
+fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row<'_>], at: i64) -> rusqlite::Result<()> {
+    fn bind(
+        stmt: &mut rusqlite::CachedStatement<'_>,
+        first: usize,
+        row: &Row<'_>,
+        at: i64,
+    ) -> rusqlite::Result<()> {
+        stmt.raw_bind_parameter(first, row.position)?;
+        stmt.raw_bind_parameter(first + 1, row.stream_id)?;
+        stmt.raw_bind_parameter(first + 2, row.revision)?;
+        stmt.raw_bind_parameter(first + 3, row.event.event_type.as_str())?;
+        stmt.raw_bind_parameter(first + 4, row.event.version)?;
+        stmt.raw_bind_parameter(first + 5, row.event.data.as_str())?;
+        stmt.raw_bind_parameter(first + 6, at)
+    }
+    let mut chunks = rows.chunks_exact(INSERT_CHUNK);
+    if chunks.len() > 0 {
+        let mut insert = tx.prepare_cached(&INSERT_CHUNK_SQL)?;
+        for chunk in &mut chunks {
+            for (i, row) in chunk.iter().enumerate() {
+                bind(&mut insert, i * INSERT_COLUMNS + 1, row, at)?;
+            }
+            insert.raw_execute()?;
+        }
+    }
+    if !chunks.remainder().is_empty() {
+        let mut insert = tx.prepare_cached(INSERT)?;
+        for row in chunks.remainder() {
+            bind(&mut insert, 1, row, at)?;
+            insert.raw_execute()?;
+        }
+    }
+    Ok(())
 }
 
 /// A committed group on its way to its callers.

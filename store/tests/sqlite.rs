@@ -216,8 +216,12 @@ async fn a_failed_transaction_is_reported_and_the_writer_recovers() {
         .unwrap();
     drop(other);
 
+    // More events than one multi-row insert statement carries, so that the
+    // failure happens inside one of those as well as in the one-row inserts
+    // of the rest.
+    let many: Vec<NewEvent> = (1..=70).map(event).collect();
     let failed = store
-        .append("s-b", ExpectedRevision::NoStream, vec![event(1), event(2)])
+        .append("s-b", ExpectedRevision::NoStream, many.clone())
         .await;
     assert!(
         matches!(failed, Err(StoreError::Unavailable(_))),
@@ -225,10 +229,10 @@ async fn a_failed_transaction_is_reported_and_the_writer_recovers() {
     );
     // After the failure the writer reloads its state from the file.
     let written = store
-        .append("s-b", ExpectedRevision::NoStream, vec![event(1), event(2)])
+        .append("s-b", ExpectedRevision::NoStream, many)
         .await
         .unwrap();
-    assert_eq!((written.first_position, written.position), (3, 4));
+    assert_eq!((written.first_position, written.position), (3, 72));
     let stale = store
         .append("s-a", ExpectedRevision::Exact(0), vec![event(3)])
         .await;
@@ -249,7 +253,11 @@ async fn a_failed_transaction_is_reported_and_the_writer_recovers() {
         .iter()
         .map(|e| e.position)
         .collect();
-    assert_eq!(positions, [1, 2, 3, 4], "nothing of the failed append");
+    assert_eq!(
+        positions,
+        (1..=72).collect::<Vec<_>>(),
+        "nothing of the failed append"
+    );
 }
 
 #[test]
