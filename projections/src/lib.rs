@@ -128,6 +128,9 @@ pub const BATCH_CAP: usize = 512;
 /// The longest an event waits in memory before the read models commit it
 /// (unless someone reads: then at once).
 pub const WRITE_BEHIND: Duration = Duration::from_millis(50);
+/// The most events handed to the write-behind and not yet committed before
+/// the consumer waits for the read models (back-pressure).
+pub const MAX_BEHIND: Position = 4 * BATCH_CAP as Position;
 /// The longest a query waits for the read models to commit what was
 /// already notified before it reads anyway.
 const READ_SETTLE: Duration = Duration::from_secs(5);
@@ -414,15 +417,15 @@ impl Projections {
         if decoded.is_empty() {
             return Ok(());
         }
+        if handed.saturating_sub(self.position()) >= MAX_BEHIND {
+            // Back-pressure: the read models fall behind; memory must not
+            // grow without bound while they catch up.
+            self.committed(*handed, behind).await?;
+        }
         if !figures.missing(&decoded).is_empty() {
             // What is loaded must be the state before this batch: the read
             // models first commit everything handed to them.
-            self.want(*handed);
-            let mut committed = self.inner.position.subscribe();
-            tokio::select! {
-                _ = committed.wait_for(|p| *p >= *handed) => {}
-                ended = behind.ended() => return Err(ended),
-            }
+            self.committed(*handed, behind).await?;
             if figures.is_full() {
                 figures.clear();
             }
@@ -445,6 +448,21 @@ impl Projections {
             let _ = self.inner.notifications.send(Arc::new(n));
         }
         Ok(())
+    }
+
+    /// Waits until the read models committed `position`, asking for it at
+    /// once; fails if the write-behind ended.
+    async fn committed(
+        &self,
+        position: Position,
+        behind: &mut Behind,
+    ) -> Result<(), ProjectionError> {
+        self.want(position);
+        let mut committed = self.inner.position.subscribe();
+        tokio::select! {
+            _ = committed.wait_for(|p| *p >= position) => Ok(()),
+            ended = behind.ended() => Err(ended),
+        }
     }
 
     /// Runs `f` on a read connection once the read models hold every event

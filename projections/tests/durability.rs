@@ -399,3 +399,57 @@ async fn a_file_of_another_schema_is_rebuilt_from_the_log() {
     assert_eq!(w.sync().await, end);
     assert_unread_matches_the_log(&w).await;
 }
+
+#[tokio::test]
+async fn notifications_never_run_far_ahead_of_the_read_models() {
+    // A backlog much longer than the write-behind may hold: the consumer
+    // publishes in memory far faster than SQLite commits, so without
+    // back-pressure the published position would run thousands ahead.
+    // Few conversations (a new one makes the consumer wait for the read
+    // models anyway, to load its figures), many messages.
+    let mut w = World::idle();
+    let ids = [
+        w.start(("c-1", None), ("v-1", None), None).await,
+        w.start(("c-2", None), ("v-1", None), None).await,
+    ];
+    for i in 0..8000 {
+        let role = if i % 3 == 0 {
+            Role::Vendor
+        } else {
+            Role::Customer
+        };
+        w.send(ids[i % 2], role, "a message of some length to index")
+            .await;
+    }
+    let end = w.store.last_position().await.unwrap();
+    assert!(end > 3 * souk_projections::MAX_BEHIND);
+    let mut rx = w.projections.subscribe();
+    w.consumer = Some(w.projections.start(w.store.clone()));
+    let slack = souk_projections::MAX_BEHIND + souk_projections::BATCH_CAP as Position;
+    let mut widest = 0;
+    loop {
+        let n = match rx.recv().await {
+            Ok(n) => n,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(e) => panic!("{e}"),
+        };
+        let gap = n.position.saturating_sub(w.projections.position());
+        widest = widest.max(gap);
+        assert!(
+            gap <= slack,
+            "notified {} with the read models at {}",
+            n.position,
+            w.projections.position()
+        );
+        if n.position == end {
+            break;
+        }
+    }
+    // The write-behind did run behind (the bound was exercised).
+    assert!(
+        widest > souk_projections::BATCH_CAP as Position,
+        "widest gap {widest}"
+    );
+    w.sync().await;
+    assert_unread_matches_the_log(&w).await;
+}
