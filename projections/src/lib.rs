@@ -17,7 +17,9 @@
 //! [`WRITE_BEHIND`] after the first event arrived, sooner when
 //! [`BATCH_CAP`] events wait or when someone waits to read them; after each
 //! commit it publishes the committed position (a second `watch`, for
-//! read-your-writes: [`Projections::wait_for`]).
+//! read-your-writes: [`Projections::wait_for`]). When the read models fall
+//! [`MAX_BEHIND`] events behind, the consumer waits for them (back-pressure:
+//! memory stays bounded when SQLite is slower than the log).
 //!
 //! So the relay hears of an event without waiting for any SQLite commit (or
 //! its WAL checkpoint), and the read models commit in large groups under
