@@ -139,6 +139,13 @@ const READ_SETTLE: Duration = Duration::from_secs(5);
 /// How many notifications a slow receiver may fall behind by before it gets
 /// `RecvError::Lagged` (and should resynchronise from the queries).
 pub const NOTIFICATION_CAPACITY: usize = 4096;
+/// Notifications the slowest receiver may have unread before the consumer
+/// waits for it (see `Projections::pace`).
+const PACE_ABOVE: usize = NOTIFICATION_CAPACITY / 2;
+/// How long the consumer waits for a slow receiver per batch.
+const PACE_PATIENCE: Duration = Duration::from_secs(2);
+/// How often it looks while waiting.
+const PACE_POLL: Duration = Duration::from_millis(1);
 /// Idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 8;
 /// Waits before resubscribing after a failed subscription.
@@ -449,7 +456,26 @@ impl Projections {
             // No receiver is not an error: nobody is listening yet.
             let _ = self.inner.notifications.send(Arc::new(n));
         }
+        self.pace().await;
         Ok(())
+    }
+
+    /// Back-pressure from the receivers of notifications (the relay): when
+    /// the slowest one has more than [`PACE_ABOVE`] to read, wait (up to
+    /// [`PACE_PATIENCE`]) until it is below again. Without it, a burst
+    /// beyond what the relay can emit overflows the channel, and the relay
+    /// must then recover the missed events from the log, which is far
+    /// slower than keeping up. A receiver that reads nothing for that long
+    /// is left behind (it gets `Lagged`).
+    async fn pace(&self) {
+        let notifications = &self.inner.notifications;
+        if notifications.len() <= PACE_ABOVE {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + PACE_PATIENCE;
+        while notifications.len() > PACE_ABOVE && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(PACE_POLL).await;
+        }
     }
 
     /// Waits until the read models committed `position`, asking for it at

@@ -453,3 +453,36 @@ async fn notifications_never_run_far_ahead_of_the_read_models() {
     w.sync().await;
     assert_unread_matches_the_log(&w).await;
 }
+
+#[tokio::test]
+async fn a_slow_receiver_is_waited_for_rather_than_left_behind() {
+    // The relay reads notifications one at a time and emits each to
+    // sockets; a backlog published faster than it reads must not overflow
+    // the channel (it would then recover from the log, slowly).
+    let mut w = World::idle();
+    let id = w.start(("c-1", None), ("v-1", None), None).await;
+    for i in 0..(2 * souk_projections::NOTIFICATION_CAPACITY) {
+        let role = if i % 4 == 0 {
+            Role::Vendor
+        } else {
+            Role::Customer
+        };
+        w.send(id, role, "hello").await;
+    }
+    let end = w.store.last_position().await.unwrap();
+    let mut rx = w.projections.subscribe();
+    w.consumer = Some(w.projections.start(w.store.clone()));
+    let mut next = 1;
+    loop {
+        let n = rx.recv().await.expect("never lagged");
+        assert_eq!(n.position, next);
+        next += 1;
+        if n.position % 8 == 0 {
+            // A slow reader (slower than the read models commit).
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        if n.position == end {
+            break;
+        }
+    }
+}
