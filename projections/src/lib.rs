@@ -431,14 +431,15 @@ impl Projections {
             // grow without bound while they catch up.
             self.committed(*handed, behind).await?;
         }
-        if !figures.missing(&decoded).is_empty() {
+        let mut missing = figures.missing(&decoded);
+        if !missing.is_empty() {
             // What is loaded must be the state before this batch: the read
             // models first commit everything handed to them.
             self.committed(*handed, behind).await?;
             if figures.is_full() {
                 figures.clear();
+                missing = figures.missing(&decoded);
             }
-            let missing = figures.missing(&decoded);
             let inner = self.inner.clone();
             let loaded =
                 tokio::task::spawn_blocking(move || inner.readers.run(|c| live::load(c, &missing)))
