@@ -5,6 +5,8 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct Metrics {
@@ -17,6 +19,60 @@ pub struct Metrics {
     pub socket_events: AtomicU64,
     pub socket_rate_limited: AtomicU64,
     pub relayed_events: AtomicU64,
+    /// Writes answered before the projections published them (the
+    /// read-your-writes wait timed out): a sign of overload.
+    pub late_answers: AtomicU64,
+    /// Spaces out the warning about late answers.
+    pub late_answers_log: LogThrottle,
+}
+
+/// Lets a repeated warning through at most once per period, with the count
+/// of those held back since the last one: under overload a warning per
+/// request would flood the log (tens of thousands of lines a minute) and
+/// cost the very CPU that is short.
+#[derive(Debug)]
+pub struct LogThrottle {
+    period: Duration,
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Debug, Default)]
+struct ThrottleState {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl LogThrottle {
+    pub const DEFAULT_PERIOD: Duration = Duration::from_secs(10);
+
+    pub fn new(period: Duration) -> Self {
+        Self {
+            period,
+            state: Mutex::new(ThrottleState::default()),
+        }
+    }
+
+    /// One occurrence at `now`. `Some(held)` when it should be logged, with
+    /// how many occurrences were held back since the last one logged.
+    pub fn hit(&self, now: Instant) -> Option<u64> {
+        let mut st = self.state.lock().expect("log throttle lock poisoned");
+        match st.last {
+            Some(last) if now.saturating_duration_since(last) < self.period => {
+                st.held += 1;
+                None
+            }
+            _ => {
+                st.last = Some(now);
+                Some(std::mem::take(&mut st.held))
+            }
+        }
+    }
+}
+
+impl Default for LogThrottle {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_PERIOD)
+    }
 }
 
 /// Gauges read at scrape time.
@@ -34,7 +90,7 @@ impl Metrics {
 
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(2048);
-        let counters: [(&str, &str, &AtomicU64); 9] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             (
                 "souk_http_requests_total",
                 "HTTP requests answered",
@@ -80,6 +136,11 @@ impl Metrics {
                 "log events relayed to sockets",
                 &self.relayed_events,
             ),
+            (
+                "souk_late_answers_total",
+                "writes answered before the read models published them (overload)",
+                &self.late_answers,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
@@ -117,5 +178,46 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_warning_passes_once_per_period_with_the_count_held_back() {
+        let throttle = LogThrottle::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(throttle.hit(at(0)), Some(0), "the first one is logged");
+        for ms in [1, 500, 9_999] {
+            assert_eq!(throttle.hit(at(ms)), None, "held back at {ms} ms");
+        }
+        assert_eq!(
+            throttle.hit(at(10_000)),
+            Some(3),
+            "the next period tells how many were held"
+        );
+        assert_eq!(throttle.hit(at(10_001)), None);
+        assert_eq!(throttle.hit(at(60_000)), Some(1));
+        assert_eq!(throttle.hit(at(60_000)), None);
+    }
+
+    #[test]
+    fn late_answers_are_counted_in_the_exposition() {
+        let m = Metrics::default();
+        Metrics::inc(&m.late_answers);
+        Metrics::inc(&m.late_answers);
+        let text = m.render(&Gauges {
+            log_position: 0,
+            projection_position: 0,
+            live_actors: 0,
+            online_users: 0,
+        });
+        assert!(
+            text.contains("# TYPE souk_late_answers_total counter\nsouk_late_answers_total 2\n"),
+            "{text}"
+        );
     }
 }

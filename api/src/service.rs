@@ -16,7 +16,7 @@ use souk_store::Position;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::input::Fields;
-use crate::metrics::Metrics;
+use crate::metrics::{LogThrottle, Metrics};
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
 
 /// `POST .../conversation`: the other side and the product it starts from.
@@ -106,7 +106,19 @@ async fn settle(state: &AppState, position: Position) {
             .wait_live(position, READ_YOUR_WRITES_TIMEOUT)
             .await
     {
-        tracing::warn!(position, "read models lag behind a write; answering anyway");
+        Metrics::inc(&state.metrics.late_answers);
+        if let Some(held) = state
+            .metrics
+            .late_answers_log
+            .hit(std::time::Instant::now())
+        {
+            tracing::warn!(
+                position,
+                held_back = held,
+                "read models lag behind a write; answering anyway (warned at most every {:?}; held_back: the same warning since the last one; souk_late_answers_total counts them all)",
+                LogThrottle::DEFAULT_PERIOD
+            );
+        }
     }
 }
 
