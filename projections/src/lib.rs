@@ -95,6 +95,7 @@ pub mod error;
 mod live;
 mod query;
 mod rebuild;
+mod recent;
 mod schema;
 pub mod search;
 pub mod views;
@@ -122,6 +123,7 @@ pub use views::{
 use crate::apply::Decoded;
 use crate::live::LiveFigures;
 use crate::rebuild::Writer;
+use crate::recent::Recent;
 
 /// The file name of the read models in the data directory.
 pub const FILE_NAME: &str = "readmodels.db";
@@ -139,6 +141,9 @@ const READ_SETTLE: Duration = Duration::from_secs(5);
 /// How many notifications a slow receiver may fall behind by before it gets
 /// `RecvError::Lagged` (and should resynchronise from the queries).
 pub const NOTIFICATION_CAPACITY: usize = 4096;
+/// Notifications kept after they were published, for a receiver that
+/// lagged (see [`Projections::published_between`]).
+pub const RECENT_NOTIFICATIONS: usize = 4 * NOTIFICATION_CAPACITY;
 /// Notifications the slowest receiver may have unread before the consumer
 /// waits for it (see `Projections::pace`).
 const PACE_ABOVE: usize = NOTIFICATION_CAPACITY / 2;
@@ -171,6 +176,10 @@ struct Inner {
     /// Wakes the write-behind task when `wanted` rose.
     flush: Notify,
     notifications: broadcast::Sender<Arc<Notification>>,
+    /// The last [`RECENT_NOTIFICATIONS`] published, for a receiver that
+    /// lagged. A std mutex: held once per batch to push, and by a lagging
+    /// receiver to copy.
+    recent: Mutex<Recent>,
     /// Set once by [`Projections::shutdown`]; the consumer watches it.
     shutdown: watch::Sender<bool>,
     /// Whether a consumer runs: there is one writer per file.
@@ -235,6 +244,7 @@ impl Projections {
                 wanted: AtomicU64::new(0),
                 flush: Notify::new(),
                 notifications,
+                recent: Mutex::new(Recent::new(RECENT_NOTIFICATIONS, position)),
                 shutdown: watch::Sender::new(false),
                 running: AtomicBool::new(false),
             }),
@@ -320,6 +330,24 @@ impl Projections {
     /// Notifications of every event, from now on, in log order.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notification>> {
         self.inner.notifications.subscribe()
+    }
+
+    /// The notifications published for the events after `after` and before
+    /// `before`, exactly as they were published, in log order; `None` when
+    /// some of them are no longer kept (only the last
+    /// [`RECENT_NOTIFICATIONS`] are). For a receiver of [`Self::subscribe`]
+    /// that lagged: far cheaper than rebuilding the missed notifications
+    /// from the log and the queries, and with the figures as they were.
+    pub fn published_between(
+        &self,
+        after: Position,
+        before: Position,
+    ) -> Option<Vec<Arc<Notification>>> {
+        self.inner
+            .recent
+            .lock()
+            .expect("recent notifications lock poisoned")
+            .between(after, before)
     }
 
     /// Asks the write-behind to commit until `position` without waiting.
@@ -446,16 +474,31 @@ impl Projections {
                     .await??;
             figures.insert(loaded);
         }
-        let notifications: Vec<Notification> =
-            decoded.iter().filter_map(|d| figures.apply(d)).collect();
+        let notifications: Vec<Arc<Notification>> = decoded
+            .iter()
+            .filter_map(|d| figures.apply(d))
+            .map(Arc::new)
+            .collect();
         *handed = live::last_position(&decoded, *handed);
         to_writer
             .send(decoded)
             .map_err(|_| ProjectionError::Task("the read models' write-behind stopped".into()))?;
+        {
+            // Kept before they are sent: a receiver that finds it lagged
+            // when it receives the next one finds every missed one here.
+            let mut recent = self
+                .inner
+                .recent
+                .lock()
+                .expect("recent notifications lock poisoned");
+            for n in &notifications {
+                recent.push(n.clone());
+            }
+        }
         publish_max(&self.inner.live, *handed);
         for n in notifications {
             // No receiver is not an error: nobody is listening yet.
-            let _ = self.inner.notifications.send(Arc::new(n));
+            let _ = self.inner.notifications.send(n);
         }
         self.pace().await;
         Ok(())

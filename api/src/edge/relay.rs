@@ -24,11 +24,14 @@
 //! The notification channel is a bounded broadcast. The relay never waits on
 //! a socket (see [`super::deliver`]), so it should not fall behind; if it
 //! does anyway (`Lagged(n)`: n notifications were overwritten before it read
-//! them), that is logged as an error and the relay **recovers from the log**:
-//! before relaying the next notification it reads the events it missed from
-//! the event store, in order, and relays each as if it had been notified,
-//! with the figures (unread counts, the message) read from the read models
-//! now, which are at least as recent as the event. If even that fails, every
+//! them), that is logged as an error and the relay **recovers**: before
+//! relaying the next notification it relays the missed ones, in order. The
+//! projections keep the last [`souk_projections::RECENT_NOTIFICATIONS`]
+//! they published, so these are usually taken from there, exactly as they
+//! were published. Past that, it reads the events it missed from the event
+//! store and relays each as if it had been notified, with the figures
+//! (unread counts, the message) read from the read models now, which are at
+//! least as recent as the event. If even that fails, every
 //! socket is disconnected, so that every client reconnects and resyncs with
 //! `sinceSeq` rather than live with a gap it cannot see.
 
@@ -408,6 +411,25 @@ impl Relay {
     /// `before`.
     async fn recover(&mut self, before: Position) {
         let missed = std::mem::take(&mut self.lagged);
+        if let Some(kept) = self
+            .state
+            .projections
+            .published_between(self.position, before)
+        {
+            // The usual case: the projections still hold every missed
+            // notification, exactly as published.
+            for n in &kept {
+                self.relay(n);
+            }
+            self.position = self.position.max(before - 1);
+            tracing::warn!(
+                missed,
+                recovered = kept.len(),
+                position = self.position,
+                "relay recovered from lag (from the projections' recent notifications)"
+            );
+            return;
+        }
         let mut recovered = 0u64;
         let mut from = Some(self.position + 1);
         while let Some(at) = from {
@@ -430,7 +452,7 @@ impl Relay {
             missed,
             recovered,
             position = self.position,
-            "relay recovered from lag"
+            "relay recovered from lag (rebuilt from the log)"
         );
     }
 
@@ -671,7 +693,7 @@ mod tests {
 
     /// A conversation with messages, typing and a read, applied live.
     #[tokio::test]
-    async fn missed_events_are_rebuilt_from_the_log_with_the_figures_of_now() {
+    async fn missed_events_come_as_published_or_rebuilt_from_the_log_with_the_figures_of_now() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
         let projections = Projections::open(&dir.path().join("readmodels.db")).unwrap();
@@ -728,6 +750,17 @@ mod tests {
             lives.push(live.recv().await.unwrap());
         }
         let end = lives.last().unwrap().position;
+
+        // While the projections keep them, the missed notifications come
+        // back exactly as published: the message before it was read, the
+        // figures of then (the rebuild below gives those of now).
+        let kept = projections.published_between(0, end + 1).expect("all kept");
+        assert_eq!(kept, lives);
+        assert_eq!(kept[2].unread, [0, 2]);
+        let some = projections
+            .published_between(lives[1].position, lives[3].position)
+            .unwrap();
+        assert_eq!(some, lives[2..3]);
 
         let all = missed_batch(&store, &projections, 1, end + 1)
             .await
