@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use socketioxide::extract::SocketRef;
 use socketioxide::{SendError, SocketError, SocketIo};
 
@@ -42,7 +41,7 @@ pub fn is_evicted(socket: &SocketRef) -> bool {
 }
 
 /// Emits `event` to one socket; evicts it if its queue is full.
-pub fn emit(socket: &SocketRef, event: &str, payload: &Value) -> Outcome {
+pub fn emit<T: serde::Serialize + ?Sized>(socket: &SocketRef, event: &str, payload: &T) -> Outcome {
     if is_evicted(socket) {
         return Outcome::Skipped;
     }

@@ -3,8 +3,10 @@
 //! rooms and payload (API.md, "Server to client"). The relay does the
 //! emitting; keeping the mapping pure keeps it testable without sockets.
 
+use std::sync::Arc;
+
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use souk_domain::{ConversationEvent, ConversationId, MessageId, Role, Timestamp, UserId};
 use souk_projections::{MessageView, Notification};
 
@@ -26,7 +28,7 @@ pub mod events {
 /// One server event to emit: to the sockets in any room of `to`, except
 /// those in a room of `except`; a socket in several rooms of `to` gets it
 /// once.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Delivery {
     pub event: &'static str,
     /// The conversation it is about: while a socket is catching up on this
@@ -34,7 +36,9 @@ pub struct Delivery {
     pub conversation: ConversationId,
     pub to: Vec<String>,
     pub except: Vec<String>,
-    pub payload: Value,
+    /// Serialized once, shared by every socket it goes to (and by the
+    /// relay's held events).
+    pub payload: Payload,
     /// The message's seq, for `receive_message`: a socket that already got
     /// this message by catch-up does not get it again.
     pub seq: Option<u64>,
@@ -90,8 +94,15 @@ pub struct PresencePayload {
     pub last_seen_at: Option<Timestamp>,
 }
 
-fn to_value(payload: &impl Serialize) -> Value {
-    serde_json::to_value(payload).expect("wire payloads are plain data and always serialize")
+/// A server event's payload as JSON text: serialized once per event,
+/// however many sockets it goes to.
+pub type Payload = Arc<RawValue>;
+
+fn to_payload(payload: &impl Serialize) -> Payload {
+    Arc::from(
+        serde_json::value::to_raw_value(payload)
+            .expect("wire payloads are plain data and always serialize"),
+    )
 }
 
 /// The id of the participant on `role`'s side.
@@ -134,7 +145,7 @@ pub fn deliveries(n: &Notification) -> Vec<Delivery> {
                     conversation: id,
                     to: vec![room],
                     except: Vec::new(),
-                    payload: to_value(message),
+                    payload: to_payload(message),
                     seq: Some(sent.seq),
                 },
                 Delivery {
@@ -142,7 +153,7 @@ pub fn deliveries(n: &Notification) -> Vec<Delivery> {
                     conversation: id,
                     to: vec![rooms::personal(recipient, side(n, recipient))],
                     except: Vec::new(),
-                    payload: to_value(&NewChatMessage {
+                    payload: to_payload(&NewChatMessage {
                         conversation_id: id,
                         message,
                         unread_count: n.unread[recipient.index()],
@@ -158,7 +169,7 @@ pub fn deliveries(n: &Notification) -> Vec<Delivery> {
             let (event, payload) = if read.all {
                 (
                     events::ALL_MESSAGES_READ,
-                    to_value(&AllReadPayload {
+                    to_payload(&AllReadPayload {
                         conversation_id: id,
                         reader_id: &read.reader_id,
                         read_at: read.at,
@@ -167,7 +178,7 @@ pub fn deliveries(n: &Notification) -> Vec<Delivery> {
             } else {
                 (
                     events::MESSAGE_READ,
-                    to_value(&MessageReadPayload {
+                    to_payload(&MessageReadPayload {
                         conversation_id: id,
                         message_id: read.up_to_message_id,
                         reader_id: &read.reader_id,
@@ -189,7 +200,7 @@ pub fn deliveries(n: &Notification) -> Vec<Delivery> {
                     conversation: id,
                     to: vec![rooms::personal(reader, &read.reader_id)],
                     except: Vec::new(),
-                    payload: to_value(&UnreadCountPayload {
+                    payload: to_payload(&UnreadCountPayload {
                         conversation_id: id,
                         unread_count: n.unread[reader.index()],
                         total_unread: n.total_unread[reader.index()],
@@ -209,7 +220,7 @@ pub fn deliveries(n: &Notification) -> Vec<Delivery> {
                 conversation: id,
                 to: vec![room],
                 except: vec![rooms::personal(t.role, &t.user_id)],
-                payload: to_value(&TypingPayload {
+                payload: to_payload(&TypingPayload {
                     conversation_id: id,
                     user_id: &t.user_id,
                 }),
@@ -232,11 +243,16 @@ pub fn presence_rooms(role: Role, counterparts: &[UserId]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use souk_domain::{
         ConversationStarted, MessageKind, MessageRead, MessageSent, MessageText, Participant,
         Sender, Typing, TypingStopReason,
     };
+
+    /// A delivery's payload, parsed back.
+    fn v(d: &Delivery) -> Value {
+        serde_json::from_str(d.payload.get()).unwrap()
+    }
 
     fn uid(s: &str) -> UserId {
         UserId::parse(s).unwrap()
@@ -307,23 +323,23 @@ mod tests {
         assert_eq!(d[0].event, "receive_message");
         assert_eq!(d[0].to, [format!("conversation:{}", conv())]);
         assert!(d[0].except.is_empty());
-        assert_eq!(d[0].payload, serde_json::to_value(&view).unwrap());
-        assert_eq!(d[0].payload["seq"], json!(4));
+        assert_eq!(v(&d[0]), serde_json::to_value(&view).unwrap());
+        assert_eq!(v(&d[0])["seq"], json!(4));
         assert_eq!(d[0].seq, Some(4));
         assert_eq!(d[1].event, "new_chat_message");
         assert_eq!(d[1].to, ["user:vendor:v-7"]);
-        assert_eq!(d[1].payload["conversationId"], json!(conv().to_string()));
-        assert_eq!(d[1].payload["message"], d[0].payload);
+        assert_eq!(v(&d[1])["conversationId"], json!(conv().to_string()));
+        assert_eq!(v(&d[1])["message"], v(&d[0]));
         // The vendor's figures (index 1).
-        assert_eq!(d[1].payload["unreadCount"], json!(3));
-        assert_eq!(d[1].payload["totalUnread"], json!(8));
+        assert_eq!(v(&d[1])["unreadCount"], json!(3));
+        assert_eq!(v(&d[1])["totalUnread"], json!(8));
         assert_eq!(d[1].seq, None);
 
         let (event, view) = sent_by(Role::Vendor, 5);
         let d = deliveries(&notification(event, Some(view)));
         assert_eq!(d[1].to, ["user:customer:c-42"]);
-        assert_eq!(d[1].payload["unreadCount"], json!(1));
-        assert_eq!(d[1].payload["totalUnread"], json!(5));
+        assert_eq!(v(&d[1])["unreadCount"], json!(1));
+        assert_eq!(v(&d[1])["totalUnread"], json!(5));
     }
 
     #[test]
@@ -362,13 +378,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            d[0].payload,
+            v(&d[0]),
             json!({ "conversationId": conv().to_string(), "messageId": m.to_string(), "readerId": "v-7", "readAt": "2026-11-18T11:06:40.123Z" })
         );
         assert_eq!(d[1].event, "unread_count");
         assert_eq!(d[1].to, ["user:vendor:v-7"]);
         assert_eq!(
-            d[1].payload,
+            v(&d[1]),
             json!({ "conversationId": conv().to_string(), "unreadCount": 3, "totalUnread": 8 })
         );
     }
@@ -379,7 +395,7 @@ mod tests {
         let d = deliveries(&notification(event, None));
         assert_eq!(d[0].event, "all_messages_read");
         assert_eq!(
-            d[0].payload,
+            v(&d[0]),
             json!({ "conversationId": conv().to_string(), "readerId": "v-7", "readAt": "2026-11-18T11:06:40.123Z" })
         );
         assert_eq!(d[1].event, "unread_count");
@@ -402,7 +418,7 @@ mod tests {
         assert_eq!(d[0].to, [format!("conversation:{}", conv())]);
         assert_eq!(d[0].except, ["user:customer:c-42"]);
         assert_eq!(
-            d[0].payload,
+            v(&d[0]),
             json!({ "conversationId": conv().to_string(), "userId": "c-42" })
         );
         let stopped = Typing {

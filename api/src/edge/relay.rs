@@ -167,7 +167,7 @@ struct Waiter {
 }
 
 /// An event held for a socket catching up.
-type HeldEvent = (&'static str, Value);
+type HeldEvent = (&'static str, fanout::Payload);
 
 struct Relay {
     state: AppState,
@@ -290,7 +290,7 @@ impl Relay {
                 (d.event, d.payload.clone()),
             ) {
                 Route::Emit((event, payload)) => {
-                    deliver::emit(&socket, event, &payload);
+                    deliver::emit(&socket, event, &*payload);
                 }
                 Route::Held | Route::Duplicate => {}
             }
@@ -391,7 +391,7 @@ impl Relay {
                     return;
                 };
                 for (event, payload) in &f.release {
-                    deliver::emit(&f.waiter.socket, event, payload);
+                    deliver::emit(&f.waiter.socket, event, &**payload);
                 }
                 let _ = f.waiter.reply.send(Ok(Joined {
                     replayed: c.replayed,
