@@ -8,8 +8,10 @@
 //! asked of a conversation.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use souk_domain::{ConversationId, MessageId};
+use souk_projections::MessageView;
 
 use crate::error::ApiError;
 use crate::input::Fields;
@@ -124,6 +126,37 @@ impl Request {
                 message: f.opt_str("messageId")?.map(MessageId::parse).transpose()?,
             },
         })
+    }
+}
+
+/// An ack as JSON text, ready to send.
+pub type Ack = Box<RawValue>;
+
+/// Serializes an ack. A failure (it cannot happen with the plain data acks
+/// carry) becomes an `internal` error ack.
+pub fn ack(value: &impl Serialize) -> Ack {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|e| {
+        let err = ack_err(&ApiError::internal("while serializing an ack", &e));
+        serde_json::value::to_raw_value(&err).expect("an error ack always serializes")
+    })
+}
+
+/// The ack of `send_message`, `{ ok: true, message, duplicate }`, serialized
+/// straight from the message: the hot path builds no intermediate `Value`.
+#[derive(Serialize)]
+pub struct SentAck<'a> {
+    ok: bool,
+    message: &'a MessageView,
+    duplicate: bool,
+}
+
+impl<'a> SentAck<'a> {
+    pub fn new(message: &'a MessageView, duplicate: bool) -> Self {
+        Self {
+            ok: true,
+            message,
+            duplicate,
+        }
     }
 }
 
@@ -314,5 +347,31 @@ mod tests {
             ack_err(&e),
             json!({ "ok": false, "error": { "code": "not_found", "message": "conversation x not found" } })
         );
+    }
+
+    #[test]
+    fn the_send_ack_is_the_generic_ack_of_the_message() {
+        let message = MessageView {
+            id: MessageId::new(),
+            conversation_id: conv(),
+            seq: 3,
+            sender: souk_domain::Sender {
+                id: UserId::parse("c-1").unwrap(),
+                role: souk_domain::Role::Customer,
+            },
+            kind: souk_domain::MessageKind::Text,
+            text: Some("hi \"there\"".into()),
+            product: None,
+            client_message_id: None,
+            sent_at: souk_domain::Timestamp::from_millis(1_795_000_000_123),
+            read_at: None,
+        };
+        for duplicate in [false, true] {
+            let fast: Value =
+                serde_json::from_str(ack(&SentAck::new(&message, duplicate)).get()).unwrap();
+            let generic = ack_ok(&json!({ "message": message, "duplicate": duplicate }));
+            assert_eq!(fast, generic);
+            assert_eq!(fast["ok"], json!(true));
+        }
     }
 }
