@@ -132,37 +132,9 @@ impl Request {
 /// An ack as JSON text, ready to send.
 pub type Ack = Box<RawValue>;
 
-/// Serializes an ack. A failure (it cannot happen with the plain data acks
-/// carry) becomes an `internal` error ack.
-pub fn ack(value: &impl Serialize) -> Ack {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|e| {
-        let err = ack_err(&ApiError::internal("while serializing an ack", &e));
-        serde_json::value::to_raw_value(&err).expect("an error ack always serializes")
-    })
-}
-
-/// The ack of `send_message`, `{ ok: true, message, duplicate }`, serialized
-/// straight from the message: the hot path builds no intermediate `Value`.
-#[derive(Serialize)]
-pub struct SentAck<'a> {
-    ok: bool,
-    message: &'a MessageView,
-    duplicate: bool,
-}
-
-impl<'a> SentAck<'a> {
-    pub fn new(message: &'a MessageView, duplicate: bool) -> Self {
-        Self {
-            ok: true,
-            message,
-            duplicate,
-        }
-    }
-}
-
 /// A successful ack: `{ ok: true, ...fields }`. `fields` must serialize to an
 /// object (or to nothing: `()` and `null` add no field).
-pub fn ack_ok(fields: &impl Serialize) -> Value {
+pub fn ack_ok(fields: &impl Serialize) -> Ack {
     let mut map = match serde_json::to_value(fields) {
         Ok(Value::Object(map)) => map,
         Ok(Value::Null) => Map::new(),
@@ -174,12 +146,33 @@ pub fn ack_ok(fields: &impl Serialize) -> Value {
         Err(e) => return ack_err(&ApiError::internal("while serializing an ack", &e)),
     };
     map.insert("ok".into(), Value::Bool(true));
-    Value::Object(map)
+    text(&Value::Object(map))
+}
+
+/// The ack of `send_message`, `{ ok: true, message, duplicate }`, serialized
+/// straight from the message: the hot path builds no intermediate `Value`.
+pub fn ack_sent(message: &MessageView, duplicate: bool) -> Ack {
+    #[derive(Serialize)]
+    struct Sent<'a> {
+        ok: bool,
+        message: &'a MessageView,
+        duplicate: bool,
+    }
+    serde_json::value::to_raw_value(&Sent {
+        ok: true,
+        message,
+        duplicate,
+    })
+    .unwrap_or_else(|e| ack_err(&ApiError::internal("while serializing an ack", &e)))
 }
 
 /// A failed ack: `{ ok: false, error: { code, message } }`.
-pub fn ack_err(e: &ApiError) -> Value {
-    json!({ "ok": false, "error": { "code": e.code.as_str(), "message": e.message } })
+pub fn ack_err(e: &ApiError) -> Ack {
+    text(&json!({ "ok": false, "error": { "code": e.code.as_str(), "message": e.message } }))
+}
+
+fn text(value: &Value) -> Ack {
+    serde_json::value::to_raw_value(value).expect("a JSON value always serializes")
 }
 
 #[cfg(test)]
@@ -335,16 +328,21 @@ mod tests {
         assert!(e.message.starts_with("messageId"), "{}", e.message);
     }
 
+    /// An ack, parsed back.
+    fn parsed(ack: &RawValue) -> Value {
+        serde_json::from_str(ack.get()).unwrap()
+    }
+
     #[test]
     fn acks_have_the_contract_shape() {
         assert_eq!(
-            ack_ok(&json!({ "unreadCount": 2 })),
+            parsed(&ack_ok(&json!({ "unreadCount": 2 }))),
             json!({ "ok": true, "unreadCount": 2 })
         );
-        assert_eq!(ack_ok(&()), json!({ "ok": true }));
+        assert_eq!(parsed(&ack_ok(&())), json!({ "ok": true }));
         let e = ApiError::not_found("conversation x not found");
         assert_eq!(
-            ack_err(&e),
+            parsed(&ack_err(&e)),
             json!({ "ok": false, "error": { "code": "not_found", "message": "conversation x not found" } })
         );
     }
@@ -367,9 +365,10 @@ mod tests {
             read_at: None,
         };
         for duplicate in [false, true] {
-            let fast: Value =
-                serde_json::from_str(ack(&SentAck::new(&message, duplicate)).get()).unwrap();
-            let generic = ack_ok(&json!({ "message": message, "duplicate": duplicate }));
+            let fast = parsed(&ack_sent(&message, duplicate));
+            let generic = parsed(&ack_ok(
+                &json!({ "message": message, "duplicate": duplicate }),
+            ));
             assert_eq!(fast, generic);
             assert_eq!(fast["ok"], json!(true));
         }

@@ -15,7 +15,7 @@ use super::deliver;
 use super::fanout::{self, events, PresencePayload};
 use super::rate::SocketLimiter;
 use super::relay::RelayHandle;
-use super::request::{ack, ack_err, ack_ok, Ack, ClientEvent, Request, SentAck};
+use super::request::{ack_err, ack_ok, ack_sent, Ack, ClientEvent, Request};
 use super::rooms;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
@@ -182,13 +182,13 @@ impl Edge {
         Metrics::inc(&self.state.metrics.socket_events);
         if !session.limiter.allow() {
             Metrics::inc(&self.state.metrics.socket_rate_limited);
-            return ack(&ack_err(&ApiError::new(
+            return ack_err(&ApiError::new(
                 ErrorCode::RateLimited,
                 format!(
                     "more than {} events per second on this socket; slow down",
                     self.events_per_second
                 ),
-            )));
+            ));
         }
         let result = match Request::parse(event, payload.as_ref()) {
             Ok(request) => self.execute(request, session, socket).await,
@@ -196,7 +196,7 @@ impl Edge {
         };
         result.unwrap_or_else(|e| {
             tracing::debug!(socket = %socket.id, event = event.name(), error = %e, "client event refused");
-            ack(&ack_err(&e))
+            ack_err(&e)
         })
     }
 
@@ -220,25 +220,25 @@ impl Edge {
                     .relay
                     .join(socket.clone(), conversation, since_seq)
                     .await?;
-                Ok(ack(&ack_ok(&json!({
+                Ok(ack_ok(&json!({
                     "conversationId": conversation,
                     "replayed": joined.replayed,
-                }))))
+                })))
             }
             Request::Leave { conversation } => {
                 self.relay.leave(socket.clone(), conversation).await?;
-                Ok(ack(&ack_ok(&json!({ "conversationId": conversation }))))
+                Ok(ack_ok(&json!({ "conversationId": conversation })))
             }
             Request::Typing {
                 conversation,
                 start,
             } => {
                 service::typing(state, p, conversation, start).await?;
-                Ok(ack(&ack_ok(&())))
+                Ok(ack_ok(&()))
             }
             Request::Send(input) => {
                 let (message, created) = service::send_message(state, p, input).await?;
-                Ok(ack(&SentAck::new(&message, !created)))
+                Ok(ack_sent(&message, !created))
             }
             Request::MarkRead {
                 conversation,
@@ -248,7 +248,7 @@ impl Edge {
                     Some(m) => service::mark_read(state, p, Some(conversation), m).await?,
                     None => service::mark_all_read(state, p, conversation).await?,
                 };
-                Ok(ack(&ack_ok(&receipt)))
+                Ok(ack_ok(&receipt))
             }
         }
     }
