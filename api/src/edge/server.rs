@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper::header::HeaderValue;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -32,6 +33,27 @@ const DRAIN: Duration = Duration::from_secs(3);
 /// Pause after a failed accept (out of file descriptors, say), so the loop
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Copies a request's URI and header values out of the connection's read
+/// buffer.
+///
+/// hyper parses them as slices of its 8 KiB per-connection buffer, and
+/// engineioxide keeps the request's parts for as long as the socket lives
+/// (`socket.req_parts()`): without the copy every connected socket kept that
+/// buffer alive after the WebSocket upgrade (BENCHMARKS.md, "Memory per
+/// socket"). A few hundred bytes copied per handshake or polling request.
+fn detach<B>(mut req: hyper::Request<B>) -> hyper::Request<B> {
+    if let Ok(uri) = req.uri().to_string().parse() {
+        *req.uri_mut() = uri;
+    }
+    for value in req.headers_mut().values_mut() {
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            *value = copy;
+        }
+    }
+    req
+}
 
 /// Starts a runtime in a new thread and serves `listener` on it until
 /// `shutdown`. Returns once the relay is subscribed and connections are
@@ -97,6 +119,7 @@ async fn serve(
     io.ns("/", session::connected.with(session::authenticate));
     let service = ServiceBuilder::new()
         .layer(origins.layer())
+        .map_request(detach)
         .service(service);
 
     let mut background = JoinSet::new();
@@ -160,4 +183,48 @@ async fn serve(
     background.abort_all();
     while background.join_next().await.is_some() {}
     tracing::info!("Socket.IO edge stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `inner` lies inside `outer`'s memory.
+    fn within(inner: &[u8], outer: &[u8]) -> bool {
+        let o = outer.as_ptr_range();
+        let i = inner.as_ptr_range();
+        o.start <= i.start && i.end <= o.end
+    }
+
+    #[test]
+    fn a_request_keeps_nothing_of_the_connection_buffer() {
+        // As hyper builds it: the URI and the header values are slices of
+        // the buffer the request was read into.
+        let buffer = hyper::body::Bytes::from(
+            b"/socket.io/?EIO=4&transport=websocket|http://localhost:5173|secret".to_vec(),
+        );
+        let uri = hyper::Uri::from_maybe_shared(buffer.slice(0..37)).unwrap();
+        let origin = HeaderValue::from_maybe_shared(buffer.slice(38..59)).unwrap();
+        let mut token = HeaderValue::from_maybe_shared(buffer.slice(60..66)).unwrap();
+        token.set_sensitive(true);
+        let req = hyper::Request::builder()
+            .uri(uri)
+            .header("origin", origin)
+            .header("x-token", token)
+            .body(())
+            .unwrap();
+        assert!(within(req.headers()["origin"].as_bytes(), &buffer));
+        assert!(within(req.uri().path().as_bytes(), &buffer));
+
+        let req = detach(req);
+        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(req.uri().query(), Some("EIO=4&transport=websocket"));
+        assert_eq!(req.headers()["origin"], "http://localhost:5173");
+        assert_eq!(req.headers()["x-token"], "secret");
+        assert!(req.headers()["x-token"].is_sensitive());
+        assert!(!within(req.headers()["origin"].as_bytes(), &buffer));
+        assert!(!within(req.headers()["x-token"].as_bytes(), &buffer));
+        assert!(!within(req.uri().path().as_bytes(), &buffer));
+        assert!(!within(req.uri().query().unwrap().as_bytes(), &buffer));
+    }
 }
