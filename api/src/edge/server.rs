@@ -28,6 +28,12 @@ use crate::state::AppState;
 /// [`super::deliver`]). socketioxide's default (128) is small for a client
 /// that receives a burst (a busy room, many conversations) over a slow link.
 const QUEUE_PACKETS: usize = 1024;
+/// The WebSocket read buffer per socket. tungstenite zero-fills it before
+/// each read, so all of it is resident for every idle socket: 1 KiB holds a
+/// chat event in one read (a larger frame grows it as needed) and saves
+/// 3 KiB per socket against the default 4 KiB (BENCHMARKS.md, "Memory per
+/// socket").
+const WS_READ_BUFFER: usize = 1024;
 /// How long shutdown waits for sockets to close and connections to end.
 const DRAIN: Duration = Duration::from_secs(3);
 /// Pause after a failed accept (out of file descriptors, say), so the loop
@@ -115,6 +121,7 @@ async fn serve(
         .ws_max_message_size(max_payload)
         .ws_max_frame_size(max_payload)
         .max_buffer_size(QUEUE_PACKETS)
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .build_svc();
     io.ns("/", session::connected.with(session::authenticate));
     let service = ServiceBuilder::new()
