@@ -144,6 +144,9 @@ pub const NOTIFICATION_CAPACITY: usize = 4096;
 /// Notifications kept after they were published, for a receiver that
 /// lagged (see [`Projections::published_between`]).
 pub const RECENT_NOTIFICATIONS: usize = 4 * NOTIFICATION_CAPACITY;
+/// And at most about this many bytes of them: 16,384 messages of the longest
+/// text allowed would hold about 130 MiB.
+pub const RECENT_BYTES: usize = 16 << 20;
 /// Notifications the slowest receiver may have unread before the consumer
 /// waits for it (see `Projections::pace`).
 const PACE_ABOVE: usize = NOTIFICATION_CAPACITY / 2;
@@ -176,7 +179,8 @@ struct Inner {
     /// Wakes the write-behind task when `wanted` rose.
     flush: Notify,
     notifications: broadcast::Sender<Arc<Notification>>,
-    /// The last [`RECENT_NOTIFICATIONS`] published, for a receiver that
+    /// The last [`RECENT_NOTIFICATIONS`] published (within
+    /// [`RECENT_BYTES`]), for a receiver that
     /// lagged. A std mutex: held once per batch to push, and by a lagging
     /// receiver to copy.
     recent: Mutex<Recent>,
@@ -244,7 +248,7 @@ impl Projections {
                 wanted: AtomicU64::new(0),
                 flush: Notify::new(),
                 notifications,
-                recent: Mutex::new(Recent::new(RECENT_NOTIFICATIONS, position)),
+                recent: Mutex::new(Recent::new(RECENT_NOTIFICATIONS, RECENT_BYTES, position)),
                 shutdown: watch::Sender::new(false),
                 running: AtomicBool::new(false),
             }),
@@ -335,9 +339,10 @@ impl Projections {
     /// The notifications published for the events after `after` and before
     /// `before`, exactly as they were published, in log order; `None` when
     /// some of them are no longer kept (only the last
-    /// [`RECENT_NOTIFICATIONS`] are). For a receiver of [`Self::subscribe`]
-    /// that lagged: far cheaper than rebuilding the missed notifications
-    /// from the log and the queries, and with the figures as they were.
+    /// [`RECENT_NOTIFICATIONS`] are, within [`RECENT_BYTES`]). For a
+    /// receiver of [`Self::subscribe`] that lagged: far cheaper than
+    /// rebuilding the missed notifications from the log and the queries,
+    /// and with the figures as they were.
     pub fn published_between(
         &self,
         after: Position,

@@ -7,13 +7,18 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use souk_domain::{ConversationEvent, ProductCard};
 use souk_store::Position;
 
 use crate::views::Notification;
 
-/// A bounded run of the latest notifications, in log order.
+/// A bounded run of the latest notifications, in log order: at most
+/// `capacity` of them, and at most about `max_bytes` (see [`weight`]).
 pub(crate) struct Recent {
     capacity: usize,
+    max_bytes: usize,
+    /// The weight of what is kept.
+    bytes: usize,
     kept: VecDeque<Arc<Notification>>,
     /// Every notification published after this position is in `kept`: it is
     /// where publishing started, then the position of the last one dropped.
@@ -22,10 +27,12 @@ pub(crate) struct Recent {
 
 impl Recent {
     /// Empty; notifications will be published after `from`.
-    pub(crate) fn new(capacity: usize, from: Position) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize, from: Position) -> Self {
         Self {
             capacity: capacity.max(1),
-            kept: VecDeque::with_capacity(capacity.max(1)),
+            max_bytes,
+            bytes: 0,
+            kept: VecDeque::new(),
             complete_after: from,
         }
     }
@@ -42,11 +49,17 @@ impl Recent {
         {
             return;
         }
-        if self.kept.len() == self.capacity {
-            if let Some(dropped) = self.kept.pop_front() {
-                self.complete_after = dropped.position;
-            }
+        let w = weight(&n);
+        while self.kept.len() >= self.capacity
+            || (!self.kept.is_empty() && self.bytes + w > self.max_bytes)
+        {
+            let Some(dropped) = self.kept.pop_front() else {
+                break;
+            };
+            self.bytes -= weight(&dropped);
+            self.complete_after = dropped.position;
         }
+        self.bytes += w;
         self.kept.push_back(n);
     }
 
@@ -69,6 +82,29 @@ impl Recent {
                 .collect(),
         )
     }
+}
+
+/// About how many bytes a kept notification holds: the structure, and the
+/// message's text and product card twice (in the event and in the message
+/// view); a card counts as 512 bytes.
+fn weight(n: &Notification) -> usize {
+    fn card(p: &Option<ProductCard>) -> usize {
+        if p.is_some() {
+            512
+        } else {
+            0
+        }
+    }
+    let event = match &n.event {
+        ConversationEvent::MessageSent(m) => {
+            m.text.as_ref().map_or(0, |t| t.as_str().len()) + card(&m.product)
+        }
+        _ => 0,
+    };
+    let view = n.message.as_ref().map_or(0, |m| {
+        m.text.as_ref().map_or(0, String::len) + card(&m.product)
+    });
+    std::mem::size_of::<Notification>() + event + view
 }
 
 #[cfg(test)]
@@ -101,7 +137,7 @@ mod tests {
 
     #[test]
     fn what_is_kept_is_given_back_in_order_between_the_bounds() {
-        let mut r = Recent::new(4, 10);
+        let mut r = Recent::new(4, usize::MAX, 10);
         // Positions without a notification (other streams) leave gaps.
         for p in [11, 12, 14, 17] {
             r.push(at(p));
@@ -116,7 +152,7 @@ mod tests {
 
     #[test]
     fn once_a_notification_is_dropped_nothing_before_it_is_answered() {
-        let mut r = Recent::new(3, 0);
+        let mut r = Recent::new(3, usize::MAX, 0);
         for p in 1..=5 {
             r.push(at(p));
         }
@@ -128,10 +164,28 @@ mod tests {
 
     #[test]
     fn a_notification_published_again_is_kept_once() {
-        let mut r = Recent::new(8, 0);
+        let mut r = Recent::new(8, usize::MAX, 0);
         for p in [1, 2, 3, 2, 3, 4] {
             r.push(at(p));
         }
         assert_eq!(positions(r.between(0, 10)), Some(vec![1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn the_oldest_are_dropped_to_stay_within_the_bytes() {
+        let each = weight(&at(1));
+        // Room for two and a half: the third push drops the first.
+        let mut r = Recent::new(100, each * 5 / 2, 0);
+        for p in 1..=3 {
+            r.push(at(p));
+        }
+        assert_eq!(positions(r.between(1, 10)), Some(vec![2, 3]));
+        assert_eq!(positions(r.between(0, 10)), None);
+        assert_eq!(r.bytes, 2 * each);
+        // One heavier than the whole budget is still kept, alone.
+        let mut r = Recent::new(100, each / 2, 0);
+        r.push(at(1));
+        r.push(at(2));
+        assert_eq!(positions(r.between(1, 10)), Some(vec![2]));
     }
 }
