@@ -213,6 +213,70 @@ async fn main() {
         "live: {live_end} single-event appends applied in {:.2?}",
         started.elapsed()
     );
+
+    // Live messages as a loaded server hands them over: groups of
+    // LIVE_GROUP messages into the 2,000 conversations above, each group
+    // committed (`wait_for`) before the next. Timed with the process's
+    // CPU time, which is what the write-behind costs the server.
+    const LIVE_GROUP: usize = 150;
+    let live_messages = messages.min(30_000);
+    let mut seqs = vec![0u64; 2000];
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    for group in 0..live_messages.div_ceil(LIVE_GROUP) {
+        for n in group * LIVE_GROUP..((group + 1) * LIVE_GROUP).min(live_messages) {
+            let k = (n * 7919) % 2000;
+            let (id, customer, _, _) = &ids[k];
+            seqs[k] += 1;
+            let e = ConversationEvent::MessageSent(MessageSent {
+                message_id: MessageId::new(),
+                seq: seqs[k],
+                sender: Sender {
+                    id: customer.clone(),
+                    role: Role::Customer,
+                },
+                sender_name: None,
+                kind: MessageKind::Text,
+                text: Some(
+                    MessageText::parse(&format!("live message {n} about a red bike")).unwrap(),
+                ),
+                product: None,
+                client_message_id: None,
+                at: Timestamp::from_millis(T0 + 10_000 + n as i64),
+            });
+            live_store
+                .append(
+                    &id.stream_name(),
+                    ExpectedRevision::Any,
+                    vec![NewEvent::from_domain(&e)],
+                )
+                .await
+                .expect("append");
+        }
+        let end = live_store.last_position().await.expect("position");
+        assert!(live.wait_for(end, Duration::from_secs(60)).await);
+    }
+    let cpu = cpu_seconds() - cpu_before;
+    println!(
+        "live messages: {live_messages} in groups of {LIVE_GROUP} applied in {:.2?}, {:.1} µs of CPU per message",
+        started.elapsed(),
+        cpu * 1e6 / live_messages as f64
+    );
     live.shutdown();
     consumer.await.expect("join").expect("consumer");
+}
+
+/// This process's CPU time (user and system, every thread), in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The fields after the command name (which may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // USER_HZ, in which /proc reports CPU time, is 100 on Linux.
+    ticks / 100.0
 }

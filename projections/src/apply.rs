@@ -6,7 +6,10 @@
 //! boundaries were. The figures that notifications carry are computed by
 //! [`crate::live`] from the same events with the same rules.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::types::Value;
+use rusqlite::{
+    params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior,
+};
 use souk_domain::{
     ConversationEvent, ConversationId, ConversationStarted, DisplayName, MessageRead, MessageSent,
     Role,
@@ -85,6 +88,7 @@ pub(crate) fn apply_batch(
 }
 
 /// The mutable part of a conversation row.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Conv {
     ids: [String; 2],
     names: [Option<String>; 2],
@@ -124,31 +128,64 @@ fn load_conv(tx: &Transaction<'_>, id: &str) -> Result<Option<Conv>, ProjectionE
         .optional()?)
 }
 
-fn store_conv(tx: &Transaction<'_>, id: &str, c: &Conv) -> Result<(), ProjectionError> {
-    let mut stmt = tx.prepare_cached(
-        "UPDATE conversations SET
-            customer_name = ?2, vendor_name = ?3, customer_active_at = ?4,
-            vendor_active_at = ?5, updated_at = ?6, last_seq = ?7, customer_read_seq = ?8,
-            vendor_read_seq = ?9, customer_unread = ?10, vendor_unread = ?11,
-            first_customer_seq = ?12, first_customer_at = ?13, first_response_at = ?14
-         WHERE id = ?1",
-    )?;
-    stmt.execute(params![
-        id,
-        c.names[0],
-        c.names[1],
-        c.active_at[0],
-        c.active_at[1],
-        c.updated_at,
-        c.last_seq as i64,
-        c.read_seq[0] as i64,
-        c.read_seq[1] as i64,
-        c.unread[0] as i64,
-        c.unread[1] as i64,
-        c.first_customer_seq.map(|s| s as i64),
+/// Writes what changed in a conversation row since `before` was loaded.
+///
+/// Only the columns that changed are assigned: SQLite rewrites the entry of
+/// every index one of whose columns is assigned, changed or not. So a typing
+/// event writes nothing, a read leaves the list indexes (`updated_at`)
+/// alone, and only the first customer message and the first response touch
+/// the analytics index (`first_customer_at`). The statement is one of four,
+/// each prepared once.
+fn store_conv(
+    tx: &Transaction<'_>,
+    id: &str,
+    before: &Conv,
+    c: &Conv,
+) -> Result<(), ProjectionError> {
+    if before == c {
+        return Ok(());
+    }
+    let listed = before.updated_at != c.updated_at;
+    let firsts = (
+        before.first_customer_seq,
+        before.first_customer_at,
+        before.first_response_at,
+    ) != (
+        c.first_customer_seq,
         c.first_customer_at,
         c.first_response_at,
-    ])?;
+    );
+    let int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    let mut sql = String::from(
+        "UPDATE conversations SET customer_name = ?, vendor_name = ?, \
+         customer_active_at = ?, vendor_active_at = ?, last_seq = ?, customer_read_seq = ?, \
+         vendor_read_seq = ?, customer_unread = ?, vendor_unread = ?",
+    );
+    let mut args = vec![
+        text(&c.names[0]),
+        text(&c.names[1]),
+        int(c.active_at[0]),
+        int(c.active_at[1]),
+        Value::Integer(c.last_seq as i64),
+        Value::Integer(c.read_seq[0] as i64),
+        Value::Integer(c.read_seq[1] as i64),
+        Value::Integer(c.unread[0] as i64),
+        Value::Integer(c.unread[1] as i64),
+    ];
+    if listed {
+        sql.push_str(", updated_at = ?");
+        args.push(Value::Integer(c.updated_at));
+    }
+    if firsts {
+        sql.push_str(", first_customer_seq = ?, first_customer_at = ?, first_response_at = ?");
+        args.push(int(c.first_customer_seq.map(|s| s as i64)));
+        args.push(int(c.first_customer_at));
+        args.push(int(c.first_response_at));
+    }
+    sql.push_str(" WHERE id = ?");
+    args.push(Value::Text(id.to_owned()));
+    tx.prepare_cached(&sql)?.execute(params_from_iter(args))?;
     Ok(())
 }
 
@@ -276,6 +313,7 @@ fn apply_event(
                 );
                 return Ok(());
             };
+            let before = conv.clone();
             match other {
                 ConversationEvent::MessageSent(e) => send(tx, conversation, &id, &mut conv, e)?,
                 ConversationEvent::MessageRead(e) => read(tx, &id, &mut conv, e)?,
@@ -283,7 +321,7 @@ fn apply_event(
                 ConversationEvent::TypingStarted(_) | ConversationEvent::TypingStopped(_) => {}
                 ConversationEvent::ConversationStarted(_) => unreachable!("matched above"),
             }
-            store_conv(tx, &id, &conv)?;
+            store_conv(tx, &id, &before, &conv)?;
         }
     }
     Ok(())

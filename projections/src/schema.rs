@@ -13,7 +13,7 @@ use crate::error::ProjectionError;
 
 /// Bumped whenever the tables change shape. A file of another version is
 /// dropped and rebuilt from the log on open: read models are disposable.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
@@ -91,9 +91,10 @@ CREATE TABLE IF NOT EXISTS search_docs (
     kind            TEXT NOT NULL,
     seq             INTEGER NOT NULL,
     visible_to      TEXT NOT NULL,
-    body            TEXT NOT NULL,
-    UNIQUE (conversation_id, seq, kind)
+    body            TEXT NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS search_docs_of_conversation
+    ON search_docs (conversation_id, kind) WHERE seq = 0;
 CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(
     owner, body, content = '', contentless_delete = 1,
     tokenize = 'trigram case_sensitive 1'
