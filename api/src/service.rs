@@ -10,7 +10,7 @@ use souk_domain::{
     ClientMessageId, Command, ConversationId, DisplayName, MessageContent, MessageId, MessageText,
     Participant, ProductCard, Role, Timestamp, TypingStopReason, UserId,
 };
-use souk_projections::{ConversationView, MessageView, ParticipantView};
+use souk_projections::{ConversationView, MessageView, ParticipantView, Projections};
 use souk_store::Position;
 
 use crate::auth::Principal;
@@ -100,26 +100,38 @@ fn side_participant(p: &Principal) -> Participant {
 /// later query then reads it (queries wait for the read models to commit
 /// what was published, see `souk_projections`).
 async fn settle(state: &AppState, position: Position) {
-    if position > 0
-        && !state
-            .projections
-            .wait_live(position, READ_YOUR_WRITES_TIMEOUT)
-            .await
-    {
-        Metrics::inc(&state.metrics.late_answers);
-        if let Some(held) = state
-            .metrics
-            .late_answers_log
-            .hit(std::time::Instant::now())
-        {
-            tracing::warn!(
-                position,
-                held_back = held,
-                "read models lag behind a write; answering anyway (warned at most every {:?}; held_back: the same warning since the last one; souk_late_answers_total counts them all)",
-                LogThrottle::DEFAULT_PERIOD
-            );
-        }
+    settle_within(
+        &state.projections,
+        &state.metrics,
+        position,
+        READ_YOUR_WRITES_TIMEOUT,
+    )
+    .await;
+}
+
+/// [`settle`] with its parts: when `position` is not published within
+/// `timeout`, the answer goes out anyway, counted in
+/// `souk_late_answers_total` and warned about at most once per
+/// [`LogThrottle::DEFAULT_PERIOD`]. Returns whether it was late.
+async fn settle_within(
+    projections: &Projections,
+    metrics: &Metrics,
+    position: Position,
+    timeout: std::time::Duration,
+) -> bool {
+    if position == 0 || projections.wait_live(position, timeout).await {
+        return false;
     }
+    Metrics::inc(&metrics.late_answers);
+    if let Some(held) = metrics.late_answers_log.hit(std::time::Instant::now()) {
+        tracing::warn!(
+            position,
+            held_back = held,
+            "read models lag behind a write; answering anyway (warned at most every {:?}; held_back: the same warning since the last one; souk_late_answers_total counts them all)",
+            LogThrottle::DEFAULT_PERIOD
+        );
+    }
+    true
 }
 
 /// Fills `online` and `lastSeenAt` of a participant from presence.
@@ -309,6 +321,25 @@ async fn execute(
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::atomic::Ordering;
+
+    /// With the projections not running, nothing is ever published: every
+    /// answer that waits for its write is late, and counted. (Paused clock:
+    /// the 2 s bound passes at once.)
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_outwaits_the_projections_is_counted_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let projections = Projections::open(&dir.path().join("readmodels.db")).unwrap();
+        let metrics = Metrics::default();
+        let started = tokio::time::Instant::now();
+        assert!(settle_within(&projections, &metrics, 7, READ_YOUR_WRITES_TIMEOUT).await);
+        assert_eq!(started.elapsed(), READ_YOUR_WRITES_TIMEOUT);
+        assert!(settle_within(&projections, &metrics, 8, READ_YOUR_WRITES_TIMEOUT).await);
+        assert_eq!(metrics.late_answers.load(Ordering::Relaxed), 2);
+        // Position 0 (nothing was written) never waits.
+        assert!(!settle_within(&projections, &metrics, 0, READ_YOUR_WRITES_TIMEOUT).await);
+        assert_eq!(metrics.late_answers.load(Ordering::Relaxed), 2);
+    }
 
     #[test]
     fn open_names_the_other_side_by_role() {
