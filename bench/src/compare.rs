@@ -327,6 +327,7 @@ impl Bench {
             warmup: Duration::from_secs_f64(self.args.warmup),
             via,
             idle_sockets,
+            browser_headers: false,
             server_pid: Some(running.pid),
             grace: Duration::from_secs_f64(self.args.grace),
             settle: Duration::from_secs(3),

@@ -79,6 +79,9 @@ pub struct LoadConfig {
     pub via: Via,
     /// Extra sockets that connect and do nothing (memory per socket).
     pub idle_sockets: usize,
+    /// Whether the idle sockets send a browser's headers
+    /// ([`sio::BROWSER_HEADERS`]) with their upgrade request.
+    pub browser_headers: bool,
     /// The server's pid, for CPU and RSS from `/proc`.
     pub server_pid: Option<u32>,
     /// How long after the last send a message may still arrive.
@@ -605,7 +608,7 @@ async fn connect_pairs(
     .map(|(p, role, token)| {
         let handler = pair_handler(tracker.clone(), p, role);
         async move {
-            sio::connect(url, &auth(&token), CONNECT_TIMEOUT, handler)
+            sio::connect(url, &auth(&token), &[], CONNECT_TIMEOUT, handler)
                 .await
                 .map(|(c, _task)| c)
                 .with_context(|| format!("while connecting the {} of pair {p}", role.as_str()))
@@ -650,7 +653,12 @@ async fn connect_idle(config: &LoadConfig, url: &str) -> anyhow::Result<Vec<Conn
             let minter = config.minter.clone();
             async move {
                 let token = minter.mint(&user, Role::Customer, &user)?;
-                sio::connect(url, &auth(&token), CONNECT_TIMEOUT, |_| {})
+                let headers = if config.browser_headers {
+                    sio::BROWSER_HEADERS
+                } else {
+                    &[]
+                };
+                sio::connect(url, &auth(&token), headers, CONNECT_TIMEOUT, |_| {})
                     .await
                     .map(|(c, _task)| c)
                     .with_context(|| format!("while connecting idle socket {k}"))
@@ -932,6 +940,7 @@ mod tests {
             warmup: Duration::from_millis(2),
             via: Via::Socket,
             idle_sockets: 0,
+            browser_headers: false,
             server_pid: None,
             grace: Duration::ZERO,
             settle: Duration::ZERO,

@@ -81,6 +81,10 @@ struct LoadArgs {
     /// Extra sockets that only connect (memory per socket).
     #[arg(long, default_value_t = 0)]
     idle_sockets: usize,
+    /// The idle sockets send the headers a browser sends (user agent,
+    /// languages, a cookie...) with their upgrade request.
+    #[arg(long)]
+    browser_headers: bool,
     /// The server's pid: CPU time and RSS are read from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -131,6 +135,7 @@ impl LoadArgs {
             warmup: secs(self.warmup, "--warmup")?,
             via: self.via,
             idle_sockets: self.idle_sockets,
+            browser_headers: self.browser_headers,
             server_pid: self.server_pid,
             grace: secs(self.grace, "--grace")?,
             settle: secs(self.settle, "--settle")?,

@@ -35,6 +35,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -273,13 +275,40 @@ impl Connection {
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Connects to `url` (`ws://host:port`), handshakes with `auth` (JSON text,
-/// e.g. `{"token":"..."}`), and spawns the socket's task, which calls
-/// `handler` for every event and unrequested ack, and [`Inbound::Closed`] at
-/// the end.
+/// The headers Chromium sends with a WebSocket upgrade from a page, beside
+/// those every WebSocket client sends, with a modest first-party cookie (a
+/// session id and an analytics id): what a browser's socket costs a server
+/// that keeps its request, unlike this generator's bare requests.
+pub const BROWSER_HEADERS: &[(&str, &str)] = &[
+    ("pragma", "no-cache"),
+    ("cache-control", "no-cache"),
+    (
+        "user-agent",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+    ),
+    ("origin", "http://127.0.0.1"),
+    ("accept-encoding", "gzip, deflate, br, zstd"),
+    ("accept-language", "en-GB,en-US;q=0.9,en;q=0.8,fr;q=0.7"),
+    (
+        "sec-websocket-extensions",
+        "permessage-deflate; client_max_window_bits",
+    ),
+    (
+        "cookie",
+        "session=7f3c9a1e5b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e; \
+         _ga=GA1.1.1234567890.1795000000; _ga_X1Y2Z3=GS1.1.1795000000.4.1.1795000123.0.0.0; \
+         consent=analytics%3Dyes%26marketing%3Dno; locale=en-GB; currency=EUR",
+    ),
+];
+
+/// Connects to `url` (`ws://host:port`) sending `headers` with the upgrade
+/// request, handshakes with `auth` (JSON text, e.g. `{"token":"..."}`), and
+/// spawns the socket's task, which calls `handler` for every event and
+/// unrequested ack, and [`Inbound::Closed`] at the end.
 pub async fn connect<H>(
     url: &str,
     auth: &str,
+    headers: &[(&'static str, &'static str)],
     timeout: Duration,
     handler: H,
 ) -> Result<(Connection, JoinHandle<()>), SioError>
@@ -290,7 +319,7 @@ where
         "{}/socket.io/?EIO=4&transport=websocket",
         url.trim_end_matches('/')
     );
-    let ws = tokio::time::timeout(timeout, handshake(&endpoint, auth))
+    let ws = tokio::time::timeout(timeout, handshake(&endpoint, auth, headers))
         .await
         .map_err(|_| SioError::Timeout(timeout))??;
     let (tx, rx) = mpsc::unbounded_channel();
@@ -306,8 +335,19 @@ where
     ))
 }
 
-async fn handshake(endpoint: &str, auth: &str) -> Result<Ws, SioError> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(endpoint).await?;
+async fn handshake(
+    endpoint: &str,
+    auth: &str,
+    headers: &[(&'static str, &'static str)],
+) -> Result<Ws, SioError> {
+    let mut request = endpoint.into_client_request()?;
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
     // Chat frames are small and must leave at once.
     if let MaybeTlsStream::Plain(s) = ws.get_ref() {
         let _ = s.set_nodelay(true);

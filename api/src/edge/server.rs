@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hyper::header::HeaderValue;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -40,24 +40,52 @@ const DRAIN: Duration = Duration::from_secs(3);
 /// does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Copies a request's URI and header values out of the connection's read
-/// buffer.
+/// The request headers the Socket.IO layer reads after the CORS check:
+/// engineioxide answers a WebSocket upgrade from `sec-websocket-key` and
+/// tells polling bodies apart by `content-type`; the others are kept for
+/// whoever inspects a socket's request (tracing, a future handler).
+const KEPT_HEADERS: [HeaderName; 8] = [
+    header::HOST,
+    header::ORIGIN,
+    header::CONNECTION,
+    header::UPGRADE,
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+];
+
+/// Slims a request down to what the Socket.IO layer needs, copied out of
+/// the connection's read buffer.
 ///
-/// hyper parses them as slices of its 8 KiB per-connection buffer, and
-/// engineioxide keeps the request's parts for as long as the socket lives
-/// (`socket.req_parts()`): without the copy every connected socket kept that
-/// buffer alive after the WebSocket upgrade (BENCHMARKS.md, "Memory per
-/// socket"). A few hundred bytes copied per handshake or polling request.
+/// engineioxide keeps every socket's request parts for as long as the
+/// socket lives (`socket.req_parts()`). hyper parses the URI and the header
+/// values as slices of its 8 KiB per-connection buffer, so without the copy
+/// every connected socket kept that buffer alive after the WebSocket
+/// upgrade (BENCHMARKS.md, "Memory per socket"). And a browser sends a
+/// dozen headers nobody reads after the handshake (user agent, languages,
+/// its cookies: tokens are never cookies here), which would be kept per
+/// socket too: only [`KEPT_HEADERS`] are. The CORS check, which reads
+/// `origin`, runs before this. A few hundred bytes copied per handshake or
+/// polling request.
 fn detach<B>(mut req: hyper::Request<B>) -> hyper::Request<B> {
     if let Ok(uri) = req.uri().to_string().parse() {
         *req.uri_mut() = uri;
     }
-    for value in req.headers_mut().values_mut() {
-        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
-            copy.set_sensitive(value.is_sensitive());
-            *value = copy;
+    let count = KEPT_HEADERS
+        .iter()
+        .map(|name| req.headers().get_all(name).iter().count())
+        .sum();
+    let mut kept = HeaderMap::with_capacity(count);
+    for name in KEPT_HEADERS {
+        for value in req.headers().get_all(&name) {
+            if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+                copy.set_sensitive(value.is_sensitive());
+                kept.append(name.clone(), copy);
+            }
         }
     }
+    *req.headers_mut() = kept;
     req
 }
 
@@ -208,16 +236,17 @@ mod tests {
         // As hyper builds it: the URI and the header values are slices of
         // the buffer the request was read into.
         let buffer = hyper::body::Bytes::from(
-            b"/socket.io/?EIO=4&transport=websocket|http://localhost:5173|secret".to_vec(),
+            b"/socket.io/?EIO=4&transport=websocket|http://localhost:5173|dGhlIHNhbXBsZSBub25jZQ=="
+                .to_vec(),
         );
         let uri = hyper::Uri::from_maybe_shared(buffer.slice(0..37)).unwrap();
         let origin = HeaderValue::from_maybe_shared(buffer.slice(38..59)).unwrap();
-        let mut token = HeaderValue::from_maybe_shared(buffer.slice(60..66)).unwrap();
-        token.set_sensitive(true);
+        let mut key = HeaderValue::from_maybe_shared(buffer.slice(60..84)).unwrap();
+        key.set_sensitive(true);
         let req = hyper::Request::builder()
             .uri(uri)
             .header("origin", origin)
-            .header("x-token", token)
+            .header("sec-websocket-key", key)
             .body(())
             .unwrap();
         assert!(within(req.headers()["origin"].as_bytes(), &buffer));
@@ -227,11 +256,57 @@ mod tests {
         assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
         assert_eq!(req.uri().query(), Some("EIO=4&transport=websocket"));
         assert_eq!(req.headers()["origin"], "http://localhost:5173");
-        assert_eq!(req.headers()["x-token"], "secret");
-        assert!(req.headers()["x-token"].is_sensitive());
+        assert_eq!(
+            req.headers()["sec-websocket-key"],
+            "dGhlIHNhbXBsZSBub25jZQ=="
+        );
+        assert!(req.headers()["sec-websocket-key"].is_sensitive());
         assert!(!within(req.headers()["origin"].as_bytes(), &buffer));
-        assert!(!within(req.headers()["x-token"].as_bytes(), &buffer));
+        assert!(!within(
+            req.headers()["sec-websocket-key"].as_bytes(),
+            &buffer
+        ));
         assert!(!within(req.uri().path().as_bytes(), &buffer));
         assert!(!within(req.uri().query().unwrap().as_bytes(), &buffer));
+    }
+
+    #[test]
+    fn a_request_keeps_only_the_headers_the_socket_layer_reads() {
+        let req = hyper::Request::builder()
+            .uri("/socket.io/?EIO=4&transport=websocket")
+            .header("host", "127.0.0.1:8081")
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("sec-websocket-extensions", "permessage-deflate")
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)")
+            .header("accept-language", "en-GB,en;q=0.9")
+            .header("cookie", "session=abc")
+            .header("cookie", "_ga=GA1.1.1")
+            .body(())
+            .unwrap();
+        let req = detach(req);
+        let mut names: Vec<&str> = req.headers().keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "connection",
+                "host",
+                "sec-websocket-key",
+                "sec-websocket-version",
+                "upgrade"
+            ]
+        );
+        // Repeated headers of the kept kinds stay whole.
+        let req = detach(
+            hyper::Request::builder()
+                .header("connection", "keep-alive")
+                .header("connection", "Upgrade")
+                .body(())
+                .unwrap(),
+        );
+        assert_eq!(req.headers().get_all("connection").iter().count(), 2);
     }
 }
