@@ -198,17 +198,9 @@ async fn main() {
             started_by: Role::Customer,
             at: Timestamp::from_millis(T0),
         });
-        live_store
-            .append(
-                &id.stream_name(),
-                ExpectedRevision::Any,
-                vec![NewEvent::from_domain(&e)],
-            )
-            .await
-            .expect("append");
+        append_one(&live_store, id, &e).await;
     }
-    let live_end = live_store.last_position().await.expect("position");
-    assert!(live.wait_for(live_end, Duration::from_secs(60)).await);
+    let live_end = applied(&live, &live_store).await;
     println!(
         "live: {live_end} single-event appends applied in {:.2?}",
         started.elapsed()
@@ -244,17 +236,9 @@ async fn main() {
                 client_message_id: None,
                 at: Timestamp::from_millis(T0 + 10_000 + n as i64),
             });
-            live_store
-                .append(
-                    &id.stream_name(),
-                    ExpectedRevision::Any,
-                    vec![NewEvent::from_domain(&e)],
-                )
-                .await
-                .expect("append");
+            append_one(&live_store, id, &e).await;
         }
-        let end = live_store.last_position().await.expect("position");
-        assert!(live.wait_for(end, Duration::from_secs(60)).await);
+        applied(&live, &live_store).await;
     }
     let cpu = cpu_seconds() - cpu_before;
     println!(
@@ -264,6 +248,25 @@ async fn main() {
     );
     live.shutdown();
     consumer.await.expect("join").expect("consumer");
+}
+
+/// Appends one event to the conversation's stream.
+async fn append_one(store: &MemoryStore, id: &ConversationId, e: &ConversationEvent) {
+    store
+        .append(
+            &id.stream_name(),
+            ExpectedRevision::Any,
+            vec![NewEvent::from_domain(e)],
+        )
+        .await
+        .expect("append");
+}
+
+/// Waits until the read models committed the whole log; returns its end.
+async fn applied(p: &Projections, store: &MemoryStore) -> u64 {
+    let end = store.last_position().await.expect("position");
+    assert!(p.wait_for(end, Duration::from_secs(60)).await);
+    end
 }
 
 /// This process's CPU time (user and system, every thread), in seconds.
