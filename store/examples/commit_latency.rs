@@ -28,6 +28,27 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
+/// A fixed schedule of `rate` steps per second, from now on.
+struct Pace {
+    next: Instant,
+    period: Duration,
+}
+
+impl Pace {
+    fn new(rate: u32) -> Self {
+        Self {
+            next: Instant::now(),
+            period: Duration::from_secs(1) / rate,
+        }
+    }
+
+    /// Waits for the next step's time.
+    async fn next(&mut self) {
+        tokio::time::sleep_until(self.next.into()).await;
+        self.next += self.period;
+    }
+}
+
 /// p50, p99, p99.9 and max of `samples`, in milliseconds.
 fn summary(label: &str, samples: &mut [Duration]) {
     samples.sort_unstable();
@@ -53,21 +74,16 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
+        let positive = || {
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| usage())
+        };
         match flag.as_str() {
-            "--rate" => {
-                rate = value
-                    .parse()
-                    .ok()
-                    .filter(|r| *r > 0)
-                    .unwrap_or_else(|| usage())
-            }
-            "--seconds" => {
-                seconds = value
-                    .parse()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .unwrap_or_else(|| usage())
-            }
+            "--rate" => rate = positive(),
+            "--seconds" => seconds = positive(),
             "--dir" => dir = PathBuf::from(value),
             _ => usage(),
         }
@@ -76,13 +92,11 @@ async fn main() {
     let store =
         SqliteStore::open(&work.path().join("events.db"), SqliteConfig::default()).expect("open");
 
-    let period = Duration::from_secs(1) / rate;
     let total = (rate * seconds) as usize;
     let mut appends = Vec::with_capacity(total);
-    let mut next = Instant::now();
+    let mut pace = Pace::new(rate);
     for n in 0..total {
-        tokio::time::sleep_until(next.into()).await;
-        next += period;
+        pace.next().await;
         let data = serde_json::json!({
             "seq": 1,
             "text": format!("message {n}: is the red bike still available?"),
@@ -112,10 +126,9 @@ async fn main() {
     file.sync_all().expect("probe sync");
     let page = [7u8; 4096];
     let mut syncs = Vec::with_capacity(total);
-    let mut next = Instant::now();
+    let mut pace = Pace::new(rate);
     for n in 0..total {
-        tokio::time::sleep_until(next.into()).await;
-        next += period;
+        pace.next().await;
         file.write_all_at(&page, (n % 64) as u64 * 4096)
             .expect("probe write");
         let started = Instant::now();
