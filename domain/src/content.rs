@@ -4,8 +4,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::InputError;
 use crate::ids::ProductId;
+use crate::text::{self, Lines};
 
-/// Message text: 1 to 4000 characters after trimming.
+/// Message text: 1 to 4000 characters after trimming, CRLF line breaks
+/// stored as LF, and only characters people can read ([`text::check`]:
+/// no control characters but newline and tab, no bidirectional overrides,
+/// not only invisible characters).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct MessageText(String);
@@ -14,13 +18,15 @@ impl MessageText {
     pub const MAX_CHARS: usize = 4000;
 
     pub fn parse(s: &str) -> Result<Self, InputError> {
-        let t = s.trim();
+        let normalized = text::normalize_newlines(s);
+        let t = normalized.trim();
         if t.is_empty() {
             return Err(InputError::new("text", "must not be empty"));
         }
         if t.chars().count() > Self::MAX_CHARS {
             return Err(InputError::new("text", "must be at most 4000 characters"));
         }
+        text::check("text", t, Lines::Many)?;
         Ok(Self(t.to_owned()))
     }
 
@@ -79,6 +85,7 @@ impl ProductCard {
                 "must be 1 to 200 characters",
             ));
         }
+        text::check(&field("name"), name, Lines::One)?;
         if let Some(p) = input.price_minor {
             if !(0..=Self::MAX_PRICE_MINOR).contains(&p) {
                 return Err(InputError::new(

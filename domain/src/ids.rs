@@ -6,6 +6,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::error::InputError;
+use crate::text::{self, Lines};
 
 /// Namespace for the deterministic ids of customer-vendor conversations.
 const CONVERSATION_NAMESPACE: Uuid = Uuid::from_u128(0x5a0c_6e2b_9d1f_4c77_a8e4_3b1d_0f5c_2a91);
@@ -248,7 +249,8 @@ impl<'de> Deserialize<'de> for ClientMessageId {
     }
 }
 
-/// A display name: 1 to 100 characters after trimming, no control characters.
+/// A display name: 1 to 100 characters after trimming, one line of
+/// readable characters ([`text::check`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct DisplayName(String);
@@ -265,12 +267,7 @@ impl DisplayName {
         if t.is_empty() || t.chars().count() > Self::MAX_CHARS {
             return Err(InputError::new(field, "must be 1 to 100 characters"));
         }
-        if t.chars().any(char::is_control) {
-            return Err(InputError::new(
-                field,
-                "must not contain control characters",
-            ));
-        }
+        text::check(field, t, Lines::One)?;
         Ok(Self(t.to_owned()))
     }
 

@@ -7,6 +7,8 @@
 //!   `MessageId` (UUID v7), `UserId`, `ProductId`, `Role`, `ClientMessageId`,
 //!   `DisplayName`.
 //! - [`content`]: `MessageText`, `ProductCard`, `MessageContent`.
+//! - [`text`]: which characters people's text may hold (shared by text and
+//!   names).
 //! - [`time`]: `Timestamp`, UTC with millisecond precision.
 //! - [`command`], [`event`]: what is asked and what is recorded.
 //! - [`state`]: `ConversationState` and [`evolve`].
@@ -21,6 +23,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod state;
+pub mod text;
 pub mod time;
 
 pub use command::{Actor, Command};

@@ -275,6 +275,42 @@ async fn bad_input_gets_a_clear_error_and_records_nothing() {
         ),
         (
             "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": "nul\u{0}inside" })),
+            StatusCode::BAD_REQUEST,
+            "control characters",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": "esc \u{1b}[31mred" })),
+            StatusCode::BAD_REQUEST,
+            "control characters",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": "invoice\u{202e}fdp.exe" })),
+            StatusCode::BAD_REQUEST,
+            "bidirectional",
+        ),
+        (
+            "/api/chat/send",
+            Body::Json(json!({ "conversationId": conv, "text": "\u{200b}\u{200c}\u{feff}" })),
+            StatusCode::BAD_REQUEST,
+            "visible",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(json!({ "vendorId": "v-2", "vendorName": "Bolt\u{7}Bikes" })),
+            StatusCode::BAD_REQUEST,
+            "vendorName",
+        ),
+        (
+            "/api/chat/conversation",
+            Body::Json(json!({ "vendorId": "v-2", "vendorName": "\u{3164}" })),
+            StatusCode::BAD_REQUEST,
+            "vendorName",
+        ),
+        (
+            "/api/chat/send",
             Body::Json(json!({ "conversationId": conv, "text": "hi", "clientMessageId": 5 })),
             StatusCode::BAD_REQUEST,
             "clientMessageId",

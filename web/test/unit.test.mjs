@@ -7,6 +7,7 @@ import { errorFrom } from '../src/services/chatApi.js';
 import { applyRead, contiguousEnd, mergeMessages, nextClientMessageId, otherOf } from '../src/store/chatStore.js';
 import { TokenError, decodeJwt, sessionFromToken } from '../src/utils/auth.js';
 import { formatPrice, initials } from '../src/utils/format.js';
+import { MAX_TEXT_CHARS, charsLeft, countChars, normalizeText } from '../src/utils/text.js';
 
 const msg = (seq, sender = 'c-1', extra = {}) => ({
   id: `0193f0c3-0000-7000-8000-${String(seq).padStart(12, '0')}`,
@@ -128,4 +129,15 @@ test('API errors carry the server’s code and message', () => {
   assert.equal(errorFrom(503, null).code, 'unavailable');
   assert.equal(errorFrom(503, null).retryable, true);
   assert.equal(errorFrom(429, 'not json').retryable, true);
+});
+
+test('message text is counted as the server counts it: trimmed code points, CRLF as one', () => {
+  assert.equal(countChars('  hello \n'), 5);
+  assert.equal(countChars('👍'.repeat(4000)), 4000);
+  assert.equal('👍'.repeat(4000).length, 8000);
+  assert.equal(charsLeft('👍'.repeat(4000)), 0);
+  assert.equal(charsLeft('x'.repeat(4001)), -1);
+  assert.equal(normalizeText('a\r\nb\r\n'), 'a\nb');
+  assert.equal(countChars('a\r\nb'), 3);
+  assert.equal(MAX_TEXT_CHARS, 4000);
 });

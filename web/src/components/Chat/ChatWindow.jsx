@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { otherOf, useChatStore, visibleMessages } from '../../store/chatStore.js';
 import { dayKey, formatDay, formatLastSeen, formatPrice } from '../../utils/format.js';
+import { MAX_TEXT_CHARS, charsLeft, normalizeText } from '../../utils/text.js';
 import Avatar from './Avatar.jsx';
 import { ArrowDownIcon, BackIcon, BagIcon, SendIcon } from './icons.jsx';
 import MessageBubble from './MessageBubble.jsx';
@@ -39,6 +40,7 @@ function layout(messages) {
 function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
   const [text, setText] = useState('');
   const ref = useRef(null);
+  const left = charsLeft(text);
 
   useLayoutEffect(() => {
     const el = ref.current;
@@ -49,8 +51,8 @@ function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
 
   const submit = (e) => {
     e?.preventDefault();
-    const t = text.trim();
-    if (!t) return;
+    const t = normalizeText(text);
+    if (!t || left < 0) return;
     onSend(t);
     setText('');
     ref.current?.focus();
@@ -74,8 +76,9 @@ function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
         rows={1}
         value={text}
         placeholder="Write a message"
-        maxLength={4000}
         disabled={disabled}
+        aria-invalid={left < 0}
+        aria-describedby={left < 200 ? 'composer-count' : undefined}
         onChange={(e) => {
           setText(e.target.value);
           if (e.target.value.trim()) onTyping();
@@ -86,7 +89,12 @@ function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
         aria-label="Message"
         data-testid="composer-input"
       />
-      <button type="submit" className="send-button" disabled={!text.trim() || disabled} aria-label="Send" data-testid="send-button">
+      {left < 200 && (
+        <span id="composer-count" className={`composer-count ${left < 0 ? 'is-over' : ''}`} data-testid="composer-count">
+          {left < 0 ? `${-left} over the ${MAX_TEXT_CHARS} limit` : `${left} left`}
+        </span>
+      )}
+      <button type="submit" className="send-button" disabled={!text.trim() || left < 0 || disabled} aria-label="Send" data-testid="send-button">
         <SendIcon />
       </button>
     </form>
