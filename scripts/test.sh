@@ -1,22 +1,45 @@
 #!/usr/bin/env bash
 # Runs every test of souk on a fresh machine: installs what the tests need
-# (npm packages, Debian's Chromium), then the Rust suites, the Socket.IO suite
-# with the official socket.io-client, and the browser tests.
+# (npm packages, Debian's Chromium and PostgreSQL), starts a private
+# PostgreSQL for the tests that need one (stopped at exit), then runs the
+# Rust suites, the Socket.IO suite with the official socket.io-client, the
+# cluster suite (three nodes sharing one PostgreSQL log) and the browser
+# tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test dependencies"
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Debian's PostgreSQL keeps its server binaries out of PATH, by major version.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! command -v psql >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 npm ci --prefix tests/socket --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/cluster --no-audit --no-fund --loglevel=error
 npm ci --prefix web --no-audit --no-fund --loglevel=error
+
+step "a private PostgreSQL for the tests"
+# Its own cluster in a temporary directory on a free port, run as an
+# unprivileged user; every PostgreSQL test (Rust and Node) makes its own
+# databases in it. Stopped and removed however this script ends.
+pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/souk-test-pg.XXXXXX")"
+stop_pg() {
+  scripts/pg.sh stop "$pg_dir" >/dev/null 2>&1 || true
+  rm -rf "$pg_dir"
+}
+trap stop_pg EXIT
+SOUK_TEST_PG_URL="$(scripts/pg.sh start "$pg_dir")"
+export SOUK_TEST_PG_URL
+echo "PostgreSQL for the tests: $SOUK_TEST_PG_URL"
 
 step "format and lints"
 cargo fmt --all --check
@@ -31,6 +54,9 @@ npm run --prefix web build
 
 step "Socket.IO tests (socket.io-client v4 against the release binary)"
 SOUK_BIN="$PWD/target/release/souk" npm test --prefix tests/socket
+
+step "cluster tests (three release nodes sharing one PostgreSQL log, socket.io-client v4)"
+SOUK_BIN="$PWD/target/release/souk" npm test --prefix tests/cluster
 
 step "browser tests (Playwright + Chromium against the release binary)"
 SOUK_BIN="$PWD/target/release/souk" npm run --prefix web test:e2e

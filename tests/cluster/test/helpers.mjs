@@ -1,0 +1,504 @@
+// Shared helpers of the cluster suite: a fresh database on the test
+// PostgreSQL for each file, `souk serve` nodes that share it as their event
+// log, tokens minted with `souk token`, REST through fetch and Socket.IO
+// through the official client, as a marketplace front end behind a load
+// balancer would use them.
+//
+// Every wait is bounded: for an event (`recorder`), for a process line or
+// exit, or a poll with a deadline (`eventually`) where only polling can tell
+// (another node's read models catching up, a health check turning green).
+
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { io } from 'socket.io-client';
+
+const execFileAsync = promisify(execFile);
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..', '..');
+export const soukBin = path.resolve(repoRoot, process.env.SOUK_BIN ?? 'target/release/souk');
+const pgScript = path.join(repoRoot, 'scripts', 'pg.sh');
+
+/**
+ * How long a node's presence lease lasts in these tests, in seconds: a node
+ * that dies takes its users offline within this (plus one sweep) on the
+ * others. Short, so that the fault tests stay short.
+ */
+export const PRESENCE_LEASE_SECS = 2;
+
+/** The bound within which the other nodes must see a dead node's users go offline. */
+export const OFFLINE_BOUND_MS = 3 * PRESENCE_LEASE_SECS * 1000;
+
+// ---------------------------------------------------------------- PostgreSQL
+
+/** The PostgreSQL the suite runs against (scripts/test.sh exports it). */
+export function testPgUrl() {
+  const url = process.env.SOUK_TEST_PG_URL;
+  if (!url) {
+    throw new Error(
+      'SOUK_TEST_PG_URL is not set: start a PostgreSQL (scripts/pg.sh start DIR prints its URL) and export it, ' +
+        'or run scripts/test.sh',
+    );
+  }
+  return url;
+}
+
+/** Runs one SQL statement with psql and returns its unaligned output. */
+export function psql(url, sql) {
+  return execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAtX', '-c', sql], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
+}
+
+/** A URL like `base` naming `database` instead. */
+export function withDatabase(base, database) {
+  const url = new URL(base);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Creates a fresh, empty database on the server of `base` and returns its URL. */
+export function freshDatabase(base, label) {
+  const name = `souk_cluster_${label}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  psql(withDatabase(base, 'postgres'), `CREATE DATABASE ${name}`);
+  return { name, url: withDatabase(base, name) };
+}
+
+/** Drops a database made by `freshDatabase` (after its nodes stopped). */
+export function dropDatabase(base, name) {
+  try {
+    psql(withDatabase(base, 'postgres'), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } catch {
+    // Best effort: the server may be gone already.
+  }
+}
+
+/**
+ * A private PostgreSQL in a temporary directory, started with
+ * `scripts/pg.sh start DIR` (which prints its URL) and stopped with
+ * `scripts/pg.sh stop DIR`; `start()` again restarts it on the same port.
+ */
+export async function privatePostgres() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'souk-cluster-pg-'));
+  const pg = {
+    dir,
+    url: null,
+    async start() {
+      const { stdout } = await execFileAsync(pgScript, ['start', dir], { encoding: 'utf8', timeout: 120_000 });
+      const url = stdout.trim().split('\n').pop().trim();
+      if (!/^postgres(ql)?:\/\//.test(url)) throw new Error(`scripts/pg.sh start printed ${JSON.stringify(stdout)}`);
+      if (pg.url && new URL(pg.url).port !== new URL(url).port) {
+        throw new Error(`PostgreSQL came back on another port: ${pg.url} then ${url}`);
+      }
+      pg.url = url;
+      return url;
+    },
+    async stop() {
+      await execFileAsync(pgScript, ['stop', dir], { encoding: 'utf8', timeout: 120_000 });
+    },
+    async destroy() {
+      try {
+        await pg.stop();
+      } catch {
+        // Already stopped.
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await pg.start();
+  return pg;
+}
+
+// ---------------------------------------------------------------- nodes
+
+/**
+ * Starts one `souk serve` node on free loopback ports, over its own fresh
+ * data directory (or `dataDir`), with `logUrl` as its event log.
+ */
+export async function startNode({ name, logUrl, secret, dataDir, args = [] }) {
+  dataDir ??= mkdtempSync(path.join(tmpdir(), `souk-cluster-${name}-`));
+  const proc = spawn(
+    soukBin,
+    [
+      'serve',
+      '--data-dir', dataDir,
+      '--http-addr', '127.0.0.1:0',
+      '--socket-addr', '127.0.0.1:0',
+      '--log-url', logUrl,
+      '--rest-rate-per-user', '100000',
+      '--presence-lease', `${PRESENCE_LEASE_SECS}s`,
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SOUK_JWT_SECRET: secret, SOUK_LOG: process.env.SOUK_LOG ?? 'warn' },
+    },
+  );
+  const node = {
+    name,
+    dataDir,
+    logUrl,
+    secret,
+    args,
+    proc,
+    stderr: '',
+    sockets: new Set(),
+    exited: null,
+  };
+  node.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  proc.stderr.on('data', (chunk) => {
+    node.stderr += chunk;
+    if (node.stderr.length > 200_000) node.stderr = node.stderr.slice(-100_000);
+    if (process.env.SOUK_TEST_LOG) process.stderr.write(`[${name}] ${chunk}`);
+  });
+  const listening = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${name} did not start in time:\n${node.stderr}`)), 60_000);
+    node.exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${name} exited with ${code ?? signal} before listening:\n${node.stderr}`));
+    });
+    proc.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${soukBin} (cargo build --release -p souk-api, or set SOUK_BIN): ${err.message}`));
+    });
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      let msg;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (msg.event === 'listening') {
+        clearTimeout(timer);
+        resolve(msg);
+      }
+    });
+  });
+  Object.assign(node, {
+    http: `http://${listening.http}`,
+    socketUrl: `http://${listening.socket}`,
+    /** A connected socket for `token` (rejects with the connect_error). */
+    connect: (token, opts = {}) => connect(node, token, opts),
+    /** REST as `token` (`token` null: no authorization header). */
+    rest: (token, method, route, body, opts) => rest(node.http, token, method, route, body, opts),
+    /** GET /healthz's status, or 0 when the node does not answer. */
+    async health() {
+      try {
+        const res = await fetch(`${node.http}/healthz`, { signal: AbortSignal.timeout(5_000) });
+        await res.text();
+        return res.status;
+      } catch {
+        return 0;
+      }
+    },
+    /** SIGTERM, and wait for the exit (SIGKILL after 15 s). */
+    async stop() {
+      for (const s of node.sockets) s.disconnect();
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+        const how = await node.exited;
+        clearTimeout(timer);
+        return how;
+      }
+      return node.exited;
+    },
+    /** SIGKILL: no drain, no goodbye to PostgreSQL. */
+    async kill() {
+      proc.kill('SIGKILL');
+      return node.exited;
+    },
+    /** Removes the data directory (after stop or kill). */
+    remove() {
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
+  return node;
+}
+
+/**
+ * `count` nodes over one log with one signing secret. `token()` mints with
+ * `souk token`; a token is good on every node.
+ */
+export async function startCluster({ logUrl, count = 3, args = [] }) {
+  const secret = randomBytes(32).toString('hex');
+  const names = ['A', 'B', 'C', 'D', 'E'].slice(0, count);
+  // One after the other: the first one creates the log's schema.
+  const nodes = [];
+  for (const name of names) nodes.push(await startNode({ name, logUrl, secret, args }));
+  const tokenDir = mkdtempSync(path.join(tmpdir(), 'souk-cluster-tokens-'));
+  const cluster = {
+    nodes,
+    secret,
+    logUrl,
+    token: (user, role, displayName) => mintToken(tokenDir, secret, user, role, displayName),
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+    async destroy() {
+      await cluster.stop();
+      for (const n of nodes) n.remove();
+      rmSync(tokenDir, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
+
+export function mintToken(dataDir, secret, user, role, name) {
+  const args = ['token', '--data-dir', dataDir, '--user', user, '--role', role];
+  if (name) args.push('--name', name);
+  return execFileSync(soukBin, args, { encoding: 'utf8', env: { ...process.env, SOUK_JWT_SECRET: secret } }).trim();
+}
+
+/**
+ * `souk projections verify` on a stopped node: rebuilds its read models from
+ * the log into a scratch copy and lists every difference from its own.
+ */
+export async function verifyProjections(node) {
+  try {
+    const { stdout, stderr } = await execFileAsync(
+      soukBin,
+      ['projections', 'verify', '--data-dir', node.dataDir, '--log-url', node.logUrl],
+      { encoding: 'utf8', timeout: 120_000, env: { ...process.env, SOUK_LOG: 'warn' } },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    return { code: err.code ?? -1, stdout: err.stdout ?? '', stderr: err.stderr ?? String(err) };
+  }
+}
+
+function connect(node, token, opts) {
+  const socket = io(node.socketUrl, {
+    auth: { token },
+    transports: opts.transports ?? ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    timeout: 10_000,
+  });
+  node.sockets.add(socket);
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => {
+      socket.off('connect_error');
+      resolve(socket);
+    });
+    socket.once('connect_error', (err) => {
+      socket.off('connect');
+      socket.close();
+      reject(new Error(`connect to node ${node.name}: ${err.message}`));
+    });
+  });
+}
+
+async function rest(base, token, method, route, body, { timeout = 15_000 } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${base}${route}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeout),
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = text;
+  }
+  return { status: res.status, body: json };
+}
+
+// ---------------------------------------------------------------- waiting
+
+/** Emits with an ack and returns it (fails after `ms`). */
+export async function call(socket, event, payload, ms = 10_000) {
+  try {
+    return await socket.timeout(ms).emitWithAck(event, payload);
+  } catch (err) {
+    throw new Error(`no ack for ${event} ${JSON.stringify(payload)?.slice(0, 200)} on socket ${socket.id}: ${err.message}`);
+  }
+}
+
+/**
+ * Records every `event` the socket receives, from now on.
+ * `next(pred)` waits for the first not-yet-taken one matching `pred`.
+ */
+export function recorder(socket, event) {
+  const seen = [];
+  const at = [];
+  const waiters = [];
+  let taken = 0;
+  socket.on(event, (payload) => {
+    seen.push(payload);
+    at.push(Date.now());
+    for (const w of [...waiters]) w();
+  });
+  const until = (ok, ms, what) => {
+    if (ok()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (ok()) {
+          done();
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${ms} ms waiting for ${what()}`));
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        const i = waiters.indexOf(check);
+        if (i >= 0) waiters.splice(i, 1);
+      };
+      waiters.push(check);
+    });
+  };
+  return {
+    seen,
+    /** When each one arrived (Date.now()). */
+    at,
+    /** Waits until `count` have arrived in total. */
+    async count(count, ms = 10_000) {
+      await until(() => seen.length >= count, ms, () => `${count} × ${event}, got ${seen.length}`);
+      return seen.slice(0, count);
+    },
+    /** Waits until one matching `pred` has arrived (taken or not). */
+    async some(pred, ms = 10_000) {
+      let found;
+      await until(
+        () => {
+          found = seen.find(pred);
+          return found !== undefined;
+        },
+        ms,
+        () => `a matching ${event} (seen ${JSON.stringify(seen).slice(0, 2_000)})`,
+      );
+      return found;
+    },
+    /** The next one matching `pred` (default: any), after those taken before. */
+    async next(pred = () => true, ms = 10_000) {
+      let found;
+      await until(
+        () => {
+          for (let i = taken; i < seen.length; i++) {
+            if (pred(seen[i])) {
+              found = seen[i];
+              taken = i + 1;
+              return true;
+            }
+          }
+          return false;
+        },
+        ms,
+        () => `a matching ${event} (seen ${JSON.stringify(seen).slice(0, 2_000)})`,
+      );
+      return found;
+    },
+  };
+}
+
+/**
+ * Polls `probe` (async) until it returns a truthy value, every 50 ms, for at
+ * most `ms`; returns that value, or fails naming `what` and the last value.
+ */
+export async function eventually(probe, { ms = 15_000, what = 'a condition' } = {}) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${String(last?.stack ?? JSON.stringify(last)).slice(0, 2_000)}`);
+    }
+    await sleep(50);
+  }
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits for the socket's disconnect and returns its reason. */
+export function disconnected(socket, ms = 10_000) {
+  if (!socket.connected) return Promise.resolve('already');
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no disconnect')), ms);
+    socket.once('disconnect', (reason) => {
+      clearTimeout(timer);
+      resolve(reason);
+    });
+  });
+}
+
+let counter = 0;
+/** A user id unique within the run. */
+export function uid(prefix) {
+  counter += 1;
+  return `${prefix}-${process.pid}-${counter}`;
+}
+
+/**
+ * A customer and a vendor with a conversation between them (opened on
+ * `node`), each with a token good on every node.
+ */
+export async function pair(cluster, node, names = {}) {
+  const customer = { id: uid('c'), name: names.customer ?? 'Alice' };
+  const vendor = { id: uid('v'), name: names.vendor ?? 'Bolt Bikes' };
+  customer.token = cluster.token(customer.id, 'customer', customer.name);
+  vendor.token = cluster.token(vendor.id, 'vendor', vendor.name);
+  const opened = await node.rest(customer.token, 'POST', '/api/chat/conversation', {
+    vendorId: vendor.id,
+    vendorName: vendor.name,
+  });
+  if (opened.status !== 201) throw new Error(`open: ${opened.status} ${JSON.stringify(opened.body)}`);
+  return { customer, vendor, conversationId: opened.body.id };
+}
+
+/** Every message of a conversation, as `node` has it (pages of 100). */
+export async function history(node, token, conversationId) {
+  const all = [];
+  let after = 0;
+  for (;;) {
+    const page = await node.rest(token, 'GET', `/api/chat/${conversationId}/messages?after=${after}&limit=100`);
+    if (page.status !== 200) throw new Error(`history on ${node.name}: ${page.status} ${JSON.stringify(page.body)}`);
+    all.push(...page.body.messages);
+    if (!page.body.hasMore || page.body.messages.length === 0) return all;
+    after = page.body.messages[page.body.messages.length - 1].seq;
+  }
+}
+
+/** Every recorded event of a conversation, as `node`'s audit route has it. */
+export async function auditEvents(node, token, conversationId) {
+  const all = [];
+  let from = 0;
+  for (let round = 0; round < 1_000; round++) {
+    const page = await node.rest(token, 'GET', `/api/chat/${conversationId}/events?from=${from}&limit=500`);
+    if (page.status !== 200) throw new Error(`events on ${node.name}: ${page.status} ${JSON.stringify(page.body)}`);
+    all.push(...page.body.events);
+    if (page.body.next === null || page.body.next === undefined || page.body.events.length === 0) return all;
+    from = page.body.next;
+  }
+  throw new Error('the audit route never ended');
+}
+
+/** Asserts-friendly: `[1, 2, ..., n]`. */
+export const oneTo = (n) => Array.from({ length: n }, (_, i) => i + 1);
+
+/** Values of `xs` that occur more than once. */
+export function repeated(xs) {
+  const seen = new Set();
+  const twice = new Set();
+  for (const x of xs) (seen.has(x) ? twice : seen).add(x);
+  return [...twice];
+}
