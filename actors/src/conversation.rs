@@ -42,6 +42,14 @@ use crate::reply::{ActorError, CommandReply};
 /// append (and of one transaction in the embedded log).
 pub(crate) const MAX_BATCH: usize = 256;
 
+/// How many times a batch is appended before its callers get
+/// [`ActorError::Conflict`]: the first try and up to nine retries, each after
+/// reloading the stream (see the crate docs, "Why retry").
+pub(crate) const MAX_ATTEMPTS: u8 = 10;
+
+/// The longest pause before a retry, whatever the attempt.
+const MAX_BACKOFF: Duration = Duration::from_millis(40);
+
 pub(crate) type ReplyTx = oneshot::Sender<Result<CommandReply, ActorError>>;
 pub(crate) type StateTx = oneshot::Sender<Result<ConversationState, ActorError>>;
 
@@ -132,8 +140,9 @@ struct Draft {
 enum AfterLoad {
     /// Go on with the queue.
     Pump,
-    /// Re-decide this batch, which conflicted, and append it once more.
-    Retry(Vec<Pending>),
+    /// Re-decide this batch, which conflicted on try `attempt - 1`, and
+    /// append it again as try `attempt`.
+    Retry(Vec<Pending>, u8),
 }
 
 impl ConversationActor {
@@ -201,13 +210,23 @@ impl ConversationActor {
                 Ok(folded) => {
                     act.log = Some(folded);
                     act.sync_typing_timers([None, None], ctx);
-                    if let AfterLoad::Retry(batch) = after {
-                        act.run_batch(batch, 1, ctx);
+                    if let AfterLoad::Retry(mut batch, attempt) = after {
+                        // Commands that queued meanwhile go with it: they
+                        // came later, so their order is kept, and the
+                        // contended stream gets one append instead of two.
+                        while batch.len() < MAX_BATCH
+                            && matches!(act.queue.front(), Some(Job::Execute { .. }))
+                        {
+                            if let Some(Job::Execute { command, reply }) = act.queue.pop_front() {
+                                batch.push(Pending { command, reply });
+                            }
+                        }
+                        act.run_batch(batch, attempt, ctx);
                     }
                 }
                 Err(e) => {
                     warn!(conversation = %act.id, error = %e, "could not load the conversation");
-                    if let AfterLoad::Retry(batch) = after {
+                    if let AfterLoad::Retry(batch, _) = after {
                         for p in batch {
                             answer(p.reply, Err(ActorError::Store(e.clone())));
                         }
@@ -232,8 +251,8 @@ impl ConversationActor {
     }
 
     /// Decides `batch` in order against the loaded state and appends what it
-    /// records as one batch; `attempt` is 0, or 1 for the retry after a
-    /// conflict. Answers at once when nothing is recorded.
+    /// records as one batch; `attempt` is 0 for the first try, then counts
+    /// the retries after conflicts. Answers at once when nothing is recorded.
     fn run_batch(&mut self, batch: Vec<Pending>, attempt: u8, ctx: &mut Context<Self>) {
         let folded = self
             .log
@@ -304,12 +323,19 @@ impl ConversationActor {
                 answer_batch(batch, outcomes, &recorded, position_before);
                 self.sync_typing_timers(starts, ctx);
             }
-            Err(StoreError::WrongExpectedRevision { .. }) if attempt == 0 => {
-                // Someone else (another node) wrote to the stream: catch up
-                // with the log and decide the same commands again, once.
-                debug!(conversation = %self.id, "append conflict, reloading and retrying once");
+            Err(StoreError::WrongExpectedRevision { .. }) if attempt + 1 < MAX_ATTEMPTS => {
+                // Someone else (another node) wrote to the stream: after a
+                // short random pause (so that contending nodes stop meeting
+                // at the same instant), catch up with the log and decide the
+                // same commands again.
+                let pause = backoff(attempt);
+                debug!(conversation = %self.id, attempt, ?pause, "append conflict, reloading and retrying");
                 self.log = None;
-                self.load(AfterLoad::Retry(batch), ctx);
+                self.busy = true;
+                ctx.run_later(pause, move |act, ctx| {
+                    act.busy = false;
+                    act.load(AfterLoad::Retry(batch, attempt + 1), ctx);
+                });
             }
             Err(e) => {
                 // The state holds events the log may not have: rebuild it
@@ -559,6 +585,15 @@ fn answer(reply: Option<ReplyTx>, result: Result<CommandReply, ActorError>) {
         // A caller that stopped waiting is not an error.
         let _ = tx.send(result);
     }
+}
+
+/// The pause before retry `attempt + 1`: random, up to 1 ms doubled with
+/// each attempt, at most [`MAX_BACKOFF`].
+fn backoff(attempt: u8) -> Duration {
+    let ceiling = Duration::from_millis(1u64 << attempt.min(6)).min(MAX_BACKOFF);
+    // Any source of randomness will do; a v4 UUID is one at hand.
+    let unit = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as u32;
+    ceiling.mul_f64(f64::from(unit) / 1_000_000.0)
 }
 
 fn millis(d: Duration) -> i64 {

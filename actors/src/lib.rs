@@ -20,16 +20,21 @@
 //! caller still gets its own reply, after the batch is durable. Fifty
 //! senders to one conversation cost two or three appends, not fifty.
 //!
-//! # Why retry once
+//! # Why retry
 //!
 //! On one node the actor is the stream's only writer, so a conflict
-//! (`WrongExpectedRevision`) means another node wrote to it, typically for a
-//! moment while two nodes both host the conversation. The actor reloads the
-//! stream and decides the same commands again (decide is pure and commands
-//! carry their own ids and times, so this is safe; a repeated
-//! `clientMessageId` is then recognised). A second conflict in a row means
-//! the stream is contended: rather than spin, the callers get
-//! [`ActorError::Conflict`] and may try again. After any other failed append
+//! (`WrongExpectedRevision`) means another node wrote to it: nodes that share
+//! one log may each host an actor for the same conversation at once. The
+//! actor reloads the stream and decides the same commands again (decide is
+//! pure and commands carry their own ids and times, so this is safe; a
+//! `clientMessageId` recorded by the other node is then recognised and not
+//! recorded twice), together with the commands that queued meanwhile. Under
+//! real contention (dozens of senders on three nodes) a node may lose several
+//! rounds in a row, so it retries up to ten times in all, each time after a
+//! short random pause (up to 1 ms, doubling per attempt, at most 40 ms) so
+//! that the nodes stop colliding in step. Only then, the stream being
+//! contended beyond reason, do the callers get [`ActorError::Conflict`]
+//! (`409 conflict`) and may try again. After any other failed append
 //! the state (which already holds the decided events) is dropped and rebuilt
 //! from the log before the next decision, so it never runs ahead of the log.
 //!

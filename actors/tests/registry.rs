@@ -361,8 +361,8 @@ async fn a_stream_that_keeps_conflicting_answers_conflict() {
     );
     assert_eq!(
         store.appends() - before,
-        2,
-        "tried once, retried once, then gave up"
+        10,
+        "tried once, retried nine times, then gave up"
     );
 
     // The state did not keep the refused message.

@@ -136,6 +136,9 @@ pub struct Instrumented {
     appends: AtomicUsize,
     conflict_always: AtomicBool,
     fail_reads: AtomicBool,
+    /// Microseconds each append waits before it reaches the log, as a round
+    /// trip to a database server would.
+    append_delay_us: AtomicUsize,
 }
 
 impl Instrumented {
@@ -149,6 +152,13 @@ impl Instrumented {
 
     pub fn set_conflict_always(&self, on: bool) {
         self.conflict_always.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes each append take `delay` (a network round trip) before it is
+    /// checked against the stream.
+    pub fn set_append_delay(&self, delay: Duration) {
+        self.append_delay_us
+            .store(delay.as_micros() as usize, Ordering::SeqCst);
     }
 
     /// While set, stream reads fail with `Unavailable`.
@@ -166,6 +176,10 @@ impl EventStore for Instrumented {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         self.appends.fetch_add(1, Ordering::SeqCst);
+        let delay = self.append_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_micros(delay as u64)).await;
+        }
         if self.conflict_always.load(Ordering::SeqCst) {
             let last = self
                 .inner
