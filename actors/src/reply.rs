@@ -41,7 +41,7 @@ pub enum ActorError {
     /// variant (see [`DomainError`]).
     #[error(transparent)]
     Domain(#[from] DomainError),
-    /// The stream kept moving under the actor: still conflicting after the one
+    /// The stream kept moving under the actor: still conflicting after every
     /// reload-and-retry. Maps to `409 conflict`.
     #[error("conflict: {0}")]
     Conflict(StoreError),
