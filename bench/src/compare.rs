@@ -321,6 +321,7 @@ impl Bench {
         let config = LoadConfig {
             server_url: running.http_url.clone(),
             socket_url: running.socket_url.clone(),
+            vendor_socket_url: None,
             pairs,
             rate,
             duration: Duration::from_secs_f64(duration),

@@ -31,6 +31,14 @@
 //! - **lost**: the send was acknowledged but the other side never got the
 //!   message within the grace period after the last send.
 //!
+//! # Across nodes
+//!
+//! With `vendor_socket_url`, the vendors' sockets connect to another node of
+//! a cluster than the customers' ones: each message (over the sockets, in
+//! both directions) is then sent on one node and heard on the other, through
+//! the shared log. The same run without it, against one node, is the
+//! baseline at the same offered rate.
+//!
 //! The first `warmup` seconds of the schedule are sent but not measured
 //! (Node's JIT and souk's caches both get to warm up); CPU time is counted
 //! from the end of the warmup to the last delivery (or the grace deadline).
@@ -69,6 +77,10 @@ pub struct LoadConfig {
     pub server_url: String,
     /// `ws://127.0.0.1:PORT` or `http://...` (Socket.IO).
     pub socket_url: String,
+    /// Where the vendors' sockets connect instead of `socket_url`: another
+    /// node of a cluster, so that every message is sent on one node and
+    /// heard on another (customers send on `socket_url`, vendors on this).
+    pub vendor_socket_url: Option<String>,
     pub pairs: usize,
     /// Offered messages per second.
     pub rate: f64,
@@ -151,6 +163,8 @@ pub struct ServerUse {
 pub struct LoadReport {
     pub via: String,
     pub pairs: usize,
+    /// Whether the vendors' sockets were on another node (`--vendor-socket-url`).
+    pub cross_node: bool,
     pub sockets: usize,
     pub idle_sockets: usize,
     pub offered_rate: f64,
@@ -421,10 +435,19 @@ impl Window {
 pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     loopback_only(&config.server_url)?;
     loopback_only(&config.socket_url)?;
+    if let Some(url) = &config.vendor_socket_url {
+        loopback_only(url)?;
+        // Over REST both sides would send through the first node.
+        anyhow::ensure!(
+            config.via == Via::Socket,
+            "--vendor-socket-url measures socket sends only (--via socket)"
+        );
+    }
     anyhow::ensure!(config.pairs > 0, "--pairs must be at least 1");
     anyhow::ensure!(config.rate > 0.0, "--rate must be positive");
     let setup_started = Instant::now();
     let socket_url = ws_url(&config.socket_url);
+    let vendor_socket_url = config.vendor_socket_url.as_deref().map(ws_url);
     let proc = config.server_pid.map(Proc::of);
     if let Some(p) = &proc {
         anyhow::ensure!(
@@ -447,7 +470,11 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     let tracker = Arc::new(Tracker::new(plan, count, warmup_count));
 
     // Both sockets of every pair, then both join the pair's room.
-    let sockets = connect_pairs(&config, &socket_url, &pairs, &tracker).await?;
+    let urls = [
+        socket_url.as_str(),
+        vendor_socket_url.as_deref().unwrap_or(&socket_url),
+    ];
+    let sockets = connect_pairs(&config, urls, &pairs, &tracker).await?;
     join_rooms(&config, &pairs, &sockets).await?;
     let rss_pairs = sample(&proc).rss_kib;
 
@@ -507,6 +534,7 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
 
     let mut report = summarize(&tracker, &config, measured_count, start, lags);
     report.sockets = sockets.len();
+    report.cross_node = config.vendor_socket_url.is_some();
     report.idle_sockets = idle.len();
     report.setup_secs = setup_secs;
     let generator_cpu = end.generator.cpu.saturating_sub(begin.generator.cpu);
@@ -595,10 +623,11 @@ fn auth(token: &str) -> String {
     serde_json::json!({ "token": token }).to_string()
 }
 
-/// Sockets in order: pair 0 customer, pair 0 vendor, pair 1 customer, ...
+/// Sockets in order: pair 0 customer, pair 0 vendor, pair 1 customer, ...;
+/// customers connect to `urls[0]`, vendors to `urls[1]`.
 async fn connect_pairs(
     config: &LoadConfig,
-    url: &str,
+    urls: [&str; 2],
     pairs: &[Pair],
     tracker: &Arc<Tracker>,
 ) -> anyhow::Result<Vec<Connection>> {
@@ -607,6 +636,7 @@ async fn connect_pairs(
     }))
     .map(|(p, role, token)| {
         let handler = pair_handler(tracker.clone(), p, role);
+        let url = urls[side(role)];
         async move {
             sio::connect(url, &auth(&token), &[], CONNECT_TIMEOUT, handler)
                 .await
@@ -934,6 +964,7 @@ mod tests {
         let config = LoadConfig {
             server_url: String::new(),
             socket_url: String::new(),
+            vendor_socket_url: None,
             pairs: 2,
             rate: 1000.0,
             duration: Duration::from_millis(4),

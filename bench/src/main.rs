@@ -63,6 +63,11 @@ struct LoadArgs {
     /// Socket.IO URL (`http://` or `ws://`).
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     socket_url: String,
+    /// The vendors' sockets connect here instead (another node of a
+    /// cluster): every message is then sent on one node and heard on the
+    /// other. The customers' sockets and REST stay on the first node.
+    #[arg(long)]
+    vendor_socket_url: Option<String>,
     /// Customer/vendor pairs, each with a conversation and two sockets.
     #[arg(long, default_value_t = 100)]
     pairs: usize,
@@ -129,6 +134,7 @@ impl LoadArgs {
         Ok(LoadConfig {
             server_url: self.server_url.clone(),
             socket_url: self.socket_url.clone(),
+            vendor_socket_url: self.vendor_socket_url.clone(),
             pairs: self.pairs,
             rate: self.rate,
             duration: secs(self.duration, "--duration")?,
