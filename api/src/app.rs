@@ -221,6 +221,36 @@ fn cors(origins: &[String]) -> Cors {
         .fold(base, |cors, origin| cors.allowed_origin(origin))
 }
 
+/// What a path that is no file of the web app gets: the app's page routes
+/// (`/chat`, `/vendor/...`) get the app with 200, other page-like paths get
+/// it with 404 (a person sees the app, which sends them home; a probe sees
+/// the truth), and what looks like an asset (`.js`, `.css`, an image: a last
+/// segment with a dot) or asks with another method than GET/HEAD gets the
+/// JSON 404.
+async fn web_fallback(
+    req: actix_web::HttpRequest,
+    index: PathBuf,
+) -> actix_web::Result<HttpResponse> {
+    use actix_web::http::Method;
+    let path = req.path();
+    let last = path.rsplit('/').next().unwrap_or("");
+    let page_like = !last.contains('.') && matches!(*req.method(), Method::GET | Method::HEAD);
+    if !page_like {
+        return Ok(rest::not_found(req).await);
+    }
+    let page_route = path == "/"
+        || ["/chat", "/vendor/"]
+            .iter()
+            .any(|p| path == p.trim_end_matches('/') || path.starts_with(p));
+    let mut response = actix_files::NamedFile::open_async(index)
+        .await?
+        .into_response(&req);
+    if !page_route {
+        *response.status_mut() = actix_web::http::StatusCode::NOT_FOUND;
+    }
+    Ok(response)
+}
+
 /// Counts requests and answers by status class for `/metrics`.
 async fn count_requests(
     req: ServiceRequest,
@@ -287,7 +317,10 @@ fn http_server(
             .wrap(middleware::from_fn(count_requests))
             .wrap(cors(&origins))
             .configure(rest::configure)
-            .route("/api/config", web::get().to(web_config));
+            .service(rest::route(
+                "/api/config",
+                [(actix_web::http::Method::GET, web::get().to(web_config))],
+            ));
         if demo {
             app = app.configure(demo::configure);
         }
@@ -300,12 +333,7 @@ fn http_server(
                         .index_file("index.html")
                         .default_handler(web::to(move |req: actix_web::HttpRequest| {
                             let index = index.clone();
-                            async move {
-                                // Client-side routes (/chat, /vendor/chat) get the app.
-                                actix_files::NamedFile::open_async(index)
-                                    .await
-                                    .map(|f| f.into_response(&req))
-                            }
+                            async move { web_fallback(req, index).await }
                         })),
                 )
             }

@@ -378,31 +378,109 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     )))
 }
 
-/// The routes of one side, under its prefix.
-fn chat_scope(prefix: &str, side: Role) -> actix_web::Scope {
-    web::scope(prefix)
-        .app_data(Side(side))
-        .route("/conversation", web::post().to(open_conversation))
-        .route("/conversations", web::get().to(list_conversations))
-        .route("/send", web::post().to(send))
-        .route("/unread", web::get().to(unread))
-        .route("/message/{messageId}/read", web::put().to(read_message))
-        .route("/{conversationId}/messages", web::get().to(history))
-        .route("/{conversationId}/read", web::put().to(read_all))
-        .route("/{conversationId}/events", web::get().to(events))
+/// A route: one path and the methods it takes; any other method gets
+/// `405 method_not_allowed` in the error shape, with `Allow`.
+pub(crate) fn route<const N: usize>(
+    path: &str,
+    methods: [(actix_web::http::Method, actix_web::Route); N],
+) -> actix_web::Resource {
+    let allow = methods
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let resource = web::resource(path).default_service(web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move { method_not_allowed(&req, &allow) }
+    }));
+    methods
+        .into_iter()
+        .fold(resource, |resource, (_, route)| resource.route(route))
 }
 
-/// Registers every REST route of API.md.
+fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
+    let error = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} does not take {}; it takes {allow}",
+            req.path(),
+            req.method()
+        ),
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    response
+}
+
+/// The routes of one side, under its prefix; anything else under it is a
+/// JSON `404`.
+fn chat_scope(prefix: &str, side: Role) -> actix_web::Scope {
+    use actix_web::http::Method;
+    web::scope(prefix)
+        .app_data(Side(side))
+        .service(route(
+            "/conversation",
+            [(Method::POST, web::post().to(open_conversation))],
+        ))
+        .service(route(
+            "/conversations",
+            [(Method::GET, web::get().to(list_conversations))],
+        ))
+        .service(route("/send", [(Method::POST, web::post().to(send))]))
+        .service(route("/unread", [(Method::GET, web::get().to(unread))]))
+        .service(route(
+            "/message/{messageId}/read",
+            [(Method::PUT, web::put().to(read_message))],
+        ))
+        .service(route(
+            "/{conversationId}/messages",
+            [(Method::GET, web::get().to(history))],
+        ))
+        .service(route(
+            "/{conversationId}/read",
+            [(Method::PUT, web::put().to(read_all))],
+        ))
+        .service(route(
+            "/{conversationId}/events",
+            [(Method::GET, web::get().to(events))],
+        ))
+        .default_service(web::to(not_found))
+}
+
+/// Registers every REST route of the contract. `/healthz` and `/metrics`
+/// answer `HEAD` as `GET` without the body (a load balancer's probe sees
+/// the true status).
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use actix_web::http::Method;
     cfg.service(chat_scope("/api/chat", Role::Customer))
         .service(chat_scope("/api/vendor/chat", Role::Vendor))
         .service(
             web::scope("/api/vendor")
                 .app_data(Side(Role::Vendor))
-                .route("/analytics", web::get().to(analytics)),
+                .service(route(
+                    "/analytics",
+                    [(Method::GET, web::get().to(analytics))],
+                ))
+                .default_service(web::to(not_found)),
         )
-        .route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics));
+        .service(route(
+            "/healthz",
+            [
+                (Method::GET, web::get().to(healthz)),
+                (Method::HEAD, web::head().to(healthz)),
+            ],
+        ))
+        .service(route(
+            "/metrics",
+            [
+                (Method::GET, web::get().to(metrics)),
+                (Method::HEAD, web::head().to(metrics)),
+            ],
+        ));
 }
 
 /// Query strings that cannot be parsed at all get the JSON error too.

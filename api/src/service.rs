@@ -243,15 +243,18 @@ pub async fn mark_read(
     conversation: Option<ConversationId>,
     message: MessageId,
 ) -> Result<ReadReceipt, ApiError> {
-    let conversation = match conversation {
-        Some(c) => c,
+    // Found from the message alone, a message of someone else's conversation
+    // and an unknown id get the same answer: existence is not leaked.
+    let message_not_found = || ApiError::not_found(format!("message {message} not found"));
+    let (conversation, looked_up) = match conversation {
+        Some(c) => (c, false),
         None => {
-            state
+            let found = state
                 .projections
                 .message(message)
                 .await?
-                .ok_or_else(|| ApiError::not_found(format!("message {message} not found")))?
-                .conversation_id
+                .ok_or_else(message_not_found)?;
+            (found.conversation_id, true)
         }
     };
     let at = Timestamp::now();
@@ -260,7 +263,12 @@ pub async fn mark_read(
         up_to: message,
         at,
     };
-    let reply = execute(state, conversation, command).await?;
+    let reply = execute(state, conversation, command)
+        .await
+        .map_err(|e| match e.code {
+            crate::error::ErrorCode::NotFound if looked_up => message_not_found(),
+            _ => e,
+        })?;
     settle(state, reply.position).await;
     Ok(ReadReceipt {
         conversation_id: conversation,

@@ -426,13 +426,27 @@ async fn strangers_never_see_or_touch_a_conversation() {
                 .await;
             assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"), "{b}");
         }
-        let (s, _) = server
-            .put(
-                &format!("{prefix}/message/{}/read", message["id"].as_str().unwrap()),
-                token,
-            )
+        // Someone else's message and an unknown id read the same: existence
+        // is not leaked.
+        let theirs = message["id"].as_str().unwrap();
+        let (s, b) = server
+            .put(&format!("{prefix}/message/{theirs}/read"), token)
             .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(
+            b["error"]["message"],
+            format!("message {theirs} not found"),
+            "{b}"
+        );
+        let unknown = uuid::Uuid::now_v7();
+        let (s, b) = server
+            .put(&format!("{prefix}/message/{unknown}/read"), token)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(
+            b["error"]["message"],
+            format!("message {unknown} not found")
+        );
         let (s, b) = server.get(&format!("{prefix}/conversations"), token).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(b["conversations"], json!([]));
@@ -889,4 +903,119 @@ async fn health_and_metrics() {
     );
     assert!(text.contains("souk_messages_sent_total 1"), "{text}");
     assert!(text.contains("souk_log_position 2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_wrong_methods_get_the_error_shape() {
+    let server = TestServer::start();
+    let pair = Pair::open(&server, "c-1", "v-1").await;
+    let conv = &pair.conversation;
+    for (method, path) in [
+        (Method::GET, "/api/chat/nope".to_owned()),
+        (Method::GET, format!("/api/chat/{conv}/nope")),
+        (Method::GET, "/api/vendor/chat/a/b/c/d".to_owned()),
+        (Method::GET, "/api/vendor/nope".to_owned()),
+        (Method::GET, "/api/nope".to_owned()),
+        (Method::POST, "/api/chat/nope".to_owned()),
+    ] {
+        let (s, b) = server
+            .call(method.clone(), &path, Some(&pair.customer), None)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path}: {b}");
+        assert_eq!(code(&b), "not_found", "{method} {path}: {b}");
+    }
+    for (method, path, allow) in [
+        (Method::GET, "/api/chat/send".to_owned(), "POST"),
+        (Method::DELETE, format!("/api/chat/{conv}/messages"), "GET"),
+        (
+            Method::POST,
+            "/api/vendor/chat/conversations".to_owned(),
+            "GET",
+        ),
+        (Method::GET, format!("/api/chat/{conv}/read"), "PUT"),
+        (Method::POST, "/api/vendor/analytics".to_owned(), "GET"),
+        (Method::POST, "/healthz".to_owned(), "GET, HEAD"),
+        (Method::POST, "/api/config".to_owned(), "GET"),
+    ] {
+        let res = reqwest::Client::new()
+            .request(method.clone(), format!("{}{path}", server.base))
+            .bearer_auth(&pair.customer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        let b: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(code(&b), "method_not_allowed", "{b}");
+    }
+    // Nothing of it reached the log.
+    assert_eq!(event_count(&server).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_probes_answer_head_with_the_true_status() {
+    let server = TestServer::start();
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/metrics"] {
+        let res = client
+            .head(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.text().await.unwrap(), "", "{path}");
+    }
+    for path in ["/healthz/x", "/metricsx"] {
+        let res = client
+            .head(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_is_served_for_its_pages_only() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(
+        web.path().join("index.html"),
+        "<!doctype html><title>souk</title>",
+    )
+    .unwrap();
+    std::fs::create_dir(web.path().join("assets")).unwrap();
+    std::fs::write(web.path().join("assets/app.js"), "console.log(1)").unwrap();
+    let web_dir = web.path().to_path_buf();
+    let server = TestServer::start_with(move |s| s.web_dir = web_dir, |_| None);
+    let client = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        let url = format!("{}{path}", server.base);
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            let status = res.status();
+            (status, res.text().await.unwrap())
+        }
+    };
+    for page in ["/", "/chat", "/vendor/chat", "/vendor/analytics"] {
+        let (s, body) = get(page).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert!(body.contains("<title>souk</title>"), "{page}: {body}");
+    }
+    let (s, body) = get("/assets/app.js").await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "console.log(1)"));
+    for asset in ["/nonexistent.js", "/assets/missing.css", "/logo.png"] {
+        let (s, body) = get(asset).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{asset}");
+        assert!(body.contains("not_found"), "{asset}: {body}");
+    }
+    // A page that is not one of the app's: the app (it sends people home),
+    // with the true status for probes.
+    let (s, body) = get("/healthz/x").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(body.contains("<title>souk</title>"), "{body}");
 }
