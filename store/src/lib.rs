@@ -29,10 +29,12 @@
 
 pub mod contract;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 mod subscription;
 
 pub use memory::MemoryStore;
+pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::{SqliteConfig, SqliteStore, WriterStats};
 
 use std::fmt;
@@ -260,4 +262,39 @@ pub(crate) fn check_expected(
             actual,
         })
     }
+}
+
+/// Checks a page of events to import (another log's, as read): positions
+/// contiguous from at least 1, and each event what an append would accept
+/// (a stream name, a type, JSON data). Where the page must start, and the
+/// revisions, are checked by the backend against its log.
+pub(crate) fn validate_import(events: &[RecordedEvent]) -> Result<(), StoreError> {
+    if events.first().is_some_and(|e| e.position == 0) {
+        return Err(StoreError::InvalidAppend(
+            "import: positions start at 1".to_owned(),
+        ));
+    }
+    for pair in events.windows(2) {
+        if pair[1].position != pair[0].position + 1 {
+            return Err(StoreError::InvalidAppend(format!(
+                "import: position {} is followed by {}; a page must be contiguous",
+                pair[0].position, pair[1].position
+            )));
+        }
+    }
+    for event in events {
+        if event.stream.is_empty() || event.event_type.is_empty() {
+            return Err(StoreError::InvalidAppend(format!(
+                "import: event at position {} has an empty stream name or type",
+                event.position
+            )));
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&event.data) {
+            return Err(StoreError::InvalidAppend(format!(
+                "import: event at position {} is not JSON: {e}",
+                event.position
+            )));
+        }
+    }
+    Ok(())
 }
