@@ -26,14 +26,19 @@ export const soukBin = path.resolve(repoRoot, process.env.SOUK_BIN ?? 'target/re
 const pgScript = path.join(repoRoot, 'scripts', 'pg.sh');
 
 /**
- * How long a node's presence lease lasts in these tests, in seconds: a node
- * that dies takes its users offline within this (plus one sweep) on the
- * others. Short, so that the fault tests stay short.
+ * A node's presence lease in these tests, and how often it renews it and
+ * sweeps the leases of the others: a node that dies takes its users offline
+ * on the others once its lease ran out and another node's sweep saw it.
+ * Short, so that the fault tests stay short.
  */
-export const PRESENCE_LEASE_SECS = 2;
+export const PRESENCE_LEASE_MS = 2_000;
+export const PRESENCE_HEARTBEAT_MS = 500;
 
-/** The bound within which the other nodes must see a dead node's users go offline. */
-export const OFFLINE_BOUND_MS = 3 * PRESENCE_LEASE_SECS * 1000;
+/**
+ * The bound within which the other nodes must see a dead node's users go
+ * offline: the lease, one sweep, and 1.5 s for a busy machine.
+ */
+export const OFFLINE_BOUND_MS = PRESENCE_LEASE_MS + PRESENCE_HEARTBEAT_MS + 1_500;
 
 // ---------------------------------------------------------------- PostgreSQL
 
@@ -133,7 +138,8 @@ export async function startNode({ name, logUrl, secret, dataDir, args = [] }) {
       '--socket-addr', '127.0.0.1:0',
       '--log-url', logUrl,
       '--rest-rate-per-user', '100000',
-      '--presence-lease', `${PRESENCE_LEASE_SECS}s`,
+      '--presence-lease', `${PRESENCE_LEASE_MS}ms`,
+      '--presence-heartbeat', `${PRESENCE_HEARTBEAT_MS}ms`,
       ...args,
     ],
     {
@@ -159,14 +165,19 @@ export async function startNode({ name, logUrl, secret, dataDir, args = [] }) {
     if (process.env.SOUK_TEST_LOG) process.stderr.write(`[${name}] ${chunk}`);
   });
   const listening = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node ${name} did not start in time:\n${node.stderr}`)), 60_000);
+    // On any failure, the process does not outlive the test.
+    const failed = (err) => {
+      proc.kill('SIGKILL');
+      reject(err);
+    };
+    const timer = setTimeout(() => failed(new Error(`node ${name} did not start in time:\n${node.stderr}`)), 60_000);
     node.exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`node ${name} exited with ${code ?? signal} before listening:\n${node.stderr}`));
+      failed(new Error(`node ${name} exited with ${code ?? signal} before listening:\n${node.stderr}`));
     });
     proc.once('error', (err) => {
       clearTimeout(timer);
-      reject(new Error(`cannot run ${soukBin} (cargo build --release -p souk-api, or set SOUK_BIN): ${err.message}`));
+      failed(new Error(`cannot run ${soukBin} (cargo build --release -p souk-api, or set SOUK_BIN): ${err.message}`));
     });
     createInterface({ input: proc.stdout }).on('line', (line) => {
       let msg;
@@ -232,7 +243,15 @@ export async function startCluster({ logUrl, count = 3, args = [] }) {
   const names = ['A', 'B', 'C', 'D', 'E'].slice(0, count);
   // One after the other: the first one creates the log's schema.
   const nodes = [];
-  for (const name of names) nodes.push(await startNode({ name, logUrl, secret, args }));
+  try {
+    for (const name of names) nodes.push(await startNode({ name, logUrl, secret, args }));
+  } catch (err) {
+    for (const n of nodes) {
+      await n.stop();
+      n.remove();
+    }
+    throw err;
+  }
   const tokenDir = mkdtempSync(path.join(tmpdir(), 'souk-cluster-tokens-'));
   const cluster = {
     nodes,
