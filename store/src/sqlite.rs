@@ -241,8 +241,15 @@ struct Handle {
 
 enum Command {
     Append(AppendRequest),
+    /// A page of another log to append exactly (see [`SqliteStore::import`]).
+    Import(ImportRequest),
     /// Commit what was sent before, stop, then answer.
     Close(oneshot::Sender<()>),
+}
+
+struct ImportRequest {
+    events: Vec<RecordedEvent>,
+    reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
 struct AppendRequest {
@@ -311,6 +318,7 @@ impl SqliteStore {
             needs_reload: false,
             carry: None,
             closers: Vec::new(),
+            imports: Vec::new(),
             checkpoints,
             checkpointer: Some(checkpointer),
             unchecked_events: 0,
@@ -350,6 +358,31 @@ impl SqliteStore {
             appends: c.appends.load(Ordering::Relaxed),
             events: c.events.load(Ordering::Relaxed),
         }
+    }
+
+    /// Appends `events`, a page of another log, exactly: positions,
+    /// revisions, types, versions, payload bytes and times. The first event
+    /// must come right after this log's last (so the first page goes into an
+    /// empty log), positions must be contiguous, and each stream's revisions
+    /// must continue it; otherwise [`StoreError::InvalidAppend`] and nothing
+    /// is written. A page is one transaction. Live subscriptions see it.
+    pub async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        crate::validate_import(events)?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let requests = self.inner.requests.as_ref().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        requests
+            .send(Command::Import(ImportRequest {
+                events: events.to_vec(),
+                reply,
+            }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the event store writer stopped before answering".to_owned())
+        })?
     }
 
     /// Stops accepting appends, lets the writer commit every append sent
@@ -528,6 +561,8 @@ struct Writer {
     carry: Option<AppendRequest>,
     /// Callers of `close`, answered once the writer has stopped.
     closers: Vec<oneshot::Sender<()>>,
+    /// Imports met while filling a group, run after it.
+    imports: Vec<ImportRequest>,
     counters: Arc<Counters>,
     /// Wakes the checkpointer after a commit; a channel of one slot, so
     /// wake-ups coalesce while it works.
@@ -561,6 +596,10 @@ impl Writer {
                 self.fill_group(&mut group);
             }
             self.commit_group(group);
+            for import in std::mem::take(&mut self.imports) {
+                let result = self.import(&import.events);
+                let _ = import.reply.send(result);
+            }
         }
         let Writer {
             conn,
@@ -602,6 +641,10 @@ impl Writer {
         loop {
             match self.rx.blocking_recv()? {
                 Command::Append(request) => return Some(request),
+                Command::Import(import) => {
+                    let result = self.import(&import.events);
+                    let _ = import.reply.send(result);
+                }
                 Command::Close(closer) => self.start_closing(closer),
             }
         }
@@ -626,6 +669,8 @@ impl Writer {
                     events += request.events.len();
                     group.push(request);
                 }
+                // Run after the group, in the order they came.
+                Ok(Command::Import(import)) => self.imports.push(import),
                 Ok(Command::Close(closer)) => self.start_closing(closer),
                 Err(_) => return,
             }
@@ -648,6 +693,7 @@ impl Writer {
         match self.write(&group, recorded_at) {
             Ok(outcomes) => {
                 let committed = Committed {
+                    imported: Vec::new(),
                     group,
                     outcomes,
                     recorded_at,
@@ -681,6 +727,115 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Appends a page of another log exactly, in one transaction, after
+    /// checking that it starts right after this log's last position and
+    /// that each stream's revisions continue it.
+    fn import(&mut self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return Ok(());
+        };
+        if self.needs_reload {
+            self.reload()
+                .map_err(|e| unavailable("reloading the event log state", e))?;
+        }
+        if first.position != self.next_position {
+            return Err(StoreError::InvalidAppend(format!(
+                "import: the log ends at position {}, so the next imported event must have \
+                 position {}, not {} (import into an empty log, page after page)",
+                self.next_position - 1,
+                self.next_position,
+                first.position
+            )));
+        }
+        // Heads are updated as the page is checked: reload them unless it
+        // commits.
+        self.needs_reload = true;
+        let result = self.write_import(events);
+        if let Err(e) = &result {
+            tracing::warn!("event log import failed: {e}");
+            return result;
+        }
+        self.needs_reload = false;
+        self.next_position = last.position + 1;
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .events
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        let committed = Committed {
+            imported: events.to_vec(),
+            group: Vec::new(),
+            outcomes: Vec::new(),
+            recorded_at: last.recorded_at,
+        };
+        if self.notifier.send(committed).is_err() {
+            tracing::error!("the event store notifier thread is gone");
+        }
+        Ok(())
+    }
+
+    fn write_import(&mut self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        let failed = |e: rusqlite::Error| unavailable("importing into the event log", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let mut rows = Vec::with_capacity(events.len());
+        {
+            let mut head_of = tx.prepare_cached(HEAD_OF).map_err(failed)?;
+            let mut insert_stream = tx.prepare_cached(INSERT_STREAM).map_err(failed)?;
+            for event in events {
+                let stream = event.stream.as_str();
+                let head = match self.heads.get_mut(stream) {
+                    Some(head) => head,
+                    None => {
+                        let loaded = head_of
+                            .query_row([stream], |r| {
+                                Ok(Head {
+                                    id: Some(r.get(0)?),
+                                    revision: r.get::<_, Option<i64>>(1)?.map(|r| r as Revision),
+                                })
+                            })
+                            .optional()
+                            .map_err(failed)?
+                            .unwrap_or(Head {
+                                id: None,
+                                revision: None,
+                            });
+                        self.heads.entry(stream.to_owned()).or_insert(loaded)
+                    }
+                };
+                let expected = head.revision.map_or(0, |r| r + 1);
+                if event.revision != expected {
+                    return Err(StoreError::InvalidAppend(format!(
+                        "import: event at position {} has revision {} of {stream}, expected {expected}",
+                        event.position, event.revision
+                    )));
+                }
+                let stream_id = match head.id {
+                    Some(id) => id,
+                    None => {
+                        insert_stream.execute([stream]).map_err(failed)?;
+                        let id = tx.last_insert_rowid();
+                        head.id = Some(id);
+                        id
+                    }
+                };
+                head.revision = Some(event.revision);
+                rows.push(Row {
+                    position: to_sql(event.position),
+                    stream_id,
+                    revision: to_sql(event.revision),
+                    event_type: &event.event_type,
+                    version: event.version,
+                    data: &event.data,
+                    at: event.recorded_at.millis(),
+                });
+            }
+        }
+        insert_rows(&tx, &rows).map_err(failed)?;
+        tx.commit().map_err(failed)
     }
 
     fn reload(&mut self) -> rusqlite::Result<()> {
@@ -753,7 +908,10 @@ impl Writer {
                     position: to_sql(placed.first_position + i as u64),
                     stream_id,
                     revision: to_sql(placed.first_revision + i as u64),
-                    event,
+                    event_type: &event.event_type,
+                    version: event.version,
+                    data: &event.data,
+                    at: recorded_at.millis(),
                 }));
                 let count = request.events.len() as u64;
                 next_position += count;
@@ -761,7 +919,7 @@ impl Writer {
                 outcomes.push(Ok(placed));
             }
         }
-        insert_rows(&tx, &rows, recorded_at.millis())?;
+        insert_rows(&tx, &rows)?;
         tx.commit()?;
         self.unchecked_events += (next_position - self.next_position) as usize;
         if self.unchecked_events >= CHECKPOINT_EVERY_EVENTS {
@@ -786,7 +944,11 @@ struct Row<'a> {
     position: i64,
     stream_id: i64,
     revision: i64,
-    event: &'a NewEvent,
+    event_type: &'a str,
+    version: u32,
+    data: &'a str,
+    /// `recorded_at`, in milliseconds.
+    at: i64,
 }
 
 /// Rows inserted by one execution of [`INSERT_CHUNK_SQL`]: executing a
@@ -808,27 +970,26 @@ static INSERT_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| {
 
 /// Inserts `rows` in order: [`INSERT_CHUNK`] rows per statement, then the
 /// rest one by one.
-fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row<'_>], at: i64) -> rusqlite::Result<()> {
+fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row<'_>]) -> rusqlite::Result<()> {
     fn bind(
         stmt: &mut rusqlite::CachedStatement<'_>,
         first: usize,
         row: &Row<'_>,
-        at: i64,
     ) -> rusqlite::Result<()> {
         stmt.raw_bind_parameter(first, row.position)?;
         stmt.raw_bind_parameter(first + 1, row.stream_id)?;
         stmt.raw_bind_parameter(first + 2, row.revision)?;
-        stmt.raw_bind_parameter(first + 3, row.event.event_type.as_str())?;
-        stmt.raw_bind_parameter(first + 4, row.event.version)?;
-        stmt.raw_bind_parameter(first + 5, row.event.data.as_str())?;
-        stmt.raw_bind_parameter(first + 6, at)
+        stmt.raw_bind_parameter(first + 3, row.event_type)?;
+        stmt.raw_bind_parameter(first + 4, row.version)?;
+        stmt.raw_bind_parameter(first + 5, row.data)?;
+        stmt.raw_bind_parameter(first + 6, row.at)
     }
     let mut chunks = rows.chunks_exact(INSERT_CHUNK);
     if chunks.len() > 0 {
         let mut insert = tx.prepare_cached(&INSERT_CHUNK_SQL)?;
         for chunk in &mut chunks {
             for (i, row) in chunk.iter().enumerate() {
-                bind(&mut insert, i * INSERT_COLUMNS + 1, row, at)?;
+                bind(&mut insert, i * INSERT_COLUMNS + 1, row)?;
             }
             insert.raw_execute()?;
         }
@@ -836,7 +997,7 @@ fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row<'_>], at: i64) -> rus
     if !chunks.remainder().is_empty() {
         let mut insert = tx.prepare_cached(INSERT)?;
         for row in chunks.remainder() {
-            bind(&mut insert, 1, row, at)?;
+            bind(&mut insert, 1, row)?;
             insert.raw_execute()?;
         }
     }
@@ -845,6 +1006,8 @@ fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[Row<'_>], at: i64) -> rus
 
 /// A committed group on its way to its callers.
 struct Committed {
+    /// An imported page, published as is (`group` is then empty).
+    imported: Vec<RecordedEvent>,
     group: Vec<AppendRequest>,
     outcomes: Vec<Result<Placed, StoreError>>,
     recorded_at: Timestamp,
@@ -864,13 +1027,14 @@ fn notify_while_fed(
     live: broadcast::Sender<Batch>,
 ) {
     while let Ok(Committed {
+        imported,
         group,
         outcomes,
         recorded_at,
     }) = committed.recv()
     {
         let publish = live.receiver_count() > 0;
-        let mut recorded = Vec::new();
+        let mut recorded = imported;
         for (request, outcome) in group.into_iter().zip(outcomes) {
             let placed = match outcome {
                 Ok(placed) => placed,

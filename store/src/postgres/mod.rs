@@ -69,7 +69,7 @@ mod tail;
 pub mod testing;
 pub mod writer;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,6 +154,10 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, StoreError> {
 #[derive(Default)]
 pub(crate) struct Shared {
     available: AtomicBool,
+    /// What this node's writer committed (see [`PostgresStore::stats`]).
+    pub(crate) commits: AtomicU64,
+    pub(crate) appends: AtomicU64,
+    pub(crate) events: AtomicU64,
 }
 
 impl Shared {
@@ -226,6 +230,17 @@ impl PostgresStore {
     /// Whether PostgreSQL answered the last time it was asked (no I/O).
     pub fn is_available(&self) -> bool {
         self.inner.reader.shared.available.load(Ordering::Relaxed)
+    }
+
+    /// Counts of what this node's writer committed so far (the mean group
+    /// size is `events / commits`).
+    pub fn stats(&self) -> crate::WriterStats {
+        let shared = &self.inner.reader.shared;
+        crate::WriterStats {
+            commits: shared.commits.load(Ordering::Relaxed),
+            appends: shared.appends.load(Ordering::Relaxed),
+            events: shared.events.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops accepting appends, lets the writer commit every append sent

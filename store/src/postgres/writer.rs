@@ -41,6 +41,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -345,7 +346,9 @@ impl Writer {
                 self.config.io_timeout
             ),
         };
-        let refused = error.as_ref().is_some_and(|e| e.as_db_error().is_some());
+        let refused = error
+            .as_ref()
+            .is_some_and(|e| e.as_db_error().is_some() && !connection_lost(e));
         if refused {
             // The server answered: it is up, the connection usable (the
             // transaction ended: a failed COMMIT rolls back, and an aborted
@@ -374,7 +377,14 @@ impl Writer {
                 self.shared.mark(true);
                 Ok(locked)
             }
-            Ok(Err(e)) => Err(self.failed("starting an event log transaction", Some(e), false)),
+            Ok(Err(e)) => {
+                let failure = self.failed("starting an event log transaction", Some(e), false);
+                if matches!(failure, Failure::Refused(_)) {
+                    // The transaction is aborted, not ended.
+                    self.rollback().await;
+                }
+                Err(failure)
+            }
             Err(_) => Err(self.failed("starting an event log transaction", None, false)),
         }
     }
@@ -454,6 +464,8 @@ impl Writer {
             return Ok(placed);
         }
         self.write(&rows, next - 1).await?;
+        let accepted = placed.iter().filter(|p| p.is_ok()).count() as u64;
+        self.count(accepted, rows.positions.len() as u64);
 
         let events =
             self.wants_events().then(|| {
@@ -535,9 +547,16 @@ impl Writer {
             );
         }
         self.write(&rows, last.position).await?;
+        self.count(0, rows.positions.len() as u64);
         let batch = self.wants_events().then(|| Batch::from(events.to_vec()));
         self.publish(last.position, batch);
         Ok(())
+    }
+
+    fn count(&self, appends: u64, events: u64) {
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        self.shared.appends.fetch_add(appends, Ordering::Relaxed);
+        self.shared.events.fetch_add(events, Ordering::Relaxed);
     }
 
     fn wants_events(&self) -> bool {
@@ -606,6 +625,25 @@ async fn write_round_trip(
         client.batch_execute("COMMIT"),
     )?;
     Ok(())
+}
+
+/// Whether `e` means the connection is gone, even when the server said so
+/// itself (a backend terminated by an administrator or a server shutting
+/// down reports a FATAL error, then closes).
+pub(crate) fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            matches!(db.severity(), "FATAL" | "PANIC")
+                || code.starts_with("08")
+                || code.starts_with("57P")
+        }
+        // An I/O error, a closed connection: nothing more the server said.
+        None => true,
+    }
 }
 
 fn panicked() -> StoreError {
