@@ -7,6 +7,18 @@
 //!
 //! [`spawn`] runs a whole application on its own thread with its own actix
 //! System, for tests and tools.
+//!
+//! # The log: embedded or shared
+//!
+//! Without `--log-url` the log is the embedded one in the data directory.
+//! With it, the log is PostgreSQL ([`souk_store::PostgresStore`]), shared by
+//! every node given the same URL: each node still runs its own read models
+//! (in its data directory, caught up from the shared log at start, then fed
+//! by its subscription) and its own Socket.IO edge, so what any node writes
+//! reaches every node's sockets through the log itself. Presence is then
+//! cluster-wide too ([`crate::presence::cluster`]). A node that loses
+//! PostgreSQL answers writes `503 unavailable`, keeps its sockets, says so in
+//! `/healthz` and `/metrics`, and resumes by itself.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -21,13 +33,14 @@ use anyhow::Context;
 use serde_json::json;
 use souk_actors::{ConversationRegistry, RegistryConfig};
 use souk_projections::Projections;
-use souk_store::{EventStore, SqliteConfig, SqliteStore};
+use souk_store::{EventStore, PostgresConfig, PostgresStore, SqliteConfig, SqliteStore};
 
 use crate::auth::TokenKeys;
 use crate::config::Settings;
 use crate::edge::{self, EdgeConfig, EdgeHandle};
 use crate::limit::RestLimiter;
 use crate::metrics::Metrics;
+use crate::presence::cluster::{ClusterConfig, ClusterPresence};
 use crate::presence::Presence;
 use crate::state::AppState;
 use crate::{demo, rest};
@@ -45,8 +58,33 @@ pub fn open_store(data_dir: &std::path::Path) -> anyhow::Result<SqliteStore> {
         .with_context(|| format!("while opening the event log {}", path.display()))
 }
 
+/// Opens the shared PostgreSQL log at `url`.
+pub async fn open_postgres(url: &str) -> anyhow::Result<PostgresStore> {
+    PostgresStore::connect(url, PostgresConfig::default())
+        .await
+        .with_context(|| {
+            format!(
+                "while opening the shared log {}",
+                crate::config::redact_url(url)
+            )
+        })
+}
+
+/// Opens the log a command names: PostgreSQL when `log_url` is given, else
+/// the embedded log of `data_dir`.
+pub async fn open_log(
+    data_dir: &std::path::Path,
+    log_url: Option<&str>,
+) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(match log_url {
+        Some(url) => Arc::new(open_postgres(url).await?),
+        None => Arc::new(open_store(data_dir)?),
+    })
+}
+
 /// A built application, listening, not yet serving.
 pub struct Application {
+    node_id: String,
     http_addr: SocketAddr,
     socket_addr: SocketAddr,
     server: actix_web::dev::Server,
@@ -68,16 +106,21 @@ impl StopHandle {
 impl Application {
     /// Must run inside an actix System (`#[actix_web::main]`, [`spawn`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store: Arc<dyn EventStore> = Arc::new(open_store(&settings.data.data_dir)?);
+        settings.validate()?;
+        let store = open_log(&settings.data.data_dir, settings.log.log_url.as_deref()).await?;
         Self::build_with_store(settings, store).await
     }
 
     /// Builds over a given event log (tests wrap the real one to inject
-    /// failures; a cluster deployment would pass another backend).
+    /// failures, or pass their own handle on a shared PostgreSQL log). With
+    /// `--log-url` set in `settings`, presence is kept cluster-wide in that
+    /// database; `store` should then be that database's log.
     pub async fn build_with_store(
         settings: Settings,
         store: Arc<dyn EventStore>,
     ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let node_id = settings.node_id();
         let data_dir = settings.data.data_dir.clone();
         let keys = TokenKeys::load(&data_dir, settings.secret.jwt_secret.as_deref())?;
 
@@ -107,13 +150,30 @@ impl Application {
                 ..RegistryConfig::default()
             },
         );
+        let presence = Presence::default();
+        if let Some(url) = &settings.log.log_url {
+            let cluster = ClusterPresence::start(
+                presence.clone(),
+                ClusterConfig {
+                    url: url.clone(),
+                    node_id: node_id.clone(),
+                    lease: settings.presence_lease,
+                    heartbeat: settings.presence_heartbeat,
+                },
+            )
+            .await?;
+            tracing::info!(node = %cluster.node_id(), "joined the cluster's presence");
+        }
         let state = AppState {
             store,
             registry,
             projections,
             keys,
-            presence: Presence::default(),
-            metrics: Arc::new(Metrics::default()),
+            presence,
+            metrics: Arc::new(Metrics {
+                node_id: node_id.clone(),
+                ..Metrics::default()
+            }),
         };
 
         let http_listener = TcpListener::bind(&settings.http_addr)
@@ -144,6 +204,7 @@ impl Application {
 
         let server = http_server(&settings, &state, socket_addr, http_listener)?;
         Ok(Self {
+            node_id,
             http_addr,
             socket_addr,
             server,
@@ -151,6 +212,11 @@ impl Application {
             state,
             projector,
         })
+    }
+
+    /// This node's name (`--node-id`, or the one made at start).
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -174,6 +240,11 @@ impl Application {
         self.server.await.context("while serving HTTP")?;
         tracing::info!("HTTP stopped; closing sockets");
         self.edge.shutdown();
+        if let Some(cluster) = self.state.presence.cluster() {
+            // This node's users go offline for the others now, not when
+            // its lease runs out.
+            cluster.leave().await;
+        }
         // Stops after the batch in hand; batches are atomic either way.
         self.state.projections.shutdown();
         match self.projector.await {
@@ -350,6 +421,7 @@ fn http_server(
 
 /// A whole application on its own thread (tests, tools).
 pub struct Spawned {
+    pub node_id: String,
     pub http_addr: SocketAddr,
     pub socket_addr: SocketAddr,
     pub state: AppState,
@@ -414,6 +486,7 @@ fn spawn_inner(settings: Settings, store: Option<Arc<dyn EventStore>>) -> anyhow
                     }
                 };
                 let _ = tx.send(Ok((
+                    app.node_id().to_owned(),
                     app.http_addr(),
                     app.socket_addr(),
                     app.state().clone(),
@@ -422,10 +495,11 @@ fn spawn_inner(settings: Settings, store: Option<Arc<dyn EventStore>>) -> anyhow
                 app.run_until_stopped().await
             })
         })?;
-    let (http_addr, socket_addr, state, stop) = rx
+    let (node_id, http_addr, socket_addr, state, stop) = rx
         .recv()
         .context("the application thread ended before it listened")??;
     Ok(Spawned {
+        node_id,
         http_addr,
         socket_addr,
         state,

@@ -1,4 +1,9 @@
 //! The commands of the `souk` binary.
+//!
+//! `events`, `replay` and `projections` read the embedded log of
+//! `--data-dir`, or the shared PostgreSQL log of `--log-url`
+//! (`SOUK_LOG_URL`) when given; `log copy` moves a whole log from one to the
+//! other (see [`copy_log`]).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,9 +16,9 @@ use serde_json::{json, Value};
 use souk_domain::{ConversationId, ConversationState, Role, Timestamp, UserId};
 use souk_store::{Direction, EventStore, Position, ReadFrom, RecordedEvent};
 
-use crate::app::{open_store, Application, READ_MODELS_DB};
+use crate::app::{open_log, open_postgres, open_store, Application, EVENTS_DB, READ_MODELS_DB};
 use crate::auth::{parse_ttl, TokenKeys};
-use crate::config::{DataDirArg, SecretArg, Settings};
+use crate::config::{is_postgres_url, redact_url, DataDirArg, LogArg, SecretArg, Settings};
 
 #[derive(Debug, Parser)]
 #[command(name = "souk", version, about = "Event-sourced chat for marketplaces")]
@@ -46,6 +51,8 @@ pub enum Command {
     Events {
         #[command(flatten)]
         data: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
         /// Only this conversation's events.
         #[arg(long)]
         conversation: Option<String>,
@@ -60,6 +67,8 @@ pub enum Command {
     Replay {
         #[command(flatten)]
         data: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
         /// The conversation id.
         id: String,
         /// A global position (events up to and including it) or an RFC 3339
@@ -67,12 +76,40 @@ pub enum Command {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Rebuild or verify the read models.
+    /// Rebuild or verify the read models (of `--data-dir`, from the log).
     Projections {
         #[command(flatten)]
         data: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
         #[command(subcommand)]
         action: ProjectionsAction,
+    },
+    /// Move an event log between a data directory and PostgreSQL.
+    Log {
+        #[command(subcommand)]
+        action: LogAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogAction {
+    /// Copy a whole event log into an empty one, exactly (streams,
+    /// revisions, positions, times, payload bytes): to move a deployment
+    /// from the embedded log to a shared PostgreSQL one, or back. Stop the
+    /// servers using the source first. Progress goes to stderr.
+    Copy {
+        /// The log to read: a data directory (its events.db) or a
+        /// postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The log to fill: a data directory or a postgres:// URL. It must
+        /// be empty (a data directory is created if missing).
+        #[arg(long)]
+        to: String,
+        /// Events per imported batch (each batch is one transaction).
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
     },
 }
 
@@ -114,12 +151,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Events {
             data,
+            log,
             conversation,
             from,
             follow,
-        } => block_on(events(data, conversation, from, follow)),
-        Command::Replay { data, id, at } => block_on(replay(data, id, at)),
-        Command::Projections { data, action } => block_on(projections(data, action)),
+        } => block_on(events(data, log, conversation, from, follow)),
+        Command::Replay { data, log, id, at } => block_on(replay(data, log, id, at)),
+        Command::Projections { data, log, action } => block_on(projections(data, log, action)),
+        Command::Log {
+            action: LogAction::Copy { from, to, batch },
+        } => block_on(copy_log(&from, &to, batch)),
     }
 }
 
@@ -136,16 +177,24 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
 fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     actix_web::rt::System::new().block_on(async move {
         let demo = settings.demo;
+        let log = settings.log.display();
         let app = Application::build(settings).await?;
         let (http, socket) = (app.http_addr(), app.socket_addr());
         // One machine-readable line for scripts and tests, then the human one.
         println!(
             "{}",
-            json!({ "event": "listening", "http": http.to_string(), "socket": socket.to_string() })
+            json!({
+                "event": "listening",
+                "http": http.to_string(),
+                "socket": socket.to_string(),
+                "node": app.node_id(),
+            })
         );
         let _ = std::io::stdout().flush();
         tracing::info!(
-            "souk is listening: open http://{http}/ (REST and web app), Socket.IO at {socket}{}",
+            "souk is listening: open http://{http}/ (REST and web app), Socket.IO at {socket}; node {}{}{}",
+            app.node_id(),
+            log.map(|l| format!(", shared log {l}")).unwrap_or_default(),
             if demo { " — demo mode" } else { "" }
         );
         app.run_until_stopped().await?;
@@ -168,11 +217,12 @@ pub fn event_json(e: &RecordedEvent) -> Value {
 
 async fn events(
     data: DataDirArg,
+    log: LogArg,
     conversation: Option<String>,
     from: Position,
     follow: bool,
 ) -> anyhow::Result<ExitCode> {
-    let store = open_store(&data.data_dir)?;
+    let store = open_log(&data.data_dir, log.log_url.as_deref()).await?;
     let stream = conversation
         .map(|c| {
             ConversationId::parse(&c)
@@ -267,10 +317,15 @@ pub fn state_json(
     })
 }
 
-async fn replay(data: DataDirArg, id: String, at: Option<String>) -> anyhow::Result<ExitCode> {
+async fn replay(
+    data: DataDirArg,
+    log: LogArg,
+    id: String,
+    at: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let id = ConversationId::parse(&id).map_err(|e| anyhow::anyhow!("id: {}", e.reason))?;
     let point = at.as_deref().map(parse_point).transpose()?;
-    let store = open_store(&data.data_dir)?;
+    let store = open_log(&data.data_dir, log.log_url.as_deref()).await?;
     let mut state = ConversationState::default();
     let mut last: Option<RecordedEvent> = None;
     let mut revision = 0;
@@ -311,8 +366,12 @@ async fn replay(data: DataDirArg, id: String, at: Option<String>) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-async fn projections(data: DataDirArg, action: ProjectionsAction) -> anyhow::Result<ExitCode> {
-    let store: Arc<dyn EventStore> = Arc::new(open_store(&data.data_dir)?);
+async fn projections(
+    data: DataDirArg,
+    log: LogArg,
+    action: ProjectionsAction,
+) -> anyhow::Result<ExitCode> {
+    let store: Arc<dyn EventStore> = open_log(&data.data_dir, log.log_url.as_deref()).await?;
     let path = data.data_dir.join(READ_MODELS_DB);
     match action {
         ProjectionsAction::Rebuild => {
@@ -347,5 +406,109 @@ async fn projections(data: DataDirArg, action: ProjectionsAction) -> anyhow::Res
                 ExitCode::FAILURE
             })
         }
+    }
+}
+
+/// One end of `souk log copy`.
+enum LogEnd {
+    Embedded(souk_store::SqliteStore),
+    Shared(souk_store::PostgresStore),
+}
+
+impl LogEnd {
+    /// Opens `spec`, a postgres:// URL or a data directory. A source data
+    /// directory must hold a log already (a typo must not read as an empty
+    /// log).
+    async fn open(spec: &str, source: bool) -> anyhow::Result<Self> {
+        if is_postgres_url(spec) {
+            return Ok(Self::Shared(open_postgres(spec).await?));
+        }
+        let dir = std::path::Path::new(spec);
+        if source && !dir.join(EVENTS_DB).is_file() {
+            anyhow::bail!("--from {spec}: no event log there ({EVENTS_DB} not found)");
+        }
+        Ok(Self::Embedded(open_store(dir)?))
+    }
+
+    fn log(&self) -> &dyn EventStore {
+        match self {
+            Self::Embedded(s) => s,
+            Self::Shared(s) => s,
+        }
+    }
+
+    async fn import(&self, events: &[RecordedEvent]) -> Result<(), souk_store::StoreError> {
+        match self {
+            Self::Embedded(s) => s.import(events).await,
+            Self::Shared(s) => s.import(events).await,
+        }
+    }
+}
+
+/// `souk log copy`: every event of `from`, in position order, imported
+/// into `to` exactly, `batch` events per transaction. Refuses a target that
+/// holds any event; stops at the first failure (what was imported stays,
+/// in whole batches, and a retry into the then non-empty target is refused:
+/// start again from an empty one).
+pub async fn copy_log(from: &str, to: &str, batch: usize) -> anyhow::Result<ExitCode> {
+    let batch = batch.clamp(1, 10_000);
+    let (from_name, to_name) = (shown(from), shown(to));
+    let source = LogEnd::open(from, true)
+        .await
+        .with_context(|| format!("--from {from_name}"))?;
+    let target = LogEnd::open(to, false)
+        .await
+        .with_context(|| format!("--to {to_name}"))?;
+    let existing = target.log().last_position().await?;
+    if existing > 0 {
+        anyhow::bail!(
+            "--to {to_name} already holds {existing} events; souk log copy only fills an empty log"
+        );
+    }
+    let total = source.log().last_position().await?;
+    eprintln!("copying {total} events from {from_name} to {to_name}");
+    let started = std::time::Instant::now();
+    let mut last_report = started;
+    let mut copied: u64 = 0;
+    let mut next: Position = 1;
+    loop {
+        let page = source.log().read_all(next, batch).await?;
+        let Some(last) = page.last() else { break };
+        next = last.position + 1;
+        target.import(&page).await.with_context(|| {
+            format!(
+                "while importing positions {}..={}",
+                page[0].position, last.position
+            )
+        })?;
+        copied += page.len() as u64;
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = std::time::Instant::now();
+            eprintln!(
+                "  {copied} / {} events ({:.0} %)",
+                total.max(copied),
+                100.0 * copied as f64 / total.max(copied).max(1) as f64
+            );
+        }
+    }
+    let end = target.log().last_position().await?;
+    anyhow::ensure!(
+        end == next - 1,
+        "the target ends at position {end}, the source at {}",
+        next - 1
+    );
+    eprintln!(
+        "copied {copied} events (positions 1..={end}) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A log's name for messages (a URL without its password).
+fn shown(spec: &str) -> String {
+    if is_postgres_url(spec) {
+        redact_url(spec)
+    } else {
+        spec.to_owned()
     }
 }

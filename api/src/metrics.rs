@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct Metrics {
+    /// This node's name, a label of `souk_node_info`.
+    pub node_id: String,
     pub http_requests: AtomicU64,
     pub http_errors_4xx: AtomicU64,
     pub http_errors_5xx: AtomicU64,
@@ -77,6 +79,10 @@ impl Default for LogThrottle {
 
 /// Gauges read at scrape time.
 pub struct Gauges {
+    /// Whether the log answered this scrape (0 when PostgreSQL is away).
+    pub log_available: bool,
+    /// Cluster mode: whether presence is in step with PostgreSQL.
+    pub presence_available: Option<bool>,
     pub log_position: u64,
     pub projection_position: u64,
     pub live_actors: usize,
@@ -149,6 +155,23 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP souk_node_info this node's name (--node-id)\n# TYPE souk_node_info gauge\nsouk_node_info{{node_id=\"{}\"}} 1",
+            label_value(&self.node_id)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP souk_log_available whether the event log answered (0: writes are refused with 503)\n# TYPE souk_log_available gauge\nsouk_log_available {}",
+            u8::from(gauges.log_available)
+        );
+        if let Some(up) = gauges.presence_available {
+            let _ = writeln!(
+                out,
+                "# HELP souk_presence_available whether cluster presence is in step with PostgreSQL\n# TYPE souk_presence_available gauge\nsouk_presence_available {}",
+                u8::from(up)
+            );
+        }
         let gauges: [(&str, &str, u64); 4] = [
             (
                 "souk_log_position",
@@ -181,6 +204,14 @@ impl Metrics {
     }
 }
 
+/// A label value with `\\`, `"` and newlines escaped, as the text format
+/// wants.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +241,8 @@ mod tests {
         Metrics::inc(&m.late_answers);
         Metrics::inc(&m.late_answers);
         let text = m.render(&Gauges {
+            log_available: true,
+            presence_available: None,
             log_position: 0,
             projection_position: 0,
             live_actors: 0,
@@ -219,5 +252,28 @@ mod tests {
             text.contains("# TYPE souk_late_answers_total counter\nsouk_late_answers_total 2\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_node_and_the_log_availability_are_exposed() {
+        let m = Metrics {
+            node_id: "eu-1".into(),
+            ..Metrics::default()
+        };
+        let text = m.render(&Gauges {
+            log_available: false,
+            presence_available: Some(false),
+            log_position: 7,
+            projection_position: 7,
+            live_actors: 0,
+            online_users: 0,
+        });
+        assert!(
+            text.contains("souk_node_info{node_id=\"eu-1\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nsouk_log_available 0\n"), "{text}");
+        assert!(text.contains("\nsouk_presence_available 0\n"), "{text}");
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

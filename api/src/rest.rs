@@ -344,13 +344,53 @@ async fn analytics(
     Ok(HttpResponse::Ok().json(figures))
 }
 
-async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.store.last_position().await?;
-    state
-        .projections
-        .unread(&health_probe_user(), Role::Customer)
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ok" })))
+/// `GET /healthz`: 200 `{status: "ok", node}` when the log and the read
+/// models answer; else 503 `{status: "unavailable", failing: [...], node,
+/// log, projections}` naming each part that did not (`log`: the event log,
+/// PostgreSQL in cluster mode; `projections`: the read models). Cluster
+/// presence is reported (`presence`) but does not fail the check: without
+/// PostgreSQL the log fails it anyway, and local presence goes on.
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    /// A probe that does not answer within this is a failure.
+    const PROBE: std::time::Duration = std::time::Duration::from_secs(3);
+    let status = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let log = match tokio::time::timeout(PROBE, state.store.last_position()).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "healthz: the log does not answer");
+            false
+        }
+        Err(_) => false,
+    };
+    let probe_user = health_probe_user();
+    let probe = state.projections.unread(&probe_user, Role::Customer);
+    let projections = match tokio::time::timeout(PROBE, probe).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "healthz: the read models do not answer");
+            false
+        }
+        Err(_) => false,
+    };
+    let mut body = json!({
+        "status": status(log && projections),
+        "node": state.metrics.node_id,
+    });
+    if let Some(cluster) = state.presence.cluster() {
+        body["presence"] = json!(status(cluster.is_available()));
+    }
+    if log && projections {
+        return HttpResponse::Ok().json(body);
+    }
+    let failing: Vec<&str> = [("log", log), ("projections", projections)]
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(part, _)| part)
+        .collect();
+    body["failing"] = json!(failing);
+    body["log"] = json!(status(log));
+    body["projections"] = json!(status(projections));
+    HttpResponse::ServiceUnavailable().json(body)
 }
 
 fn health_probe_user() -> souk_domain::UserId {
@@ -358,8 +398,11 @@ fn health_probe_user() -> souk_domain::UserId {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let log_position = state.store.last_position().await;
     let gauges = Gauges {
-        log_position: state.store.last_position().await.unwrap_or(0),
+        log_available: log_position.is_ok(),
+        presence_available: state.presence.cluster().map(|c| c.is_available()),
+        log_position: log_position.unwrap_or(0),
         projection_position: state.projections.position(),
         live_actors: state.registry.live_actors().await,
         online_users: state.presence.online_count(),

@@ -254,19 +254,33 @@ impl Edge {
     }
 }
 
-/// Announces presence changes, one user at a time in the order they came.
+/// Announces presence changes, one user at a time in the order they came:
+/// those of this node's sockets (`changes`), and, in cluster mode, those the
+/// other nodes made (registered with [`crate::presence::Presence::set_announcer`]:
+/// a user's first socket anywhere, their last one closing anywhere, a dead
+/// node's users going offline).
 ///
 /// It announces the user's presence as it is when the announcement is made,
 /// not the transition that queued it: two transitions of one user (a last
 /// tab closing while a new one opens) may be queued out of order by the
-/// threads that saw them, and reading the current state makes the last
-/// announcement always the true one.
+/// threads that saw them, and reading the current (cluster-wide) state makes
+/// the last announcement always the true one.
 pub async fn announce_presence(
     state: AppState,
     io: SocketIo,
     mut changes: mpsc::UnboundedReceiver<(UserId, Role)>,
 ) {
-    while let Some((user, role)) = changes.recv().await {
+    let (remote_tx, mut remote) = mpsc::unbounded_channel();
+    state.presence.set_announcer(remote_tx);
+    loop {
+        let (user, role) = tokio::select! {
+            local = changes.recv() => match local {
+                Some(change) => change,
+                // The edge is shutting down.
+                None => return,
+            },
+            Some(change) = remote.recv() => change,
+        };
         let counterparts = match state.projections.counterparts(&user, role).await {
             Ok(c) => c,
             Err(e) => {
