@@ -1,5 +1,5 @@
 //! Settings of `souk serve`, from flags or `SOUK_*` environment variables
-//! (flags win), as API.md ("Running it") lists them.
+//! (flags win), as docs/api.md ("Running it") lists them.
 //!
 //! # Cluster mode
 //!

@@ -14,7 +14,7 @@ use souk_store::StoreError;
 
 use crate::auth::AuthError;
 
-/// The codes of API.md, each with its HTTP status.
+/// The codes of docs/api.md, each with its HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -108,7 +108,7 @@ impl ApiError {
         Self::new(ErrorCode::Internal, "internal error")
     }
 
-    /// The body of API.md.
+    /// The body of docs/api.md ("Error").
     pub fn body(&self) -> serde_json::Value {
         json!({ "error": { "code": self.code.as_str(), "message": self.message } })
     }

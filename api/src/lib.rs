@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`app`]: startup ([`app::Application::build`], [`app::spawn`]) and the
 //!   HTTP server.
-//! - [`rest`]: the REST routes of API.md; [`demo`]: demo mode.
+//! - [`rest`]: the REST routes of docs/api.md; [`demo`]: demo mode.
 //! - [`edge`]: the Socket.IO edge, relaying the log to sockets.
 //! - [`service`]: the chat operations that REST and the edge share.
 //! - [`input`]: field-by-field parsing of JSON bodies and payloads.

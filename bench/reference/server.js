@@ -1,7 +1,7 @@
 // The baseline of souk's benchmark: the chat backend as the seed's own stack
 // would run it — Express and Socket.IO v4 on one Node.js process, state in
 // memory (nothing persisted), with the routes, events and payloads of
-// ../../../shared/API.md that the load and a chat client use.
+// the repository's docs/api.md that the load and a chat client use.
 //
 // It is meant to be a fair, strong baseline, so it follows the Socket.IO
 // performance guide and the usual Express production advice:
@@ -106,7 +106,7 @@ const personalRoom = (role, id) => `user:${role}:${id}`;
 const chatRoom = (conversationId) => `chat:${conversationId}`;
 const now = () => new Date().toISOString();
 
-// Message ids are UUID v7 (time-ordered), as in API.md.
+// Message ids are UUID v7 (time-ordered), as in docs/api.md.
 function uuidv7() {
   const b = crypto.randomBytes(16);
   const ms = Date.now();

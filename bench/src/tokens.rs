@@ -1,5 +1,5 @@
 //! Tokens for the simulated users: HS256 JWTs with `sub`, `role`, `name` and
-//! `exp` (API.md, "Identity"), minted here from a shared secret, or by a
+//! `exp` (docs/api.md, "Identity"), minted here from a shared secret, or by a
 //! command such as `souk token` for a server whose secret is not known.
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,5 +1,5 @@
 //! What the queries answer and what the consumer publishes: the wire objects
-//! of API.md (serde, camelCase) and the query parameters.
+//! of docs/api.md (serde, camelCase) and the query parameters.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! The failure answers of API.md that need a failing world: `429` from the
+//! The failure answers of docs/api.md that need a failing world: `429` from the
 //! per-user rate limit, `503` when the log is gone, `409` when another writer
 //! keeps moving a conversation on; none of them records anything, and the
 //! server recovers when the failure ends.

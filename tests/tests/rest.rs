@@ -1,4 +1,4 @@
-//! Every REST route of API.md, for both sides, with its failures, against a
+//! Every REST route of docs/api.md, for both sides, with its failures, against a
 //! real server on port 0.
 
 use reqwest::{Method, StatusCode};

@@ -1,6 +1,6 @@
 //! What each recorded event becomes on the wire: a pure function from a
 //! projections [`Notification`] to the server events to emit, each with its
-//! rooms and payload (API.md, "Server to client"). The relay does the
+//! rooms and payload (docs/api.md, "Server to client"). The relay does the
 //! emitting; keeping the mapping pure keeps it testable without sockets.
 
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::input::Fields;
 use crate::service::SendInput;
 
-/// The events a client may emit (API.md, "Client to server").
+/// The events a client may emit (docs/api.md, "Client to server").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientEvent {
     JoinChatRoom,

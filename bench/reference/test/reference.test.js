@@ -1,4 +1,4 @@
-// The reference must implement what the benchmark exercises, the way API.md
+// The reference must implement what the benchmark exercises, the way docs/api.md
 // says: a baseline that cut corners would make the comparison meaningless.
 // Run: npm test (from bench/reference).
 

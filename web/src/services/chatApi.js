@@ -1,4 +1,4 @@
-// The REST side of the wire contract (API.md), for both sides.
+// The REST side of the wire contract (docs/api.md), for both sides.
 //
 // Customer routes live under /api/chat, vendor routes under /api/vendor/chat;
 // every call carries `Authorization: Bearer <token>`. A failed call rejects with
@@ -129,7 +129,7 @@ export function createChatApi(token, role) {
   };
 }
 
-// --- Beyond API.md: how the bundled web app finds its socket, and demo mode. ---
+// --- Beyond docs/api.md's chat routes: how the bundled web app finds its socket, and demo mode. ---
 
 let configPromise = null;
 

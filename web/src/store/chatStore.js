@@ -1,5 +1,5 @@
 // The chat state of the signed-in user, kept by Zustand and fed by the REST
-// routes and the socket events of API.md.
+// routes and the socket events of docs/api.md.
 //
 // What it holds:
 // - conversations by id, and `order`: the ids the list shows (newest activity
