@@ -86,7 +86,7 @@ pub async fn authenticate(
         tracing::debug!(socket = %socket.id, "handshake without a token");
         return Err(Unauthorized);
     };
-    let principal = match edge.state.keys.verify(token) {
+    let principal = match edge.state.keys.verify(token).await {
         Ok(principal) => principal,
         Err(e) => {
             tracing::debug!(socket = %socket.id, error = %e, "handshake refused");
