@@ -122,7 +122,12 @@ impl Application {
         settings.validate()?;
         let node_id = settings.node_id();
         let data_dir = settings.data.data_dir.clone();
-        let keys = TokenKeys::load(&data_dir, settings.secret.jwt_secret.as_deref())?;
+        let keys = TokenKeys::for_server(
+            &data_dir,
+            settings.secret.jwt_secret.as_deref(),
+            settings.tokens.clone(),
+        )
+        .await?;
 
         let projections = Projections::open(&data_dir.join(READ_MODELS_DB))
             .context("while opening the read models")?;

@@ -17,7 +17,7 @@ use souk_domain::{ConversationId, ConversationState, Role, Timestamp, UserId};
 use souk_store::{Direction, EventStore, Position, ReadFrom, RecordedEvent};
 
 use crate::app::{open_log, open_postgres, open_store, Application, EVENTS_DB, READ_MODELS_DB};
-use crate::auth::{parse_ttl, TokenKeys};
+use crate::auth::{self, parse_ttl, TokenKeys, TokenSettings};
 use crate::config::{is_postgres_url, redact_url, DataDirArg, LogArg, SecretArg, Settings};
 
 #[derive(Debug, Parser)]
@@ -37,6 +37,10 @@ pub enum Command {
         data: DataDirArg,
         #[command(flatten)]
         secret: SecretArg,
+        /// The server's token rules (issuer, audience, maximum lifetime):
+        /// the token is minted to pass them.
+        #[command(flatten)]
+        tokens: TokenSettings,
         #[arg(long)]
         user: String,
         #[arg(long)]
@@ -137,12 +141,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token {
             data,
             secret,
+            tokens,
             user,
             role,
             name,
             ttl,
         } => {
-            let keys = TokenKeys::load(&data.data_dir, secret.jwt_secret.as_deref())?;
+            // Never make a secret here: the server would not know it.
+            if secret.jwt_secret.is_none() && auth::secret::read_kept(&data.data_dir)?.is_none() {
+                anyhow::bail!(
+                    "no signing secret in {}: start souk serve once with this data directory (it makes one), or pass the server's --jwt-secret / SOUK_JWT_SECRET",
+                    data.data_dir.display()
+                );
+            }
+            let keys =
+                TokenKeys::load(&data.data_dir, secret.jwt_secret.as_deref())?.with_rules(tokens);
             let user = UserId::parse(&user).map_err(|e| anyhow::anyhow!("--user: {}", e.reason))?;
             let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("--role: {}", e.reason))?;
             let ttl = parse_ttl(&ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;

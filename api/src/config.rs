@@ -22,7 +22,7 @@ use clap::Args;
 #[derive(Clone, Debug, Args)]
 pub struct DataDirArg {
     /// The embedded log, the read models and the generated signing secret.
-    #[arg(long, env = "SOUK_DATA_DIR", default_value = "./data")]
+    #[arg(long, env = "SOUK_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 }
 
@@ -35,7 +35,7 @@ pub struct LogArg {
     /// disable, prefer or require). Unset: the embedded log in the data
     /// directory. Every node given the same URL shares the log; each keeps
     /// its own read models in its data directory.
-    #[arg(long, env = "SOUK_LOG_URL", hide_env_values = true)]
+    #[arg(long, env = "SOUK_LOG_URL", hide_env_values = true, global = true)]
     pub log_url: Option<String>,
 }
 
@@ -85,6 +85,8 @@ pub struct Settings {
     pub data: DataDirArg,
     #[command(flatten)]
     pub secret: SecretArg,
+    #[command(flatten)]
+    pub tokens: crate::auth::TokenSettings,
     #[command(flatten)]
     pub log: LogArg,
     /// This node's name in a cluster (presence leases, `/metrics`, the
@@ -141,6 +143,7 @@ impl Settings {
         Self {
             data: DataDirArg { data_dir },
             secret: SecretArg { jwt_secret: None },
+            tokens: crate::auth::TokenSettings::default(),
             log: LogArg::default(),
             node_id: None,
             presence_lease: Duration::from_secs(15),

@@ -190,7 +190,7 @@ async fn events_replay_and_projections_from_the_command_line() {
     assert!(out.contains("no difference"), "{out}");
     let (ok, _, err) = souk(&["projections", "--data-dir", data, "rebuild"]);
     assert!(ok, "{err}");
-    let (ok, out, _) = souk(&["projections", "--data-dir", data, "verify"]);
+    let (ok, out, _) = souk(&["projections", "verify", "--data-dir", data]);
     assert!(ok, "{out}");
 }
 
@@ -198,6 +198,24 @@ async fn events_replay_and_projections_from_the_command_line() {
 fn tokens_are_minted_with_the_data_directory_secret() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
+    // No secret there yet: minting one the server would not know is refused.
+    let (ok, out, err) = souk(&[
+        "token",
+        "--data-dir",
+        data,
+        "--user",
+        "c-42",
+        "--role",
+        "customer",
+    ]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("no signing secret"), "{err}");
+    assert!(
+        !dir.path().join(souk_api::auth::SECRET_FILE).exists(),
+        "no secret is made by `souk token`"
+    );
+    // The server makes one on its first start.
+    let keys = souk_api::auth::TokenKeys::load(dir.path(), None).unwrap();
     let (ok, out, err) = souk(&[
         "token",
         "--data-dir",
@@ -212,8 +230,10 @@ fn tokens_are_minted_with_the_data_directory_secret() {
         "1h",
     ]);
     assert!(ok, "{err}");
-    let keys = souk_api::auth::TokenKeys::load(dir.path(), None).unwrap();
-    let p = keys.verify(out.trim()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let p = rt.block_on(keys.verify(out.trim())).unwrap();
     assert_eq!(p.id.as_str(), "c-42");
     assert_eq!(p.role, Role::Customer);
     let (ok, _, err) = souk(&[
@@ -236,4 +256,38 @@ fn tokens_are_minted_with_the_data_directory_secret() {
         "admin",
     ]);
     assert!(!ok && err.contains("--role"), "{err}");
+    // Beyond the maximum lifetime the server would refuse it: refused here.
+    let (ok, _, err) = souk(&[
+        "token",
+        "--data-dir",
+        data,
+        "--user",
+        "c-42",
+        "--role",
+        "customer",
+        "--ttl",
+        "60d",
+    ]);
+    assert!(!ok && err.contains("at most"), "{err}");
+    // A token passes the server's issuer and audience rules when given them.
+    let (ok, out, err) = souk(&[
+        "token",
+        "--data-dir",
+        data,
+        "--user",
+        "c-42",
+        "--role",
+        "customer",
+        "--jwt-issuer",
+        "https://id.example",
+        "--jwt-audience",
+        "souk",
+    ]);
+    assert!(ok, "{err}");
+    let strict = keys.clone().with_rules(souk_api::auth::TokenSettings {
+        jwt_issuer: Some("https://id.example".into()),
+        jwt_audience: Some("souk".into()),
+        ..Default::default()
+    });
+    assert!(rt.block_on(strict.verify(out.trim())).is_ok());
 }

@@ -227,3 +227,43 @@ async fn a_jwks_url_that_does_not_answer_stops_the_start() {
         "{err:#}"
     );
 }
+
+#[test]
+fn the_server_takes_the_providers_tokens_on_rest() {
+    let server = JwksServer::start(&["ec-a"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = souk_api::config::Settings::for_tests(dir.path().to_path_buf());
+    settings.tokens = TokenSettings {
+        jwt_jwks_url: Some(server.url.clone()),
+        ..rules()
+    };
+    let app = souk_api::app::spawn(settings).expect("the server starts");
+    let base = format!("http://{}", app.http_addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = |token: String| {
+        let url = format!("{base}/api/chat/conversations");
+        rt.block_on(async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(
+        status(provider_token("ec-a", claims("c-1", "customer"))),
+        200
+    );
+    let mut wrong_issuer = claims("c-1", "customer");
+    wrong_issuer["iss"] = json!("https://evil.test");
+    assert_eq!(status(provider_token("ec-a", wrong_issuer)), 401);
+    // A vendor token on a customer route: the role claim was read.
+    assert_eq!(status(provider_token("ec-a", claims("v-1", "vendor"))), 403);
+    app.stop();
+}
