@@ -1,4 +1,4 @@
-//! The REST routes of API.md. Customer routes live under `/api/chat`, vendor
+//! The REST routes of docs/api.md. Customer routes live under `/api/chat`, vendor
 //! routes mirror them under `/api/vendor/chat`; each scope knows its side and
 //! a token of the other side gets `403`.
 //!
@@ -29,7 +29,7 @@ use crate::state::AppState;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Default and largest page of `GET .../conversations`.
 const DEFAULT_LIST_LIMIT: usize = 20;
-/// Default page of `GET .../messages` (API.md: 1..100, default 30).
+/// Default page of `GET .../messages` (docs/api.md: 1..100, default 30).
 const DEFAULT_HISTORY_LIMIT: usize = 30;
 const MAX_PAGE_LIMIT: usize = 100;
 /// Default and largest page of `GET .../events`.
