@@ -4,7 +4,8 @@
 # installs nothing.
 #
 #   scripts/pg.sh start DIR   creates a cluster in DIR (first time), starts it
-#                             on a free port of 127.0.0.1 and prints its URL,
+#                             on a free port of 127.0.0.1 (again: on the port it
+#                             had, when still free) and prints its URL,
 #                             postgres://souk@127.0.0.1:PORT/postgres, on stdout
 #   scripts/pg.sh stop DIR    stops it (DIR is kept; delete it to start afresh)
 #   scripts/pg.sh url DIR     prints the URL of the running server
@@ -122,9 +123,17 @@ case "$command" in
       url "$port"
       exit 0
     fi
-    # A port chosen now could be taken before the server binds it: try a few.
+    # A restart keeps the port it had (clients hold the URL); a first start,
+    # or a restart whose port was taken meanwhile, takes a free one. A port
+    # chosen now could be taken before the server binds it: try a few.
+    previous=$(port_of)
     for attempt in 1 2 3 4 5; do
-      port=$(free_port)
+      if [ "$attempt" -eq 1 ] && [ -n "$previous" ]; then
+        port=$previous
+      else
+        port=$(free_port)
+        [ -z "$previous" ] || echo "pg.sh: port $previous is taken, now on $port" >&2
+      fi
       sed -i '/^port *=/d' "$data/souk.conf"
       echo "port = $port" >>"$data/souk.conf"
       : >"$log"
