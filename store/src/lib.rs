@@ -7,8 +7,8 @@
 //! type name, schema version and the time they were recorded; they are never
 //! changed or deleted.
 //!
-//! Positions are strictly increasing in every backend; in the two backends
-//! here they are also contiguous (no holes), which the subscriptions use to
+//! Positions are strictly increasing in every backend; in the backends here
+//! they are also contiguous (no holes), which the subscriptions use to
 //! notice a missed live batch.
 //!
 //! # Layout
@@ -20,11 +20,24 @@
 //!   appends in groups (one fsync per group, callers answered only once it
 //!   is durable), a checkpointer thread, a pool of read-only connections.
 //!   Its module docs explain why the writer is shaped that way.
+//! - [`postgres`]: [`PostgresStore`], the log shared by several nodes in
+//!   one PostgreSQL database: each node groups its appends into one
+//!   transaction, positions are gap-free and in commit order across nodes
+//!   (a log-head row locked by every appending transaction), live
+//!   subscriptions are woken by `LISTEN/NOTIFY` with a poll as a safety
+//!   net. All its work runs on a runtime of its own. Its module docs explain
+//!   the choices and what they cost; [`postgres::pool`] gives other parts
+//!   of souk a pool set up the same way, [`postgres::testing`] scratch
+//!   databases for tests.
 //! - [`memory`]: [`MemoryStore`], the in-memory backend for tests.
 //! - [`contract`]: the behaviour every backend must show, as test cases any
 //!   backend's tests can run ([`contract_tests!`]).
-//! - `subscription` (private): the catch-up-then-live stream both backends
-//!   build [`EventStore::subscribe_all`] on.
+//! - `subscription` (private): the catch-up-then-live stream every backend
+//!   builds [`EventStore::subscribe_all`] on.
+//!
+//! Both durable backends can [`import`](SqliteStore::import) a page of
+//! another log exactly (positions, revisions, times, bytes), which moves a
+//! log from one to the other.
 #![forbid(unsafe_code)]
 
 pub mod contract;
