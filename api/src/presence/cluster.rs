@@ -12,7 +12,8 @@
 //!   node holds of each user (rows only for counts above 0). A user is
 //!   online while they have a row.
 //! - `souk_last_seen(user_id, role, at_ms)`: when each user last went
-//!   offline cluster-wide.
+//!   offline cluster-wide (the latest close of a node's last socket of
+//!   theirs).
 //!
 //! # Changes
 //!
@@ -537,15 +538,25 @@ async fn publish(
     }
     let sockets = if only_if_gone { 0 } else { sockets };
     let after = total - mine + i64::from(sockets);
-    let offline_at = (after == 0 && total > 0).then(|| at.millis());
-    if let Some(at_ms) = offline_at {
-        tx.execute(
-            "INSERT INTO souk_last_seen (user_id, role, at_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id, role) DO UPDATE SET at_ms = EXCLUDED.at_ms",
-            &[&user, &role, &at_ms],
-        )
-        .await
-        .map_err(sql)?;
+    // Every node's last socket of the user that closes moves the user's
+    // last-seen time forward (never back): when another node's close is
+    // written after a later one (each node writes its own), the user still
+    // went offline at the later time.
+    let mut offline_at = None;
+    if sockets == 0 {
+        let row = tx
+            .query_one(
+                "INSERT INTO souk_last_seen (user_id, role, at_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, role)
+                 DO UPDATE SET at_ms = GREATEST(souk_last_seen.at_ms, EXCLUDED.at_ms)
+                 RETURNING at_ms",
+                &[&user, &role, &at.millis()],
+            )
+            .await
+            .map_err(sql)?;
+        if after == 0 && total > 0 {
+            offline_at = Some(row.get::<_, i64>(0));
+        }
     }
     let change = Change {
         n: node.to_owned(),
@@ -650,8 +661,9 @@ async fn listen_once(
     Err("the connection ended".to_owned())
 }
 
-/// Applies one notification to the mirror (this node's own are ignored:
-/// its local counts are the truth about it).
+/// Applies one notification to the mirror. Of this node's own, only the
+/// time the user went offline counts: its local counts are the truth about
+/// it.
 fn apply(presence: &Presence, me: &str, payload: &str) {
     let change: Change = match serde_json::from_str(payload) {
         Ok(c) => c,
@@ -660,12 +672,15 @@ fn apply(presence: &Presence, me: &str, payload: &str) {
             return;
         }
     };
-    if change.n == me {
-        return;
-    }
     let Some(key) = key_of(&change.u, &change.r) else {
         return;
     };
+    if change.n == me {
+        if let Some(at) = change.at {
+            presence.offline_since(key, Timestamp::from_millis(at));
+        }
+        return;
+    }
     presence.remote_changed(
         &change.n,
         key,
@@ -698,6 +713,15 @@ mod tests {
         let u = UserId::parse("v-9").unwrap();
         apply(&p, "me", r#"{"n":"me","u":"v-9","r":"vendor","s":1}"#);
         assert_eq!(p.status(&u, Role::Vendor), (false, None));
+        apply(
+            &p,
+            "me",
+            r#"{"n":"me","u":"v-9","r":"vendor","s":0,"at":40}"#,
+        );
+        assert_eq!(
+            p.status(&u, Role::Vendor),
+            (false, Some(Timestamp::from_millis(40)))
+        );
         apply(&p, "me", r#"{"n":"b","u":"v-9","r":"vendor","s":1}"#);
         assert_eq!(p.status(&u, Role::Vendor), (true, None));
         apply(

@@ -272,6 +272,15 @@ impl Presence {
         flipped
     }
 
+    /// The user went offline cluster-wide at `at` (by this node's own
+    /// change, whose time the database may have moved forward to a close on
+    /// another node). Changes no count, so flips nothing.
+    pub fn offline_since(&self, key: Key, at: Timestamp) {
+        let mut view = self.view();
+        let remote = view.remote.entry(key).or_default();
+        remote.last_seen_at = remote.last_seen_at.max(Some(at));
+    }
+
     /// Replaces the whole mirror of the other nodes (after (re)connecting to
     /// PostgreSQL): `counts` are every other node's sockets per user,
     /// `last_seen` when users went offline. Announces every user whose
