@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import {
   call,
   dropDatabase,
@@ -78,7 +79,7 @@ describe('a customer on node A and a vendor on node B', () => {
     const expected = [ack.message, sent.body.message];
     for (const node of cluster.nodes) {
       await eventually(
-        async () => JSON.stringify(await history(node, customer.token, conversationId)) === JSON.stringify(expected),
+        async () => isDeepStrictEqual(await history(node, customer.token, conversationId), expected),
         { what: `node ${node.name}'s history to hold both messages` },
       );
     }

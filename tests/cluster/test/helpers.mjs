@@ -484,7 +484,7 @@ export async function pair(cluster, node, names = {}) {
   return { customer, vendor, conversationId: opened.body.id };
 }
 
-/** Every message of a conversation, as `node` has it (pages of 100). */
+/** Every message of a conversation, as `node` has it (pages of 100), read with the customer's token. */
 export async function history(node, token, conversationId) {
   const all = [];
   let after = 0;
@@ -497,7 +497,7 @@ export async function history(node, token, conversationId) {
   }
 }
 
-/** Every recorded event of a conversation, as `node`'s audit route has it. */
+/** Every recorded event of a conversation, from the log through `node`'s audit route (customer's token). */
 export async function auditEvents(node, token, conversationId) {
   const all = [];
   let from = 0;

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import { startFollower, startWriter } from './flow.mjs';
 import {
   OFFLINE_BOUND_MS,
@@ -39,7 +40,7 @@ describe('a node killed under load', () => {
     if (db) dropDatabase(testPgUrl(), db.name);
   });
 
-  it('loses no acknowledged message, its clients miss nothing elsewhere, its users go offline', async () => {
+  it('loses no acknowledged message, its clients miss nothing elsewhere, its users go offline', async (t) => {
     const [A, B, C] = cluster.nodes;
     const { customer, vendor, conversationId } = await pair(cluster, A);
     customer.role = 'customer';
@@ -95,6 +96,7 @@ describe('a node killed under load', () => {
       const gone = await offline.next((p) => p.userId === onlyOnC.customer.id, OFFLINE_BOUND_MS + 5_000);
       const after = Date.now() - killedAt;
       assert.ok(after <= OFFLINE_BOUND_MS, `offline ${after} ms after the kill, bound ${OFFLINE_BOUND_MS} ms`);
+      t.diagnostic(`offline on A ${after} ms after the kill (bound ${OFFLINE_BOUND_MS} ms)`);
       assert.ok(Date.parse(gone.lastSeenAt) <= Date.now());
       assert.equal(
         mainOffline.seen.filter((p) => p.userId === customer.id).length,
@@ -133,6 +135,8 @@ describe('a node killed under load', () => {
       }
     }
     assert.equal(ackedTotal, N, 'every message in the log was acknowledged to its writer');
+    const resent = writers.flatMap((w) => w.resent);
+    t.diagnostic(`${N} messages; resent after the kill: ${resent.join(', ') || 'none'}`);
 
     // The followers: the one that lived on C moved to A and, with sinceSeq,
     // has exactly 1..N; so has the one on B.
@@ -143,6 +147,7 @@ describe('a node killed under load', () => {
     assert.deepEqual(followerC.errors, []);
     assert.ok(followerC.rejoins.length >= 1, 'the follower on C rejoined elsewhere');
     assert.equal(followerC.node, A);
+    t.diagnostic(`the follower of C rejoined: ${JSON.stringify(followerC.rejoins)}`);
     assert.deepEqual(followerC.received.map((m) => m.seq), oneTo(N), `rejoins: ${JSON.stringify(followerC.rejoins)}`);
     assert.deepEqual(followerB.received.map((m) => m.seq), oneTo(N));
 
@@ -151,7 +156,7 @@ describe('a node killed under load', () => {
     const reference = await history(A, customer.token, conversationId);
     assert.equal(reference.length, N);
     await eventually(
-      async () => JSON.stringify(await history(restarted, customer.token, conversationId)) === JSON.stringify(reference),
+      async () => isDeepStrictEqual(await history(restarted, customer.token, conversationId), reference),
       { what: 'the restarted node to hold the same history as A' },
     );
 

@@ -35,7 +35,7 @@ describe('PostgreSQL stopped under load, then started again', () => {
     await pg?.destroy();
   });
 
-  it('refuses writes with 503 while it is down, records none of them, and resumes without a restart', async () => {
+  it('refuses writes with 503 while it is down, records none of them, and resumes without a restart', async (t) => {
     const { nodes } = cluster;
     const [A, B, C] = nodes;
     const { customer, vendor, conversationId } = await pair(cluster, A);
@@ -65,8 +65,8 @@ describe('PostgreSQL stopped under load, then started again', () => {
       await Promise.all(
         nodes.map((n) => eventually(async () => (await n.health()) === 503, { ms: 15_000, what: `/healthz 503 on ${n.name}` })),
       );
-      // Every writer is refused a few times while it is down.
-      await Promise.all(writers.map((w) => w.until((x) => refusedSince(x, downFrom) >= 3, 30_000, '3 refusals while down')));
+      // Every writer is refused again and again while it is down.
+      await Promise.all(writers.map((w) => w.until((x) => refusedSince(x, downFrom) >= 10, 30_000, '10 refusals while down')));
 
       // Up again, on the same port: the nodes recover by themselves.
       downUntil = Date.now();
@@ -83,16 +83,16 @@ describe('PostgreSQL stopped under load, then started again', () => {
     // Only acks and refusals, and every write sent while it was down was refused.
     for (const w of writers) {
       assert.deepEqual(w.unexpected, [], `writer ${w.name}: answers other than an ack or a 503`);
-      const whileDown = w.attempts.filter((a) => a.startedAt > downFrom && a.answeredAt < downUntil);
-      assert.ok(whileDown.length >= 3);
+      const whileDown = w.attempts.filter((a) => a.startedAt > downFrom && a.answeredAt <= downUntil);
+      assert.ok(whileDown.length >= 10, `writer ${w.name}: ${whileDown.length} writes while down`);
       for (const a of whileDown) assert.equal(a.kind, 'refused', `${a.clientMessageId} sent while down: ${JSON.stringify(a)}`);
     }
     const refused = new Set(writers.flatMap((w) => [...w.refused.keys()]));
     const acked = new Map(writers.flatMap((w) => [...w.acked.entries()]));
-    assert.ok(refused.size >= 12);
+    assert.ok(refused.size >= 40);
 
     // The log: acknowledged ones exactly once, refused ones never, 1..N.
-    const events = await auditEvents(B, vendor.token, conversationId);
+    const events = await auditEvents(B, customer.token, conversationId);
     const sent = events.filter((e) => e.type === 'MessageSent').map((e) => e.data);
     const N = sent.length;
     assert.deepEqual(sent.map((m) => m.seq), oneTo(N));
@@ -105,6 +105,7 @@ describe('PostgreSQL stopped under load, then started again', () => {
       assert.equal(inLog.messageId, message.id);
     }
     assert.equal(acked.size, N, 'everything in the log was acknowledged');
+    t.diagnostic(`${N} messages recorded, ${refused.size} refused with 503 / unavailable; down for ${downUntil - downFrom} ms`);
 
     // The readers (never restarted, rejoining with sinceSeq on the same node
     // if it ever dropped them) have 1..N.
@@ -113,6 +114,7 @@ describe('PostgreSQL stopped under load, then started again', () => {
       f.stop();
       assert.deepEqual(f.errors, []);
       assert.deepEqual(f.received.map((m) => m.seq), oneTo(N), `follower ${f.name}`);
+      assert.deepEqual(f.rejoins, [], `follower ${f.name}: its socket stays connected while PostgreSQL is away`);
     }
 
     // The same after every node drained: nothing refused shows up late.
@@ -128,7 +130,7 @@ describe('PostgreSQL stopped under load, then started again', () => {
     async function freshLook() {
       const probe = await startNode({ name: 'probe', logUrl: A.logUrl, secret: cluster.secret });
       try {
-        const evs = await auditEvents(probe, vendor.token, conversationId);
+        const evs = await auditEvents(probe, customer.token, conversationId);
         return evs.filter((e) => e.type === 'MessageSent').map((e) => e.data.clientMessageId);
       } finally {
         await probe.stop();
