@@ -477,3 +477,106 @@ async fn import_refuses_what_does_not_continue_the_log() {
     assert_eq!(pg.last_position().await.unwrap(), 6);
     assert_eq!(sqlite.last_position().await.unwrap(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_commits_what_was_sent_then_refuses_appends() {
+    let url = scratch_database().await;
+    let store = node(&url).await;
+    let mut live = store.subscribe_all(0);
+    let mut pending = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        pending.push(tokio::spawn(async move {
+            store
+                .append(
+                    &format!("conversation-{i}"),
+                    ExpectedRevision::NoStream,
+                    vec![event("c")],
+                )
+                .await
+        }));
+    }
+    tokio::task::yield_now().await;
+    store.close().await;
+    let mut committed = 0;
+    for p in pending {
+        match p.await.unwrap() {
+            Ok(_) => committed += 1,
+            Err(StoreError::Closed) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let after = store
+        .append(
+            "conversation-late",
+            ExpectedRevision::Any,
+            vec![event("late")],
+        )
+        .await;
+    assert!(matches!(after, Err(StoreError::Closed)), "{after:?}");
+    assert_eq!(store.read_all(1, 100).await.unwrap().len(), committed);
+    // The subscription delivers everything committed, then says why it ends.
+    let mut seen = 0;
+    let end = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match live.next().await {
+                Some(Ok(_)) => seen += 1,
+                Some(Err(e)) => break e,
+                None => panic!("the stream ended without saying why"),
+            }
+        }
+    })
+    .await
+    .expect("the subscription ends");
+    assert_eq!(seen, committed);
+    assert!(matches!(end, StoreError::Closed), "{end:?}");
+    drop(store);
+    assert_eq!(
+        node(&url).await.last_position().await.unwrap(),
+        committed as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_in_the_url_is_obeyed() {
+    let url = scratch_database().await;
+    let plain =
+        PostgresStore::connect(&format!("{url}?sslmode=disable"), PostgresConfig::default())
+            .await
+            .expect("sslmode=disable connects without TLS");
+    plain
+        .append(
+            "conversation-t",
+            ExpectedRevision::NoStream,
+            vec![event("t")],
+        )
+        .await
+        .unwrap();
+    let tls_on: String = admin(&url)
+        .await
+        .query_one("SHOW ssl", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // Without TLS on the server, `require` cannot connect; with it, a test
+    // server's certificate is not one the system or the Mozilla roots vouch
+    // for, so it cannot either: TLS is never silently skipped or unverified.
+    match PostgresStore::connect(&format!("{url}?sslmode=require"), PostgresConfig::default()).await
+    {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(!message.is_empty(), "ssl={tls_on}")
+        }
+        Err(other) => panic!("ssl={tls_on}: unexpected {other:?}"),
+        Ok(_) => panic!("ssl={tls_on}: sslmode=require must not connect to this test server"),
+    }
+    let wrong = PostgresStore::connect(
+        &format!("{url}?sslmode=sometimes"),
+        PostgresConfig::default(),
+    )
+    .await;
+    assert!(
+        matches!(wrong, Err(StoreError::Unavailable(ref m)) if m.contains("URL")),
+        "{:?}",
+        wrong.err()
+    );
+}
