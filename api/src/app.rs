@@ -38,7 +38,7 @@ use souk_store::{EventStore, PostgresConfig, PostgresStore, SqliteConfig, Sqlite
 use crate::auth::TokenKeys;
 use crate::config::Settings;
 use crate::edge::{self, EdgeConfig, EdgeHandle};
-use crate::limit::RestLimiter;
+use crate::limit::UserLimiter;
 use crate::metrics::Metrics;
 use crate::presence::cluster::{ClusterConfig, ClusterPresence};
 use crate::presence::Presence;
@@ -179,6 +179,7 @@ impl Application {
                 node_id: node_id.clone(),
                 ..Metrics::default()
             }),
+            user_limit: Arc::new(UserLimiter::new(settings.rest_rate_per_user)),
         };
 
         let http_listener = TcpListener::bind(&settings.http_addr)
@@ -196,6 +197,7 @@ impl Application {
             socket_listener,
             EdgeConfig {
                 cors_origins: settings.cors_origins.clone(),
+                max_sockets_per_user: settings.max_sockets_per_user,
                 ..EdgeConfig::default()
             },
         )?;
@@ -371,9 +373,8 @@ fn http_server(
     }
     let origins = settings.cors_origins.clone();
     let demo = settings.demo;
-    let limiter = web::Data::new(RestLimiter::new(settings.rest_rate_per_user));
     {
-        let limiter = limiter.clone();
+        let limiter = state.user_limit.clone();
         actix_web::rt::spawn(async move {
             let mut every = actix_web::rt::time::interval(Duration::from_secs(60));
             loop {
@@ -388,7 +389,6 @@ fn http_server(
             .app_data(socket_addr.clone())
             .app_data(public_socket.clone())
             .app_data(demo_mode.clone())
-            .app_data(limiter.clone())
             .app_data(rest::query_config())
             .wrap(middleware::from_fn(count_requests))
             .wrap(cors(&origins))

@@ -128,10 +128,15 @@ pub struct Settings {
     /// Seconds before an idle conversation actor is stopped.
     #[arg(long, env = "SOUK_ACTOR_IDLE_SECS", default_value_t = 600)]
     pub actor_idle_secs: u64,
-    /// REST requests per second each user may make (bursts of twice as
-    /// many); over it: `429 rate_limited`.
+    /// Requests per second each user may make, REST requests and socket
+    /// events (but typing) together (bursts of twice as many); over it:
+    /// `429 rate_limited`, or an error ack on a socket.
     #[arg(long, env = "SOUK_REST_RATE", default_value_t = 50)]
     pub rest_rate_per_user: u32,
+    /// Sockets one user may hold open on this node at once; one more is
+    /// refused (`connect_error` "too many connections").
+    #[arg(long, env = "SOUK_MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: usize,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SOUK_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
@@ -157,6 +162,7 @@ impl Settings {
             shards: Some(2),
             actor_idle_secs: 600,
             rest_rate_per_user: 1000,
+            max_sockets_per_user: 20,
             http_workers: Some(2),
         }
     }

@@ -12,7 +12,8 @@
 //!   [`limit`]: the REST rate limit per user.
 //! - [`error`]: the wire's error type; [`metrics`]: `/metrics`.
 //! - [`config`]: settings from flags and `SOUK_*` variables.
-//! - [`cli`]: `souk events`, `souk replay`, `souk projections`, `souk token`.
+//! - [`cli`]: `souk events`, `souk replay`, `souk projections`, `souk token`,
+//!   `souk log copy`.
 #![forbid(unsafe_code)]
 
 pub mod app;

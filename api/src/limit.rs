@@ -1,18 +1,18 @@
 //! The REST rate limit: a token bucket per user (id and side), from
 //! `governor`. A user may make `rate` requests per second on average, with
 //! bursts of twice that; beyond it they get `429 rate_limited` and nothing is
-//! done. Buckets of users who went quiet are dropped by [`RestLimiter::sweep`].
+//! done. Buckets of users who went quiet are dropped by [`UserLimiter::sweep`].
 
 use std::num::NonZeroU32;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use souk_domain::{Role, UserId};
 
-pub struct RestLimiter {
+pub struct UserLimiter {
     limiter: DefaultKeyedRateLimiter<(UserId, Role)>,
 }
 
-impl RestLimiter {
+impl UserLimiter {
     /// `rate` requests per second per user (0 is taken as 1), bursts of
     /// `2 * rate`.
     pub fn new(rate: u32) -> Self {
@@ -41,7 +41,7 @@ mod tests {
 
     #[test]
     fn bursts_then_refuses_per_user() {
-        let limiter = RestLimiter::new(3);
+        let limiter = UserLimiter::new(3);
         let a = UserId::parse("a").unwrap();
         let b = UserId::parse("b").unwrap();
         let allowed = (0..20)

@@ -1,5 +1,5 @@
 //! The `souk` binary: `souk serve`, `souk token`, `souk events`,
-//! `souk replay`, `souk projections rebuild|verify`.
+//! `souk replay`, `souk projections rebuild|verify`, `souk log copy`.
 
 use clap::Parser;
 

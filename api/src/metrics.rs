@@ -18,6 +18,8 @@ pub struct Metrics {
     pub commands: AtomicU64,
     pub messages_sent: AtomicU64,
     pub sockets_connected: AtomicU64,
+    /// Handshakes refused because the user held too many sockets.
+    pub sockets_refused: AtomicU64,
     pub socket_events: AtomicU64,
     pub socket_rate_limited: AtomicU64,
     pub relayed_events: AtomicU64,
@@ -96,7 +98,7 @@ impl Metrics {
 
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(2048);
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 11] = [
             (
                 "souk_http_requests_total",
                 "HTTP requests answered",
@@ -126,6 +128,11 @@ impl Metrics {
                 "souk_socket_connections_total",
                 "Socket.IO connections accepted",
                 &self.sockets_connected,
+            ),
+            (
+                "souk_socket_refused_total",
+                "Socket.IO handshakes refused: the user holds too many sockets",
+                &self.sockets_refused,
             ),
             (
                 "souk_socket_events_total",

@@ -20,7 +20,6 @@ use souk_store::{Direction, ReadFrom};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
 use crate::input::parse_json;
-use crate::limit::RestLimiter;
 use crate::metrics::Gauges;
 use crate::service::{self, OpenInput, SendInput};
 use crate::state::AppState;
@@ -64,13 +63,11 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let principal = state.keys.verify_header(header).await?;
-    if let Some(limiter) = req.app_data::<web::Data<RestLimiter>>() {
-        if !limiter.allow(&principal.id, principal.role) {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                "too many requests: slow down and retry in a moment",
-            ));
-        }
+    if !state.user_limit.allow(&principal.id, principal.role) {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "too many requests: slow down and retry in a moment",
+        ));
     }
     if let Some(side) = req.app_data::<Side>() {
         if principal.role != side.0 {

@@ -12,6 +12,7 @@ use souk_projections::Projections;
 use souk_store::EventStore;
 
 use crate::auth::TokenKeys;
+use crate::limit::UserLimiter;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 
@@ -27,4 +28,6 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub presence: Presence,
     pub metrics: Arc<Metrics>,
+    /// Each user's request rate, shared by REST and sockets.
+    pub user_limit: Arc<UserLimiter>,
 }

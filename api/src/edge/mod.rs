@@ -26,12 +26,15 @@
 //!   watermarks), pure.
 //! - [`fanout`]: notification to (event, rooms, payload), pure.
 //! - [`deliver`]: non-blocking emits; slow sockets are evicted.
+//! - [`cut`]: connections that can be ended from outside (an evicted
+//!   socket's transport is cut, not left to the peer).
 //! - [`rate`]: the per-socket token bucket.
 //! - [`rooms`]: room names.
 //! - [`cors`]: which browser origins may connect.
 
 pub mod book;
 pub mod cors;
+pub mod cut;
 pub mod deliver;
 pub mod fanout;
 pub mod rate;
@@ -63,6 +66,8 @@ pub struct EdgeConfig {
     pub events_per_second: u32,
     /// ...with bursts of up to this many.
     pub burst: u32,
+    /// Sockets one user may hold at once on this edge.
+    pub max_sockets_per_user: usize,
 }
 
 impl Default for EdgeConfig {
@@ -72,6 +77,7 @@ impl Default for EdgeConfig {
             max_payload_bytes: 64 * 1024,
             events_per_second: 20,
             burst: 50,
+            max_sockets_per_user: 20,
         }
     }
 }

@@ -49,6 +49,12 @@ impl ClientEvent {
             Self::MarkRead => "mark_read",
         }
     }
+
+    /// Typing events: frequent and cheap, coalesced rather than counted
+    /// against the user's rate.
+    pub fn is_typing(self) -> bool {
+        matches!(self, Self::TypingStart | Self::TypingStop)
+    }
 }
 
 /// A client event with a well-formed payload.

@@ -16,9 +16,10 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, ServiceExt};
 
 use super::cors::OriginPolicy;
+use super::cut::Cuttable;
 use super::relay;
 use super::session::{self, Edge};
 use super::EdgeConfig;
@@ -141,6 +142,8 @@ async fn serve(
         presence,
         events_per_second: config.events_per_second,
         burst: config.burst,
+        sockets: session::SocketCounts::default(),
+        max_sockets_per_user: config.max_sockets_per_user.max(1),
     });
     let max_payload = config.max_payload_bytes.max(1024);
     let (service, io) = SocketIo::builder()
@@ -171,7 +174,15 @@ async fn serve(
                 Ok((stream, peer)) => {
                     // Chat packets are small and should leave at once.
                     let _ = stream.set_nodelay(true);
-                    let service = TowerToHyperService::new(service.clone());
+                    // The switch rides in every request of the connection,
+                    // so that an evicted socket's transport can be cut.
+                    let (stream, switch) = Cuttable::new(stream);
+                    let service = TowerToHyperService::new(service.clone().map_request(
+                        move |mut req: hyper::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(switch.clone());
+                            req
+                        },
+                    ));
                     let mut drain = drain_rx.clone();
                     connections.spawn(async move {
                         let conn = http1::Builder::new()

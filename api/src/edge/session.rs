@@ -2,7 +2,9 @@
 //! client events (rate-limited, parsed, then the same service operations as
 //! REST), presence, and its end.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
@@ -32,6 +34,38 @@ pub struct Edge {
     pub presence: mpsc::UnboundedSender<(UserId, Role)>,
     pub events_per_second: u32,
     pub burst: u32,
+    /// Open sockets per user on this edge, against [`Edge::max_sockets_per_user`].
+    pub sockets: SocketCounts,
+    pub max_sockets_per_user: usize,
+}
+
+/// Open sockets per user (id and side). A short mutex, never held across an
+/// await.
+#[derive(Default)]
+pub struct SocketCounts(Mutex<HashMap<(UserId, Role), usize>>);
+
+impl SocketCounts {
+    /// Counts one more socket of `user` unless they hold `max` already.
+    fn try_add(&self, user: &UserId, role: Role, max: usize) -> bool {
+        let mut map = self.0.lock().expect("socket counts lock poisoned");
+        let n = map.entry((user.clone(), role)).or_default();
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn remove(&self, user: &UserId, role: Role) {
+        let mut map = self.0.lock().expect("socket counts lock poisoned");
+        let key = (user.clone(), role);
+        if let Some(n) = map.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&key);
+            }
+        }
+    }
 }
 
 /// A socket's own state, in its extensions.
@@ -44,6 +78,9 @@ pub struct Session {
     /// socket count once, and be released once, and never be counted after
     /// it was released.
     presence: Mutex<SocketPresence>,
+    /// The timer that ends the socket when its token expires; stopped when
+    /// the socket ends first.
+    expiry: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,15 +90,30 @@ enum SocketPresence {
     Released,
 }
 
-/// The refusal of a handshake. The client's `connect_error` carries this
+/// The refusal of a handshake. The client's `connect_error` carries its
 /// text as `err.message`.
-#[derive(Debug)]
-pub struct Unauthorized;
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// No token, or one that is not valid.
+    Unauthorized,
+    /// The user holds [`Edge::max_sockets_per_user`] sockets already.
+    TooManySockets,
+}
 
-impl std::fmt::Display for Unauthorized {
+impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("unauthorized")
+        f.write_str(match self {
+            Self::Unauthorized => "unauthorized",
+            Self::TooManySockets => "too many connections",
+        })
     }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// The connect middleware: verifies `auth.token`, then readies the socket.
@@ -76,7 +128,7 @@ pub async fn authenticate(
     socket: SocketRef,
     State(edge): State<Arc<Edge>>,
     TryData(auth): TryData<Value>,
-) -> Result<(), Unauthorized> {
+) -> Result<(), Refused> {
     let token = auth
         .as_ref()
         .ok()
@@ -84,21 +136,41 @@ pub async fn authenticate(
         .and_then(Value::as_str);
     let Some(token) = token else {
         tracing::debug!(socket = %socket.id, "handshake without a token");
-        return Err(Unauthorized);
+        return Err(Refused::Unauthorized);
     };
     let principal = match edge.state.keys.verify(token).await {
         Ok(principal) => principal,
         Err(e) => {
             tracing::debug!(socket = %socket.id, error = %e, "handshake refused");
-            return Err(Unauthorized);
+            return Err(Refused::Unauthorized);
         }
     };
+    if !edge
+        .sockets
+        .try_add(&principal.id, principal.role, edge.max_sockets_per_user)
+    {
+        tracing::info!(socket = %socket.id, user = %principal.id, max = edge.max_sockets_per_user, "handshake refused: too many sockets");
+        Metrics::inc(&edge.state.metrics.sockets_refused);
+        return Err(Refused::TooManySockets);
+    }
     socket.join(rooms::personal(principal.role, &principal.id));
-    socket.extensions.insert(Arc::new(Session {
+    let expires_in = principal.expires_at.saturating_sub(now_secs());
+    let session = Arc::new(Session {
         principal,
         limiter: SocketLimiter::new(edge.events_per_second, edge.burst),
         presence: Mutex::new(SocketPresence::Pending),
-    }));
+        expiry: Mutex::new(None),
+    });
+    socket.extensions.insert(session.clone());
+    // The socket ends when its token does; the client connects again with
+    // a fresh one.
+    let expiring = socket.clone();
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(expires_in)).await;
+        tracing::debug!(socket = %expiring.id, "the socket's token expired; disconnecting it");
+        deliver::end(expiring);
+    });
+    *session.expiry.lock().expect("expiry lock poisoned") = Some(timer.abort_handle());
     for event in ClientEvent::ALL {
         socket.on(
             event.name(),
@@ -154,11 +226,17 @@ impl Edge {
     fn release(&self, socket: &SocketRef, session: &Session) {
         self.relay.gone(socket.clone());
         let p = &session.principal;
+        if let Some(timer) = session.expiry.lock().expect("expiry lock poisoned").take() {
+            timer.abort();
+        }
         let mut presence = session
             .presence
             .lock()
             .expect("socket presence lock poisoned");
         let counted = *presence == SocketPresence::Counted;
+        if *presence != SocketPresence::Released {
+            self.sockets.remove(&p.id, p.role);
+        }
         *presence = SocketPresence::Released;
         if counted {
             if let Transition::WentOffline(_) =
@@ -180,6 +258,14 @@ impl Edge {
         payload: Option<Value>,
     ) -> Ack {
         Metrics::inc(&self.state.metrics.socket_events);
+        let p = &session.principal;
+        if now_secs() >= p.expires_at {
+            deliver::end(socket.clone());
+            return ack_err(&ApiError::new(
+                ErrorCode::Unauthorized,
+                "the token has expired: connect again with a fresh one",
+            ));
+        }
         if !session.limiter.allow() {
             Metrics::inc(&self.state.metrics.socket_rate_limited);
             return ack_err(&ApiError::new(
@@ -188,6 +274,13 @@ impl Edge {
                     "more than {} events per second on this socket; slow down",
                     self.events_per_second
                 ),
+            ));
+        }
+        if !event.is_typing() && !self.state.user_limit.allow(&p.id, p.role) {
+            Metrics::inc(&self.state.metrics.socket_rate_limited);
+            return ack_err(&ApiError::new(
+                ErrorCode::RateLimited,
+                "too many requests from this user (all sockets and REST together); slow down",
             ));
         }
         let result = match Request::parse(event, payload.as_ref()) {

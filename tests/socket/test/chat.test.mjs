@@ -9,7 +9,8 @@ import { call, pair, recorder, sleep, startServer, uid } from './helpers.mjs';
 describe('chat', () => {
   let server;
   before(async () => {
-    server = await startServer();
+    // One test opens 100 sockets of one user at once: above the default cap.
+    server = await startServer(['--max-sockets-per-user', '200']);
   });
   after(async () => {
     await server?.stop();

@@ -16,16 +16,17 @@ export const repoRoot = path.resolve(here, '..', '..', '..');
 export const soukBin = path.resolve(repoRoot, process.env.SOUK_BIN ?? 'target/debug/souk');
 
 /**
- * Starts `souk serve` on free ports over a fresh data directory. The REST
- * rate limit per user is raised: these tests drive the Socket.IO edge, and
- * some of them send hundreds of REST messages from one user in a burst.
+ * Starts `souk serve` on free ports over a fresh data directory. The rate
+ * limit per user is raised: these tests drive the Socket.IO edge, and some of
+ * them send hundreds of REST messages from one user in a burst. `extraArgs`
+ * are more flags of `souk serve` (one of them may set the rate instead).
  */
-export async function startServer() {
+export async function startServer(extraArgs = []) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'souk-socket-'));
   const proc = spawn(
     soukBin,
     ['serve', '--data-dir', dataDir, '--http-addr', '127.0.0.1:0', '--socket-addr', '127.0.0.1:0',
-      '--rest-rate-per-user', '100000'],
+      ...(extraArgs.includes('--rest-rate-per-user') ? [] : ['--rest-rate-per-user', '100000']), ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOUK_LOG: process.env.SOUK_LOG ?? 'warn' } },
   );
   let stderr = '';

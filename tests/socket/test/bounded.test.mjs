@@ -1,0 +1,141 @@
+// Bounded clients: what one user or one socket can take from the server.
+// - a socket whose token expires is disconnected at expiry;
+// - a user holds at most --max-sockets-per-user sockets;
+// - one user's rate is shared by all their sockets and REST;
+// - a WebSocket client that stops reading is cut off (its connection
+//   closed, its user offline), while the others keep receiving.
+
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { call, disconnected, pair, recorder, serverSecret, signJwt, startServer, uid } from './helpers.mjs';
+
+const servers = [];
+async function server(args) {
+  const s = await startServer(args);
+  servers.push(s);
+  return s;
+}
+after(async () => {
+  for (const s of servers) await s.stop();
+});
+
+describe('bounded clients', () => {
+  it('disconnects a socket when its token expires', async () => {
+    const s = await server();
+    const { customer, conversationId } = await pair(s);
+    const secret = serverSecret(s.dataDir);
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = signJwt({ sub: customer.id, role: 'customer', exp }, secret);
+    const socket = await s.connect(token);
+    const ack = await call(socket, 'join_chat_room', { conversationId });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    const reason = await disconnected(socket, 6_000);
+    assert.equal(reason, 'io server disconnect');
+    assert.ok(Date.now() / 1000 >= exp - 0.05, 'not before the expiry');
+    // A fresh token connects again.
+    const again = await s.connect(customer.token);
+    assert.equal((await call(again, 'join_chat_room', { conversationId })).ok, true);
+  });
+
+  it('refuses a user more sockets than the cap, and accepts again once one closes', async () => {
+    const s = await server(['--max-sockets-per-user', '3']);
+    const { customer, vendor } = await pair(s);
+    const open = [];
+    for (let i = 0; i < 3; i++) open.push(await s.connect(customer.token));
+    await assert.rejects(s.connect(customer.token), (err) => {
+      assert.equal(err.message, 'too many connections');
+      return true;
+    });
+    // Another user is not affected.
+    await s.connect(vendor.token);
+    const closed = disconnected(open[0]);
+    open[0].disconnect();
+    await closed;
+    // The server releases the slot when it sees the close.
+    let accepted;
+    for (let i = 0; i < 50 && !accepted; i++) {
+      accepted = await s.connect(customer.token).catch(() => undefined);
+      if (!accepted) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(accepted, 'a socket is accepted again after one closed');
+    const metrics = await (await fetch(`${s.http}/metrics`)).text();
+    assert.match(metrics, /souk_socket_refused_total [1-9]/);
+  });
+
+  it("shares one user's rate across all their sockets and REST", async () => {
+    // 5 per second, bursts of 10, for everything a user does but typing.
+    const s = await server(['--rest-rate-per-user', '5']);
+    const { customer, conversationId } = await pair(s);
+    const sockets = [];
+    for (let i = 0; i < 4; i++) sockets.push(await s.connect(customer.token));
+    const acks = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        call(sockets[i % 4], 'send_message', { conversationId, text: `burst ${i}`, clientMessageId: `b-${i}` }),
+      ),
+    );
+    const ok = acks.filter((a) => a.ok).length;
+    const limited = acks.filter((a) => !a.ok && a.error.code === 'rate_limited').length;
+    assert.ok(ok <= 12, `at most the burst (+ a refill) across 4 sockets, got ${ok}`);
+    assert.equal(ok + limited, 40, JSON.stringify(acks.filter((a) => !a.ok && a.error.code !== 'rate_limited')));
+    // REST draws from the same bucket: it is empty now.
+    const res = await s.rest(customer.token, 'POST', '/api/chat/send', { conversationId, text: 'over REST' });
+    assert.equal(res.status, 429);
+    // Typing is not counted against the rate.
+    const typing = await call(sockets[0], 'typing_start', { conversationId });
+    assert.notEqual(typing.error?.code, 'rate_limited', JSON.stringify(typing));
+  });
+
+  it('cuts off a WebSocket client that stops reading, and the others keep receiving', async () => {
+    const s = await server();
+    const { customer, vendor, conversationId } = await pair(s);
+    const watcher = { id: uid('c'), name: 'Watcher' };
+    watcher.token = s.token(watcher.id, 'customer', watcher.name);
+    // The vendor's other conversation, with a reader that keeps reading.
+    const other = await s.rest(watcher.token, 'POST', '/api/chat/conversation', { vendorId: vendor.id });
+    assert.equal(other.status, 201);
+
+    const vendorSocket = await s.connect(vendor.token);
+    const offline = recorder(vendorSocket, 'user_offline');
+    const slow = await s.connect(customer.token);
+    assert.equal((await call(slow, 'join_chat_room', { conversationId })).ok, true);
+    const fast = await s.connect(watcher.token);
+    assert.equal((await call(fast, 'join_chat_room', { conversationId: other.body.id })).ok, true);
+    const fastGot = recorder(fast, 'receive_message');
+
+    // The slow client stops reading its TCP connection.
+    slow.io.engine.transport.ws._socket.pause();
+
+    // The vendor writes big messages into the slow client's room, and now
+    // and then one into the other room.
+    const text = 'x'.repeat(3_900);
+    const started = Date.now();
+    let sentToFast = 0;
+    let cutAfter;
+    for (let i = 0; i < 4_000 && cutAfter === undefined; i++) {
+      const batch = [];
+      for (let j = 0; j < 20; j++) {
+        batch.push(s.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId, text }));
+      }
+      batch.push(s.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId: other.body.id, text: `to the fast one ${i}` }));
+      sentToFast += 1;
+      for (const r of await Promise.all(batch)) assert.equal(r.status, 201);
+      if (offline.seen.some((e) => e.userId === customer.id)) cutAfter = Date.now() - started;
+      assert.ok(Date.now() - started < 60_000, 'the slow client was not cut off within a minute');
+    }
+    assert.ok(cutAfter !== undefined, 'the slow client went offline (its socket was released)');
+    // The reader that kept reading got every message sent to it.
+    await fastGot.count(sentToFast, 10_000);
+    // The slow client's connection was closed by the server: once it reads
+    // again it finds the end (a reset or a close), not more data forever.
+    const rawSocket = slow.io.engine.transport.ws._socket;
+    const ended = new Promise((resolve) => {
+      rawSocket.once('close', resolve);
+      rawSocket.once('error', resolve);
+    });
+    rawSocket.resume();
+    await Promise.race([
+      ended,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('the connection is still open')), 10_000)),
+    ]);
+  });
+});
