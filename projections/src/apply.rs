@@ -63,28 +63,50 @@ pub(crate) fn decode_all(events: &[RecordedEvent]) -> (Vec<Decoded>, Option<Proj
 /// Applies `batch` in one transaction and moves the checkpoint to its last
 /// position. Events at or before the stored checkpoint are skipped, so a
 /// batch that overlaps what is already applied counts nothing twice.
-/// Returns the new checkpoint.
+/// `before_commit` runs last inside the transaction: an error from it rolls
+/// everything back (the consumer's fault injection uses it). Returns the new
+/// checkpoint.
 pub(crate) fn apply_batch(
     conn: &mut Connection,
     batch: &[Decoded],
+    before_commit: impl FnOnce() -> Result<(), ProjectionError>,
 ) -> Result<Position, ProjectionError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut position = schema::checkpoint(&tx)?;
+    let position = apply_in(&tx, batch, schema::checkpoint(&tx)?)?;
+    set_checkpoint(&tx, position)?;
+    before_commit()?;
+    tx.commit()?;
+    Ok(position)
+}
+
+/// Applies the events of `batch` after `position` inside `tx`, without
+/// moving the stored checkpoint; returns the position reached. The bulk
+/// rebuild applies a whole log in one transaction this way.
+pub(crate) fn apply_in(
+    tx: &Transaction<'_>,
+    batch: &[Decoded],
+    mut position: Position,
+) -> Result<Position, ProjectionError> {
     for decoded in batch {
         if decoded.position <= position {
             continue;
         }
         if let Some((conversation, event)) = &decoded.item {
-            apply_event(&tx, decoded.position, *conversation, event)?;
+            apply_event(tx, decoded.position, *conversation, event)?;
         }
         position = decoded.position;
     }
-    tx.execute(
-        "UPDATE checkpoint SET position = ?1 WHERE id = 1",
-        [position as i64],
-    )?;
-    tx.commit()?;
     Ok(position)
+}
+
+/// Stores the checkpoint.
+pub(crate) fn set_checkpoint(
+    tx: &Transaction<'_>,
+    position: Position,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached("UPDATE checkpoint SET position = ?1 WHERE id = 1")?
+        .execute([position as i64])?;
+    Ok(())
 }
 
 /// The mutable part of a conversation row.

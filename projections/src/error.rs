@@ -40,6 +40,50 @@ pub enum ProjectionError {
     /// A blocking task panicked or was cancelled.
     #[error("blocking task failed: {0}")]
     Task(String),
+    /// The read models are being caught up with the log (at start, or
+    /// rebuilt after they were found missing or damaged): a query would
+    /// answer from an old state, so it is refused until they are.
+    #[error("the read models are catching up with the log (position {position} of {target})")]
+    CatchingUp {
+        position: Position,
+        target: Position,
+    },
+    /// The consumer failed (and retries) while events already notified are
+    /// not in the read models yet: a query would miss them.
+    #[error("the read models are behind the log since a failure ({failure}); retrying")]
+    Behind { failure: String },
+}
+
+impl ProjectionError {
+    /// Whether the read-model file itself is damaged ("database disk image
+    /// is malformed", "file is not a database", a row that cannot be read
+    /// back): it must be set aside and rebuilt from the log, retrying on it
+    /// cannot help.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            Self::Database(e) => is_damage(e),
+            Self::Corrupt(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether retrying cannot help either: an event the read models cannot
+    /// take (the consumer stops there rather than skip a fact), a second
+    /// consumer, a closed log.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Decode { .. } | Self::AlreadyStarted | Self::Store(StoreError::Closed)
+        )
+    }
+}
+
+/// Whether SQLite says the file is damaged.
+pub(crate) fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 impl From<tokio::task::JoinError> for ProjectionError {

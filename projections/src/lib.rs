@@ -65,8 +65,21 @@
 //!
 //! Typing events change no table (they are relayed with the current figures
 //! and move the checkpoint). The file carries a schema version
-//! (`PRAGMA user_version`): a file of another version is emptied on open and
-//! the consumer rebuilds it from the log.
+//! (`PRAGMA user_version`).
+//!
+//! # Disposable and self-healing
+//!
+//! The read models follow from the log, so nothing in them is precious: a
+//! file that is missing, of another schema version, or damaged (SQLite's
+//! `quick_check` at the first run, or "malformed"/"not a database" at any
+//! write or query) is set aside (renamed with the time, never deleted) and
+//! rebuilt from the log, in bulk when it is far behind. The consumer
+//! survives every failure that retrying can cure (a full disk, an I/O
+//! error, the log away, a panic): it runs again after a growing pause and
+//! resumes from its checkpoint (see `supervise`). Meanwhile
+//! [`Projections::health`] says what it does, and queries wait briefly and
+//! then refuse ([`ProjectionError::CatchingUp`], [`ProjectionError::Behind`])
+//! rather than answer from read models that miss what the log holds.
 //!
 //! Unread for a side is the number of messages from the other side with a
 //! `seq` above that side's read marker; it is kept per conversation (a read
@@ -84,25 +97,33 @@
 //! - `query`: the list, conversation, history, message and unread queries.
 //! - [`search`]: what search matches and how (FTS5 trigram).
 //! - [`analytics`]: vendor analytics and their definitions.
-//! - `rebuild`: the writer shared by the consumer, [`rebuild`] and
-//!   [`verify`].
+//! - `rebuild`: the writer shared by the consumer, the bulk build of
+//!   [`rebuild`] and [`verify`].
+//! - `supervise`: the consumer's keeper (runs, retries, rebuilds).
+//! - [`health`]: what the consumer does, for `/healthz` and `/metrics`.
+//! - `file`: the file as a whole (integrity, set aside, put in place).
+//! - `fault`: failures injected into the consumer's commits, for tests.
 //! - [`error`], with [`ProjectionError`].
 #![forbid(unsafe_code)]
 
 pub mod analytics;
 mod apply;
 pub mod error;
+mod fault;
+mod file;
+pub mod health;
 mod live;
 mod query;
 mod rebuild;
 mod recent;
 mod schema;
 pub mod search;
+mod supervise;
 pub mod views;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
@@ -113,7 +134,9 @@ use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use error::ProjectionError;
-pub use rebuild::{rebuild, verify, Difference, VerifyReport};
+pub use fault::WriteFault;
+pub use health::{Health, State};
+pub use rebuild::{rebuild, rebuild_with_progress, verify, Difference, Progress, VerifyReport};
 pub use views::{
     ConversationPage, ConversationView, DayFigures, HistoryQuery, ListQuery, MessagePage,
     MessageView, Notification, ParticipantView, Percentiles, TopProduct, UnreadSummary,
@@ -121,6 +144,8 @@ pub use views::{
 };
 
 use crate::apply::Decoded;
+use crate::fault::FaultSwitch;
+use crate::health::Status;
 use crate::live::LiveFigures;
 use crate::rebuild::Writer;
 use crate::recent::Recent;
@@ -156,9 +181,43 @@ const PACE_PATIENCE: Duration = Duration::from_secs(2);
 const PACE_POLL: Duration = Duration::from_millis(1);
 /// Idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 8;
-/// Waits before resubscribing after a failed subscription.
+/// Waits before resubscribing after a failed subscription, and before
+/// running the consumer again after it failed (doubling up to the most).
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long a query waits for the read models to finish catching up before
+/// it is refused ([`ProjectionError::CatchingUp`]): long enough for the few
+/// events a restart finds, short enough that a client hears at once that a
+/// long catch-up is under way.
+const CATCH_UP_PATIENCE: Duration = Duration::from_millis(500);
+/// From how many events behind an empty file (missing, damaged, of another
+/// schema, new) is built in bulk instead of through the live path.
+const BULK_ABOVE: Position = 10_000;
+
+/// How the consumer paces its retries and when it rebuilds in bulk; the
+/// defaults suit a server, tests shorten them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The first pause after a failure; doubled after each failure in a row.
+    pub retry_first: Duration,
+    /// The longest pause.
+    pub retry_max: Duration,
+    /// Read models that are empty and this many events or more behind the
+    /// log are built in bulk into a new file (no notification is published
+    /// for those events: they are history, nobody waits on them), fewer
+    /// through the live path (notified).
+    pub bulk_above: Position,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            retry_first: RETRY_FIRST,
+            retry_max: RETRY_MAX,
+            bulk_above: BULK_ABOVE,
+        }
+    }
+}
 
 /// The handle to the read models: cheap to clone, `Send + Sync`.
 #[derive(Clone)]
@@ -168,6 +227,7 @@ pub struct Projections {
 
 struct Inner {
     path: PathBuf,
+    config: Config,
     readers: ReadPool,
     /// The last position committed to the read models, published after
     /// each commit.
@@ -188,12 +248,24 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Whether a consumer runs: there is one writer per file.
     running: AtomicBool,
+    /// What the consumer is doing ([`Projections::health`]).
+    status: watch::Sender<Status>,
+    /// Failures injected into the consumer's commits (tests).
+    faults: Arc<FaultSwitch>,
 }
 
 /// Idle read connections. A std mutex: it is held only to push or pop.
 struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Held shared by every query while it uses a connection, and
+    /// exclusively while the file is set aside or replaced: a connection
+    /// to a file renamed away would read the old one, and the last one to
+    /// close would remove the WAL of the new one by name.
+    file: RwLock<()>,
+    /// Set by a query that found the file damaged; the consumer then sets
+    /// it aside and rebuilds it (see `supervise`).
+    damaged: watch::Sender<bool>,
 }
 
 impl ReadPool {
@@ -201,20 +273,38 @@ impl ReadPool {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, ProjectionError>,
     ) -> Result<R, ProjectionError> {
+        let _file = self.file.read().unwrap_or_else(|e| e.into_inner());
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut conn = match idle {
-            Some(conn) => conn,
-            None => schema::open_reader(&self.path)?,
-        };
-        let result = f(&mut conn);
-        // A connection that saw a database error is not trusted again.
-        if !matches!(result, Err(ProjectionError::Database(_))) {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < MAX_IDLE_READERS {
-                idle.push(conn);
+        let result = match idle {
+            Some(conn) => Ok(conn),
+            None => schema::open_reader(&self.path),
+        }
+        .and_then(|mut conn| {
+            let result = f(&mut conn);
+            // A connection that saw a database error is not trusted again.
+            if !matches!(result, Err(ProjectionError::Database(_))) {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                if idle.len() < MAX_IDLE_READERS {
+                    idle.push(conn);
+                }
+            }
+            result
+        });
+        if let Err(e) = &result {
+            if e.is_damage() {
+                tracing::error!(error = %e, "a query found the read models damaged");
+                self.damaged.send_replace(true);
             }
         }
         result
+    }
+
+    /// Keeps every query away from the file (waiting for those running)
+    /// and closes the idle connections, until the guard is dropped.
+    fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        let guard = self.file.write().unwrap_or_else(|e| e.into_inner());
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        guard
     }
 }
 
@@ -228,10 +318,28 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 impl Projections {
-    /// Opens (creating if needed) the read models at `path`. A file of an
-    /// older schema is emptied, and the consumer then rebuilds it from the
-    /// log.
+    /// Opens (creating if needed) the read models at `path`. A file that
+    /// SQLite cannot open, or of another schema, is set aside (renamed with
+    /// the time, see `file`) and a new one made; the consumer then rebuilds
+    /// it from the log. (The thorough check of every page is the consumer's
+    /// first step: it takes time, and the server listens meanwhile.)
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
+        Self::open_with(path, Config::default())
+    }
+
+    /// [`Projections::open`] with the consumer's pacing.
+    pub fn open_with(path: &Path, config: Config) -> Result<Self, ProjectionError> {
+        match file::check(path, false)? {
+            file::Soundness::Missing | file::Soundness::Sound => {}
+            file::Soundness::Damaged(why) => {
+                let aside = file::set_aside(path, "damaged")?;
+                tracing::error!(%why, aside = %aside.display(), "the read models are damaged; set aside, rebuilding them from the log");
+            }
+            file::Soundness::OtherSchema(found) => {
+                let aside = file::set_aside(path, &format!("schema-{found}"))?;
+                tracing::warn!(found, expected = schema::SCHEMA_VERSION, aside = %aside.display(), "the read models have another schema; set aside, rebuilding them from the log");
+            }
+        }
         let conn = schema::open_writer(path)?;
         let position = schema::checkpoint(&conn)?;
         drop(conn);
@@ -239,9 +347,12 @@ impl Projections {
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
+                config,
                 readers: ReadPool {
                     path: path.to_owned(),
                     idle: Mutex::new(Vec::new()),
+                    file: RwLock::new(()),
+                    damaged: watch::Sender::new(false),
                 },
                 position: watch::Sender::new(position),
                 live: watch::Sender::new(position),
@@ -251,8 +362,22 @@ impl Projections {
                 recent: Mutex::new(Recent::new(RECENT_NOTIFICATIONS, RECENT_BYTES, position)),
                 shutdown: watch::Sender::new(false),
                 running: AtomicBool::new(false),
+                status: watch::Sender::new(Status::default()),
+                faults: Arc::default(),
             }),
         })
+    }
+
+    /// What the consumer is doing and how far the read models got.
+    pub fn health(&self) -> Health {
+        Health::of(&self.inner.status.borrow(), self.position())
+    }
+
+    /// Makes every commit of the consumer fail with `fault` until called
+    /// again with `None` (tests of how it survives I/O errors; see
+    /// [`WriteFault`]).
+    pub fn inject_write_fault(&self, fault: Option<WriteFault>) {
+        self.inner.faults.set(fault);
     }
 
     /// The file this handle reads and writes.
@@ -264,12 +389,18 @@ impl Projections {
     /// after the checkpoint, publish the position and one notification per
     /// event as they arrive (figures computed in memory), and commit them to
     /// the read models behind (read models and checkpoint in one
-    /// transaction). Runs until the subscription ends (`Ok`),
-    /// [`Projections::shutdown`] is called (`Ok`, after what was handed to
-    /// the read models is committed), the store is closed, the read models
-    /// fail or an event cannot be decoded (`Err`; the events before it are
-    /// committed). A subscription that fails otherwise is retried with a
-    /// growing pause. A second consumer on the same handle is refused with
+    /// transaction).
+    ///
+    /// It heals itself (see `supervise`): a failure of the read models (a
+    /// full disk, an I/O error, a panic) ends the current run, and after a
+    /// growing pause a new run resumes from the checkpoint, without losing or
+    /// notifying twice any event; a damaged file is set aside and rebuilt
+    /// from the log. [`Projections::health`] tells what it does meanwhile.
+    /// It ends with `Ok` when [`Projections::shutdown`] is called (after
+    /// what was handed to the read models is committed) or the subscription
+    /// ends, and with `Err` only where retrying cannot help: the store is
+    /// closed or an event cannot be decoded (the events before it are
+    /// committed). A second consumer on the same handle is refused with
     /// [`ProjectionError::AlreadyStarted`].
     pub fn start(&self, store: Arc<dyn EventStore>) -> JoinHandle<Result<(), ProjectionError>> {
         let this = self.clone();
@@ -277,7 +408,7 @@ impl Projections {
             if this.inner.running.swap(true, Ordering::SeqCst) {
                 return Err(ProjectionError::AlreadyStarted);
             }
-            let result = this.consume(store).await;
+            let result = this.supervise(store).await;
             this.inner.running.store(false, Ordering::SeqCst);
             if let Err(e) = &result {
                 tracing::error!(error = %e, "projection consumer stopped");
@@ -361,11 +492,16 @@ impl Projections {
         self.inner.flush.notify_one();
     }
 
-    async fn consume(&self, store: Arc<dyn EventStore>) -> Result<(), ProjectionError> {
-        let writer = Writer::open(self.inner.path.clone(), false).await?;
+    /// One run of the consumer over `writer` (see [`Projections::start`]):
+    /// ends with `Ok` on shutdown or when the subscription ends, with `Err`
+    /// when the read models or the log fail for good in this run, or when
+    /// a query found the file damaged.
+    async fn consume(
+        &self,
+        store: Arc<dyn EventStore>,
+        writer: Writer,
+    ) -> Result<(), ProjectionError> {
         let mut handed = writer.position();
-        publish_max(&self.inner.position, handed);
-        publish_max(&self.inner.live, handed);
         let (to_writer, batches) = mpsc::unbounded_channel();
         let mut behind = Behind(Some(tokio::spawn(write_behind(
             self.inner.clone(),
@@ -374,7 +510,8 @@ impl Projections {
         ))));
         let mut figures = LiveFigures::default();
         let mut shutdown = self.inner.shutdown.subscribe();
-        let mut retry = RETRY_FIRST;
+        let mut damaged = self.inner.readers.damaged.subscribe();
+        let mut retry = self.inner.config.retry_first;
         let outcome = 'run: loop {
             let mut subscription = store.subscribe_all(handed);
             let failure = loop {
@@ -382,6 +519,9 @@ impl Projections {
                     biased;
                     _ = stopped(&mut shutdown) => break 'run Ok(()),
                     ended = behind.ended() => return Err(ended),
+                    _ = damaged.wait_for(|d| *d) => break 'run Err(ProjectionError::Corrupt(
+                        "a query found the read-model file damaged".into(),
+                    )),
                     item = subscription.next() => item,
                 };
                 let mut batch: Vec<RecordedEvent> = Vec::new();
@@ -415,7 +555,7 @@ impl Projections {
                     if let Some(e) = undecodable {
                         break 'run Err(e);
                     }
-                    retry = RETRY_FIRST;
+                    retry = self.inner.config.retry_first;
                 }
                 if ended {
                     break 'run Ok(());
@@ -434,12 +574,13 @@ impl Projections {
                 ended = behind.ended() => return Err(ended),
                 _ = tokio::time::sleep(retry) => {}
             }
-            retry = (retry * 2).min(RETRY_MAX);
+            retry = (retry * 2).min(self.inner.config.retry_max);
         };
-        // The write-behind commits what it was handed, then ends.
+        // The write-behind commits what it was handed, then ends. The run's
+        // own failure, if any, is what the supervisor must hear of.
         drop(to_writer);
-        behind.finish().await?;
-        outcome
+        let finished = behind.finish().await;
+        outcome.and(finished)
     }
 
     /// Computes the figures of a decoded batch, publishes its position and
@@ -456,6 +597,23 @@ impl Projections {
         // not) counts nothing twice.
         let mut decoded = decoded;
         decoded.retain(|d| d.position > *handed);
+        // Events notified by an earlier run that failed before the read
+        // models committed them: committed now, not notified again. They
+        // all come before any other of this run, so the figures (empty at
+        // the start of a run) are loaded after the read models hold them.
+        let notified = self.live_position();
+        let split = decoded.partition_point(|d| d.position <= notified);
+        if split > 0 {
+            let rest = decoded.split_off(split);
+            if handed.saturating_sub(self.position()) >= MAX_BEHIND {
+                self.committed(*handed, behind).await?;
+            }
+            *handed = live::last_position(&decoded, *handed);
+            to_writer.send(decoded).map_err(|_| {
+                ProjectionError::Task("the read models' write-behind stopped".into())
+            })?;
+            decoded = rest;
+        }
         if decoded.is_empty() {
             return Ok(());
         }
@@ -548,7 +706,17 @@ impl Projections {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, ProjectionError> + Send + 'static,
     ) -> Result<R, ProjectionError> {
+        self.caught_up().await?;
         let live = self.live_position();
+        let health = self.health();
+        if self.position() < live && health.state == State::Retrying {
+            // What was notified is not in the read models, and the consumer
+            // is between two attempts: waiting would only make the refusal
+            // late.
+            return Err(ProjectionError::Behind {
+                failure: health.error.unwrap_or_default(),
+            });
+        }
         if self.position() < live
             && self.inner.running.load(Ordering::SeqCst)
             && !self.wait_for(live, READ_SETTLE).await
@@ -561,6 +729,35 @@ impl Projections {
         }
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || inner.readers.run(f)).await?
+    }
+
+    /// Waits (up to [`CATCH_UP_PATIENCE`]) while the consumer checks,
+    /// rebuilds or catches up the read models; refuses after that.
+    async fn caught_up(&self) -> Result<(), ProjectionError> {
+        if !self.health().state.is_catching_up() {
+            return Ok(());
+        }
+        let mut status = self.inner.status.subscribe();
+        let mut position = self.inner.position.subscribe();
+        let waited = tokio::time::timeout(CATCH_UP_PATIENCE, async {
+            while self.health().state.is_catching_up() {
+                tokio::select! {
+                    _ = status.changed() => {}
+                    _ = position.changed() => {}
+                }
+            }
+        })
+        .await;
+        match waited {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                let health = self.health();
+                Err(ProjectionError::CatchingUp {
+                    position: health.position,
+                    target: health.target,
+                })
+            }
+        }
     }
 
     /// The conversation as `viewer` sees it on `role`'s side; `None` when it

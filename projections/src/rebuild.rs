@@ -1,32 +1,54 @@
 //! The writer side shared by the live consumer, [`rebuild`] and [`verify`].
+//!
+//! # Bulk building
+//!
+//! A rebuild does not replay the log through the live consumer's path (a
+//! transaction per batch in WAL mode, every index kept up to date row by
+//! row): it fills a new scratch file in **one** transaction with no journal
+//! and no syncing, applies the events with the very same code (`apply`), so
+//! the rows are exactly those of live application, creates the indexes that
+//! only queries use at the end, and then renames the finished file over the
+//! live one. Reading the log runs on its own task, one page ahead of
+//! applying, and decodes there.
 
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
-use souk_store::{EventStore, Position, RecordedEvent};
+use souk_store::{EventStore, Position};
+use tokio::sync::mpsc;
 
 use crate::apply::{self, Decoded};
 use crate::error::ProjectionError;
+use crate::fault::FaultSwitch;
+use crate::file::{self, Scratch};
 use crate::schema;
 
-/// Events read from the log per page while replaying.
-const REPLAY_PAGE: usize = 1000;
+/// Events read from the log per page while rebuilding.
+const REPLAY_PAGE: usize = 2000;
+/// Pages read ahead of the one being applied.
+const READ_AHEAD: usize = 4;
 
 /// The one connection that writes a read-model file. Applying runs on a
 /// blocking thread; the connection travels there and back.
 pub(crate) struct Writer {
     conn: Option<Connection>,
     position: Position,
+    faults: Option<Arc<FaultSwitch>>,
 }
 
 impl Writer {
-    /// Opens the file, dropping its read models first when `reset`.
-    pub(crate) async fn open(path: PathBuf, reset: bool) -> Result<Self, ProjectionError> {
+    /// Opens the file, dropping its read models first when `reset`; every
+    /// commit first asks `faults` whether to fail.
+    pub(crate) async fn open(
+        path: PathBuf,
+        reset: bool,
+        faults: Option<Arc<FaultSwitch>>,
+    ) -> Result<Self, ProjectionError> {
         tokio::task::spawn_blocking(move || {
             let mut conn = schema::open_writer(&path)?;
             if reset {
@@ -36,6 +58,7 @@ impl Writer {
             Ok(Self {
                 conn: Some(conn),
                 position,
+                faults,
             })
         })
         .await?
@@ -46,19 +69,8 @@ impl Writer {
         self.position
     }
 
-    /// Decodes and applies `events` in one transaction. An event that
-    /// cannot be decoded is returned as `Ok(Some(_))`: everything before it
-    /// was applied and committed, nothing after it.
-    pub(crate) async fn apply(
-        &mut self,
-        events: &[RecordedEvent],
-    ) -> Result<Option<ProjectionError>, ProjectionError> {
-        let (decoded, failure) = apply::decode_all(events);
-        self.apply_decoded(decoded).await?;
-        Ok(failure)
-    }
-
-    /// Applies decoded events in one transaction.
+    /// Applies decoded events in one transaction. On failure nothing of
+    /// them is applied (the transaction rolls back).
     pub(crate) async fn apply_decoded(
         &mut self,
         decoded: Vec<Decoded>,
@@ -69,8 +81,12 @@ impl Writer {
         let mut conn = self.conn.take().ok_or_else(|| {
             ProjectionError::Task("the writer connection was lost by a failed task".into())
         })?;
+        let faults = self.faults.clone();
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = apply::apply_batch(&mut conn, &decoded);
+            let result = apply::apply_batch(&mut conn, &decoded, || match &faults {
+                Some(f) => Ok(f.check()?),
+                None => Ok(()),
+            });
             (conn, result)
         })
         .await?;
@@ -78,51 +94,133 @@ impl Writer {
         self.position = result?;
         Ok(self.position)
     }
-
-    fn into_connection(self) -> Option<Connection> {
-        self.conn
-    }
 }
 
-/// Applies the log from the writer's checkpoint up to `up_to` (included).
-async fn replay(
-    writer: &mut Writer,
-    store: &dyn EventStore,
+/// Where a bulk build stands, for progress reports: the position applied
+/// and the position it builds up to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub position: Position,
+    pub target: Position,
+}
+
+/// What [`build`] made.
+pub(crate) struct Built {
+    /// The last position applied.
+    pub position: Position,
+    /// The event that could not be decoded, where the build stopped
+    /// (everything before it is in the file).
+    pub undecodable: Option<ProjectionError>,
+}
+
+/// Builds complete read models of the log up to `up_to` (included) into a
+/// new file at `path` (see the module docs); `progress` hears of every page
+/// applied. The file is complete (indexes, schema version, WAL mode) and on
+/// disk when this returns `Ok`.
+pub(crate) async fn build(
+    path: PathBuf,
+    store: Arc<dyn EventStore>,
     up_to: Position,
-) -> Result<Position, ProjectionError> {
-    while writer.position() < up_to {
-        let page = store.read_all(writer.position() + 1, REPLAY_PAGE).await?;
-        let page: Vec<RecordedEvent> = page
-            .into_iter()
-            .take_while(|e| e.position <= up_to)
-            .collect();
-        if page.is_empty() {
-            break;
+    mut progress: impl FnMut(Progress) + Send + 'static,
+) -> Result<Built, ProjectionError> {
+    let (pages, mut inbox) = mpsc::channel::<Result<Vec<Decoded>, ProjectionError>>(READ_AHEAD);
+    // Reads and decodes the log, a page ahead of applying.
+    let reader = tokio::spawn(async move {
+        let mut from = 1;
+        while from <= up_to {
+            let page = match store.read_all(from, REPLAY_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = pages.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            let page: Vec<_> = page
+                .into_iter()
+                .take_while(|e| e.position <= up_to)
+                .collect();
+            let Some(last) = page.last() else { return };
+            from = last.position + 1;
+            let (decoded, undecodable) = apply::decode_all(&page);
+            if pages.send(Ok(decoded)).await.is_err() {
+                return;
+            }
+            if let Some(e) = undecodable {
+                let _ = pages.send(Err(e)).await;
+                return;
+            }
         }
-        if let Some(e) = writer.apply(&page).await? {
-            return Err(e);
+    });
+    let built = tokio::task::spawn_blocking(move || -> Result<Built, ProjectionError> {
+        let mut conn = schema::open_bulk(&path)?;
+        let tx = conn.transaction()?;
+        let mut position = 0;
+        let mut undecodable = None;
+        while let Some(page) = inbox.blocking_recv() {
+            match page {
+                Ok(decoded) => {
+                    position = apply::apply_in(&tx, &decoded, position)?;
+                    progress(Progress {
+                        position,
+                        target: up_to,
+                    });
+                }
+                Err(e @ ProjectionError::Decode { .. }) => {
+                    undecodable = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
-    }
-    Ok(writer.position())
+        apply::set_checkpoint(&tx, position)?;
+        tx.commit()?;
+        schema::finish_bulk(conn, &path)?;
+        Ok(Built {
+            position,
+            undecodable,
+        })
+    })
+    .await;
+    reader.abort();
+    built?
 }
 
-/// Drops every read model of the file at `path` and rebuilds them from the
-/// log, up to the log's end when the rebuild starts; returns the position
-/// reached.
+/// Rebuilds the read models of the file at `path` from the log, up to the
+/// log's end when the rebuild starts, and returns the position reached.
+/// Whatever the file held is replaced, even a file SQLite cannot open.
 ///
-/// Meant for a stopped server (or before [`crate::Projections::start`]): a
-/// consumer running on the same file at the same time would interleave its
-/// own batches. The rebuild commits page by page with its checkpoint, so an
-/// interrupted rebuild is simply continued by the next consumer.
+/// Meant for a stopped server (a running one rebuilds by itself what it
+/// finds missing or damaged). The new file is built under a scratch name
+/// and renamed into place when complete: an interrupted rebuild leaves the
+/// old file as it was.
 pub fn rebuild(
     path: &Path,
     store: Arc<dyn EventStore>,
 ) -> impl Future<Output = Result<Position, ProjectionError>> + Send + 'static {
+    rebuild_with_progress(path, store, |_| {})
+}
+
+/// [`rebuild`], telling `progress` how far it got after every page (a few
+/// thousand events).
+pub fn rebuild_with_progress(
+    path: &Path,
+    store: Arc<dyn EventStore>,
+    progress: impl FnMut(Progress) + Send + 'static,
+) -> impl Future<Output = Result<Position, ProjectionError>> + Send + 'static {
     let path = path.to_owned();
     async move {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         let end = store.last_position().await?;
-        let mut writer = Writer::open(path, true).await?;
-        replay(&mut writer, store.as_ref(), end).await
+        let scratch = Scratch::next_to(&path, "rebuild");
+        let built = build(scratch.0.clone(), store, end, progress).await?;
+        if let Some(e) = built.undecodable {
+            return Err(e);
+        }
+        let (from, to) = (scratch.0.clone(), path.clone());
+        tokio::task::spawn_blocking(move || file::install(&from, &to)).await??;
+        Ok(built.position)
     }
 }
 
@@ -158,6 +256,9 @@ impl fmt::Display for Difference {
 pub struct VerifyReport {
     /// The live checkpoint that the rebuild was taken up to.
     pub position: Position,
+    /// The log's end when the verification started: read models whose
+    /// checkpoint stays before it lag (a difference).
+    pub log_end: Position,
     /// Rows compared (live and rebuilt together).
     pub rows_compared: u64,
     /// The first [`VerifyReport::MAX_LISTED`] differences.
@@ -169,9 +270,15 @@ pub struct VerifyReport {
 impl VerifyReport {
     pub const MAX_LISTED: usize = 1000;
 
-    /// Whether the live read models equal the rebuilt ones.
+    /// Whether the live read models equal the rebuilt ones and hold the
+    /// whole log.
     pub fn is_consistent(&self) -> bool {
-        self.differences.is_empty() && self.omitted == 0
+        self.differences.is_empty() && self.omitted == 0 && self.lag() == 0
+    }
+
+    /// How many events of the log the live read models miss.
+    pub fn lag(&self) -> Position {
+        self.log_end.saturating_sub(self.position)
     }
 }
 
@@ -232,6 +339,7 @@ fn next(rows: &mut rusqlite::Rows<'_>) -> Result<Option<(String, String)>, Proje
 fn compare(live: &Connection, rebuilt: &Connection) -> Result<VerifyReport, ProjectionError> {
     let mut report = VerifyReport {
         position: schema::checkpoint(live)?,
+        log_end: 0,
         rows_compared: 0,
         differences: Vec::new(),
         omitted: 0,
@@ -291,64 +399,73 @@ fn compare(live: &Connection, rebuilt: &Connection) -> Result<VerifyReport, Proj
     Ok(report)
 }
 
-/// Removes a scratch database and its WAL files when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = self.0.clone().into_os_string();
-            p.push(suffix);
-            // Best effort: a leftover scratch file is harmless.
-            let _ = std::fs::remove_file(PathBuf::from(p));
-        }
-    }
-}
-
-fn scratch_path(path: &Path) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "readmodels.db".into());
-    path.with_file_name(format!(
-        "{name}.verify-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
-}
+/// How long [`verify`] gives read models that are behind the log's end to
+/// reach it (a running server commits within [`crate::WRITE_BEHIND`])
+/// before it calls them lagging.
+const VERIFY_SETTLE: Duration = Duration::from_secs(2);
+/// How often it looks meanwhile.
+const VERIFY_POLL: Duration = Duration::from_millis(20);
 
 /// Rebuilds the read models into a scratch file next to `path`, up to the
 /// live checkpoint, and lists every row that differs (table, key, live row,
-/// rebuilt row). The live file is read in one snapshot, so a consumer may
-/// keep running meanwhile; the scratch file is removed afterwards.
+/// rebuilt row). Read models that lag the log (their checkpoint is still
+/// before the log's end, as read first, after [`VERIFY_SETTLE`]) differ in
+/// their `checkpoint` row: live, their position; rebuilt, the log's end.
+/// The live file is read in one snapshot, so a consumer may keep running
+/// meanwhile; the scratch file is removed afterwards.
 pub async fn verify(
     path: &Path,
     store: Arc<dyn EventStore>,
 ) -> Result<VerifyReport, ProjectionError> {
+    let log_end = store.last_position().await?;
     let live_path = path.to_owned();
-    let (live, position) = tokio::task::spawn_blocking(move || {
-        let conn = schema::open_reader(&live_path)?;
-        // The snapshot starts at the first read and lasts until COMMIT.
-        conn.execute_batch("BEGIN")?;
-        let position = schema::checkpoint(&conn)?;
-        Ok::<_, ProjectionError>((conn, position))
-    })
-    .await??;
+    let deadline = tokio::time::Instant::now() + VERIFY_SETTLE;
+    let (live, position) = loop {
+        let live_path = live_path.clone();
+        let (conn, position) = tokio::task::spawn_blocking(move || {
+            let conn = schema::open_reader(&live_path)?;
+            // The snapshot starts at the first read and lasts until COMMIT.
+            conn.execute_batch("BEGIN")?;
+            let position = schema::checkpoint(&conn)?;
+            Ok::<_, ProjectionError>((conn, position))
+        })
+        .await??;
+        if position >= log_end || tokio::time::Instant::now() >= deadline {
+            break (conn, position);
+        }
+        drop(conn);
+        tokio::time::sleep(VERIFY_POLL).await;
+    };
 
-    let scratch = Scratch(scratch_path(path));
-    let mut writer = Writer::open(scratch.0.clone(), true).await?;
-    replay(&mut writer, store.as_ref(), position).await?;
-    let rebuilt = writer
-        .into_connection()
-        .ok_or_else(|| ProjectionError::Task("the scratch connection was lost".into()))?;
-    let report = tokio::task::spawn_blocking(move || {
+    let scratch = Scratch::next_to(path, "verify");
+    let built = build(scratch.0.clone(), store, position, |_| {}).await?;
+    if let Some(e) = built.undecodable {
+        return Err(e);
+    }
+    let rebuilt_path = scratch.0.clone();
+    let mut report = tokio::task::spawn_blocking(move || {
+        let rebuilt = schema::open_reader(&rebuilt_path)?;
         let report = compare(&live, &rebuilt);
         live.execute_batch("COMMIT")?;
-        drop(rebuilt);
         report
     })
     .await??;
+    report.log_end = log_end;
+    if position < log_end {
+        report.differences.insert(
+            0,
+            Difference {
+                table: "checkpoint".into(),
+                key: "1".into(),
+                live: Some(format!("[{position}]")),
+                rebuilt: Some(format!("[{log_end}]")),
+            },
+        );
+        if report.differences.len() > VerifyReport::MAX_LISTED {
+            report.differences.pop();
+            report.omitted += 1;
+        }
+    }
     drop(scratch);
     Ok(report)
 }

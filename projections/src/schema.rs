@@ -18,10 +18,16 @@ pub(crate) const SCHEMA_VERSION: i64 = 4;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
+/// The page cache of a bulk rebuild, in KiB (SQLite's negative
+/// `cache_size`): 128 MiB, so that the tables being filled stay in memory.
+const BULK_CACHE_KIB: i64 = -128 * 1024;
+
 /// How long a connection waits for another one's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const CREATE: &str = r#"
+/// The tables, with the indexes that applying events needs (primary keys,
+/// `messages.id`, the conversation-level search documents).
+const TABLES: &str = r#"
 CREATE TABLE IF NOT EXISTS checkpoint (
     id       INTEGER PRIMARY KEY CHECK (id = 1),
     position INTEGER NOT NULL
@@ -51,14 +57,6 @@ CREATE TABLE IF NOT EXISTS conversations (
     first_customer_at  INTEGER,
     first_response_at  INTEGER
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS conversations_by_customer
-    ON conversations (customer_id, updated_at, id);
-CREATE INDEX IF NOT EXISTS conversations_by_vendor
-    ON conversations (vendor_id, updated_at, id);
-CREATE INDEX IF NOT EXISTS conversations_by_vendor_created
-    ON conversations (vendor_id, created_at);
-CREATE INDEX IF NOT EXISTS conversations_by_vendor_first_customer
-    ON conversations (vendor_id, first_customer_at);
 
 CREATE TABLE IF NOT EXISTS messages (
     conversation_id   TEXT NOT NULL,
@@ -75,8 +73,6 @@ CREATE TABLE IF NOT EXISTS messages (
     read_at           INTEGER,
     PRIMARY KEY (conversation_id, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_by_vendor_time
-    ON messages (vendor_id, sent_at, sender_role, conversation_id);
 
 CREATE TABLE IF NOT EXISTS inboxes (
     user_id TEXT NOT NULL,
@@ -101,8 +97,23 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(
 );
 "#;
 
+/// The indexes that only queries use: a bulk rebuild creates them once
+/// at the end, far faster than keeping them up to date row by row.
+const QUERY_INDEXES: &str = r#"
+CREATE INDEX IF NOT EXISTS conversations_by_customer
+    ON conversations (customer_id, updated_at, id);
+CREATE INDEX IF NOT EXISTS conversations_by_vendor
+    ON conversations (vendor_id, updated_at, id);
+CREATE INDEX IF NOT EXISTS conversations_by_vendor_created
+    ON conversations (vendor_id, created_at);
+CREATE INDEX IF NOT EXISTS conversations_by_vendor_first_customer
+    ON conversations (vendor_id, first_customer_at);
+CREATE INDEX IF NOT EXISTS messages_by_vendor_time
+    ON messages (vendor_id, sent_at, sender_role, conversation_id);
+"#;
+
 /// Every table, for dropping.
-const TABLES: [&str; 6] = [
+const TABLE_NAMES: [&str; 6] = [
     "checkpoint",
     "conversations",
     "messages",
@@ -145,7 +156,7 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, ProjectionError> {
         }
         reset(&mut conn)?;
     } else {
-        conn.execute_batch(CREATE)?;
+        create(&conn)?;
     }
     Ok(conn)
 }
@@ -166,12 +177,50 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, ProjectionError> {
 /// transaction.
 pub(crate) fn reset(conn: &mut Connection) -> Result<(), ProjectionError> {
     let tx = conn.transaction()?;
-    for table in TABLES {
+    for table in TABLE_NAMES {
         tx.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
     }
-    tx.execute_batch(CREATE)?;
+    create(&tx)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Creates whatever is missing of the tables and their indexes.
+fn create(conn: &Connection) -> Result<(), ProjectionError> {
+    conn.execute_batch(TABLES)?;
+    conn.execute_batch(QUERY_INDEXES)?;
+    Ok(())
+}
+
+/// Opens a new file for a bulk rebuild: no journal and no syncing (the
+/// file is scratch until it is complete and put in place, so a crash
+/// meanwhile loses nothing but the scratch), an exclusive lock, a large page
+/// cache, and the tables without their query indexes ([`finish_bulk`]
+/// creates them).
+pub(crate) fn open_bulk(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = Connection::open(path)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "journal_mode", "OFF")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.execute_batch(TABLES)?;
+    Ok(conn)
+}
+
+/// Completes a bulk-built file: its query indexes, its schema version, the
+/// WAL journal that the live connections expect; then closes it and writes
+/// it to the disk (it is about to replace the live file).
+pub(crate) fn finish_bulk(conn: Connection, path: &Path) -> Result<(), ProjectionError> {
+    conn.execute_batch(QUERY_INDEXES)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    conn.pragma_update(None, "locking_mode", "NORMAL")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.close().map_err(|(_, e)| e)?;
+    std::fs::File::open(path)?.sync_all()?;
     Ok(())
 }
 
