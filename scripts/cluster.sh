@@ -11,8 +11,9 @@
 # The nodes run in demo mode (the web app's sign-in page mints tokens for
 # the demo users; the seed is idempotent, so every node may run it). Set
 # SOUK_CLUSTER_DEMO=0 for plain nodes, SOUK_CLUSTER_DIR to keep everything in
-# a directory of your choice (kept at exit), and any other SOUK_* setting as
-# for `souk serve` (it applies to every node).
+# a directory of your choice (kept at exit), SOUK_BIN to run a binary you
+# built instead of building one, and any other SOUK_* setting as for
+# `souk serve` (it applies to every node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,14 +31,18 @@ if [ "$#" -gt "${#names[@]}" ]; then
   exit 2
 fi
 
-echo "== building souk (release)" >&2
-cargo build --release -p souk-api
+if [ -n "${SOUK_BIN:-}" ]; then
+  souk="$(cd "$(dirname "$SOUK_BIN")" && pwd)/$(basename "$SOUK_BIN")"
+else
+  echo "== building souk (release)" >&2
+  cargo build --release -p souk-api
+  souk="$PWD/target/release/souk"
+fi
 if [ ! -f web/dist/index.html ]; then
   echo "== building the web app" >&2
   npm ci --prefix web --no-audit --no-fund --loglevel=error
   npm run --prefix web build
 fi
-souk="$PWD/target/release/souk"
 
 keep=0
 if [ -n "${SOUK_CLUSTER_DIR:-}" ]; then
