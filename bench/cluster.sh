@@ -14,7 +14,8 @@
 #   every message is sent on one node and heard on the other.
 # Messages go over the sockets (`souk-bench load --via socket`), 100 pairs.
 # The figures of every load are kept as JSON in the output directory (printed
-# at the end); the summary is a Markdown table on stdout.
+# at the end); the summary is a Markdown table on stdout. SOUK_BIN runs a
+# souk you built instead of building one.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,10 +37,15 @@ while [ "$#" -gt 0 ]; do
   esac
 done
 
-echo "== building souk (release) and the load generator" >&2
-cargo build --release -p souk-api
+if [ -n "${SOUK_BIN:-}" ]; then
+  souk="$(cd "$(dirname "$SOUK_BIN")" && pwd)/$(basename "$SOUK_BIN")"
+else
+  echo "== building souk (release)" >&2
+  cargo build --release -p souk-api
+  souk="$root/target/release/souk"
+fi
+echo "== building the load generator (release)" >&2
 cargo build --release --manifest-path bench/Cargo.toml
-souk="$root/target/release/souk"
 load="$root/bench/target/release/souk-bench"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/souk-bench-cluster.XXXXXX")"
