@@ -71,7 +71,23 @@ const RECOVERY_BATCH: usize = 256;
 pub struct Joined {
     /// Messages replayed (emitted as `receive_message` before the ack).
     pub replayed: u64,
+    /// More than [`MAX_REPLAY`] messages were missed: those after the last
+    /// replayed one are for the client to page with REST
+    /// (`GET .../messages?after=<last replayed seq>`); live events follow
+    /// them.
+    pub has_more: bool,
 }
+
+/// The most messages one join replays. A client far behind (or one joining
+/// with `sinceSeq: 0` a conversation of 20,000 messages) gets the first
+/// [`MAX_REPLAY`] after its `sinceSeq` and `hasMore`, and pages the rest
+/// with REST at its own pace, instead of the edge pushing it everything at
+/// once at the expense of every other socket.
+pub const MAX_REPLAY: u64 = 500;
+
+/// Catch-ups that read and emit at once; more joins wait their turn, so that
+/// replaying is shared fairly with live delivery.
+const CONCURRENT_CATCH_UPS: usize = 4;
 
 type JoinReply = oneshot::Sender<Result<Joined, ApiError>>;
 
@@ -103,6 +119,7 @@ struct CaughtUp {
 struct CatchUp {
     replayed: u64,
     watermark: u64,
+    has_more: bool,
 }
 
 /// Talks to the relay task. Cheap to clone.
@@ -178,6 +195,8 @@ struct Relay {
     lagged: u64,
     book: Book<Sid, Waiter, HeldEvent>,
     caught_up: mpsc::UnboundedSender<CaughtUp>,
+    /// Turns to replay ([`CONCURRENT_CATCH_UPS`] at once).
+    catch_up_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// The receiving end of a [`RelayHandle`], until the relay is spawned.
@@ -215,6 +234,7 @@ impl RelayInbox {
             lagged: 0,
             book: Book::default(),
             caught_up,
+            catch_up_turns: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CATCH_UPS)),
         };
         relay.run(notifications, self.commands, caught_up_rx, shutdown)
     }
@@ -346,7 +366,10 @@ impl Relay {
         let Some(since) = since_seq else {
             // Live only: from the next notification on.
             socket.join(rooms::conversation(conversation));
-            let _ = reply.send(Ok(Joined { replayed: 0 }));
+            let _ = reply.send(Ok(Joined {
+                replayed: 0,
+                has_more: false,
+            }));
             return;
         };
         let waiter = Waiter {
@@ -366,9 +389,13 @@ impl Relay {
         socket.join(rooms::conversation(conversation));
         let state = self.state.clone();
         let done = self.caught_up.clone();
+        let turns = self.catch_up_turns.clone();
         tokio::spawn(async move {
             let sid = socket.id;
-            let result = catch_up(&state, &socket, conversation, since).await;
+            let result = match turns.acquire().await {
+                Ok(_turn) => catch_up(&state, &socket, conversation, since).await,
+                Err(_) => Err(relay_stopped()),
+            };
             let _ = done.send(CaughtUp {
                 sid,
                 conversation,
@@ -395,6 +422,7 @@ impl Relay {
                 }
                 let _ = f.waiter.reply.send(Ok(Joined {
                     replayed: c.replayed,
+                    has_more: c.has_more,
                 }));
             }
             Err(e) => {
@@ -497,7 +525,9 @@ async fn catch_up(
         .map_or(0, |m| m.seq);
     let mut after = since;
     let mut replayed = 0;
+    let mut has_more = false;
     loop {
+        let left = MAX_REPLAY - replayed;
         let page = state
             .projections
             .messages(
@@ -505,7 +535,7 @@ async fn catch_up(
                 HistoryQuery {
                     before: None,
                     after: Some(after),
-                    limit: MAX_LIMIT,
+                    limit: MAX_LIMIT.min(left as usize),
                 },
             )
             .await?;
@@ -519,10 +549,17 @@ async fn catch_up(
         if !page.has_more || page.messages.is_empty() {
             break;
         }
+        if replayed >= MAX_REPLAY {
+            has_more = true;
+            break;
+        }
     }
+    // Held live events up to `newest` are dropped either way: replayed, or
+    // (with `has_more`) left for the client's REST pages.
     Ok(CatchUp {
         replayed,
         watermark: newest.max(if replayed > 0 { after } else { 0 }),
+        has_more,
     })
 }
 

@@ -313,10 +313,21 @@ impl Edge {
                     .relay
                     .join(socket.clone(), conversation, since_seq)
                     .await?;
-                Ok(ack_ok(&json!({
-                    "conversationId": conversation,
-                    "replayed": joined.replayed,
-                })))
+                // `hasMore` only when the replay stopped at its bound, so
+                // that the usual ack stays as it always was.
+                let ack = if joined.has_more {
+                    json!({
+                        "conversationId": conversation,
+                        "replayed": joined.replayed,
+                        "hasMore": true,
+                    })
+                } else {
+                    json!({
+                        "conversationId": conversation,
+                        "replayed": joined.replayed,
+                    })
+                };
+                Ok(ack_ok(&ack))
             }
             Request::Leave { conversation } => {
                 self.relay.leave(socket.clone(), conversation).await?;

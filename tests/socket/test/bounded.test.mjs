@@ -85,6 +85,37 @@ describe('bounded clients', () => {
     assert.notEqual(typing.error?.code, 'rate_limited', JSON.stringify(typing));
   });
 
+  it('replays at most 500 messages per join and says more remain', async () => {
+    const s = await server();
+    const { customer, vendor, conversationId } = await pair(s);
+    const total = 1_200;
+    for (let i = 0; i < total; i += 50) {
+      const sends = [];
+      for (let j = i; j < Math.min(i + 50, total); j++) {
+        sends.push(s.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId, text: `m${j + 1}`, clientMessageId: `m-${j}` }));
+      }
+      for (const r of await Promise.all(sends)) assert.equal(r.status, 201);
+    }
+    const socket = await s.connect(customer.token);
+    const replayed = recorder(socket, 'receive_message');
+    const ack = await call(socket, 'join_chat_room', { conversationId, sinceSeq: 0 });
+    assert.deepEqual(ack, { ok: true, conversationId, replayed: 500, hasMore: true });
+    assert.deepEqual(replayed.seen.map((m) => m.seq), Array.from({ length: 500 }, (_, i) => i + 1));
+    // The rest is paged with REST; live messages come after it.
+    const page = await s.rest(customer.token, 'GET', `/api/chat/${conversationId}/messages?after=500&limit=100`);
+    assert.equal(page.status, 200);
+    assert.equal(page.body.messages[0].seq, 501);
+    assert.equal(page.body.hasMore, true);
+    const live = await s.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId, text: 'live' });
+    const next = await replayed.next((m) => m.seq > 500);
+    assert.equal(next.seq, live.body.message.seq);
+    assert.equal(next.seq, total + 1);
+    // A join with fewer missed than the bound is unchanged.
+    const other = await s.connect(customer.token);
+    const ack2 = await call(other, 'join_chat_room', { conversationId, sinceSeq: total - 3 });
+    assert.deepEqual(ack2, { ok: true, conversationId, replayed: 4 });
+  });
+
   it('cuts off a WebSocket client that stops reading, and the others keep receiving', async () => {
     const s = await server();
     const { customer, vendor, conversationId } = await pair(s);

@@ -286,6 +286,7 @@ export const useChatStore = create((set, get) => {
           get().refreshUnread();
         }),
       );
+      ctx.off.push(socket.onLocal('join_more', ({ conversationId }) => get().fillGap(conversationId, { newer: true })));
       ctx.off.push(
         socket.onLocal('join_error', ({ conversationId, error }) =>
           patchThread(conversationId, (t) => ({ ...t, error: error.message })),
@@ -468,12 +469,17 @@ export const useChatStore = create((set, get) => {
       }
     },
 
-    /** Fetches from REST whatever a gap in the held messages leaves out. */
-    async fillGap(id) {
+    /**
+     * Fetches from REST whatever a gap in the held messages leaves out; with
+     * `newer`, also everything after the last one held (a join whose replay
+     * stopped at the server's bound says `hasMore`).
+     */
+    async fillGap(id, { newer = false } = {}) {
       const t = get().threads[id];
       if (!t || t.status !== 'ready' || !ctx.api) return;
       let after = contiguousEnd(t.messages);
-      if (t.messages.length === 0 || after === t.messages[t.messages.length - 1].seq) return;
+      const noGap = t.messages.length === 0 || after === t.messages[t.messages.length - 1].seq;
+      if (noGap && !newer) return;
       try {
         for (;;) {
           const res = await ctx.api.messages(id, { after, limit: 100 });

@@ -77,7 +77,12 @@ export class ChatSocket {
     // null: the store holds no history yet, so there is nothing to catch up from.
     const sinceSeq = sinceOf();
     const payload = sinceSeq === null || sinceSeq === undefined ? { conversationId } : { conversationId, sinceSeq };
-    return this.request('join_chat_room', payload).catch((e) => {
+    return this.request('join_chat_room', payload).then((ack) => {
+      // The server replays a bounded number of missed messages; the rest is
+      // for the store to page with REST.
+      if (ack?.hasMore) this.emitLocal('join_more', { conversationId });
+      return ack;
+    }).catch((e) => {
       // A failed join is retried on the next connect; the store shows the error.
       this.emitLocal('join_error', { conversationId, error: e });
       return null;
