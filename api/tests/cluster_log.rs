@@ -160,9 +160,10 @@ async fn a_message_sent_through_one_node_reaches_the_other_nodes_history_and_rea
         .unwrap();
     assert_eq!(a_unread, b_unread);
 
-    // A node that starts with an empty data directory catches up at start.
+    // A node that starts with an empty data directory catches up from the
+    // shared log.
     let late = node(&url, dir_c.path(), "node-c");
-    assert!(late.state.projections.position() >= end);
+    assert!(late.state.projections.wait_for(end, WAIT).await);
     assert_eq!(history_seqs(&late, id).await, (1..=43).collect::<Vec<_>>());
 
     // Each node names itself in /healthz and /metrics.
@@ -204,4 +205,58 @@ fn cluster_mode_refuses_to_start_without_a_shared_secret() {
         Err(e) => e.to_string(),
     };
     assert!(err.contains("SOUK_JWT_SECRET"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_senders_over_three_nodes_into_one_conversation_all_succeed() {
+    let url = scratch_database().await;
+    let dirs = [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    ];
+    let nodes: Vec<_> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| node(&url, d.path(), &format!("rush-{i}")))
+        .collect();
+    let (c, v) = (
+        principal("c-1", Role::Customer),
+        principal("v-1", Role::Vendor),
+    );
+    let open = OpenInput::parse(Role::Customer, &json!({ "vendorId": "v-1" })).unwrap();
+    let (view, _) = service::open_conversation(&nodes[0].state, &c, open)
+        .await
+        .unwrap();
+    let id = view.id;
+    // Every node's actor holds the conversation before the rush, so their
+    // first appends all expect the same revision.
+    for n in &nodes {
+        n.state.registry.state(id).await.unwrap();
+    }
+    let mut sends = Vec::new();
+    for i in 0..60 {
+        let state = nodes[i % 3].state.clone();
+        let who = if i % 2 == 0 { c.clone() } else { v.clone() };
+        let input =
+            SendInput::parse(&json!({ "conversationId": id.to_string(), "text": format!("s{i}") }))
+                .unwrap();
+        sends.push(tokio::spawn(async move {
+            service::send_message(&state, &who, input).await
+        }));
+    }
+    let mut seqs = Vec::new();
+    for s in sends {
+        seqs.push(s.await.unwrap().expect("every sender succeeds").0.seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=60).collect::<Vec<_>>());
+    let mut end = 0;
+    for n in &nodes {
+        end = end.max(n.state.store.last_position().await.unwrap());
+    }
+    for n in &nodes {
+        assert!(n.state.projections.wait_for(end, WAIT).await);
+        assert_eq!(history_seqs(n, id).await, (1..=60).collect::<Vec<_>>());
+    }
 }

@@ -264,9 +264,11 @@ struct Keeper {
 }
 
 impl Keeper {
-    /// Longest any round of work may take before it counts as failed.
+    /// Longest any round of work may take before it counts as failed: a
+    /// lease, since publishing every count again after an outage takes one
+    /// short transaction per user (thousands of users take seconds).
     fn deadline(&self) -> Duration {
-        self.config.heartbeat.max(Duration::from_secs(1))
+        self.config.lease.max(Duration::from_secs(1))
     }
 
     async fn run(
