@@ -3,14 +3,22 @@
 //! The URL is anything `tokio_postgres` parses (`postgres://user:pass@host:port/db?sslmode=require`
 //! or `host=... dbname=...`). `sslmode`:
 //! - `disable`: plain TCP;
-//! - `prefer` (the default): TLS if the server offers it, plain otherwise;
-//! - `require`: TLS or no connection.
+//! - `prefer` (the default): TLS if the server offers it, plain otherwise,
+//!   as libpq does: encrypted against eavesdroppers, but the certificate is
+//!   not checked (whoever can tamper with the connection can also make it
+//!   plain, so checking would protect nothing and would refuse the
+//!   self-signed certificates that local servers, Debian's for one, come
+//!   with);
+//! - `require`: TLS with the server's certificate verified, or no
+//!   connection. Stricter than libpq's `require` (which encrypts without
+//!   checking who answers): this is the mode for a managed database across
+//!   a network. libpq's `verify-full` and `verify-ca` mean the same here
+//!   (the host name is always checked).
 //!
-//! When TLS is used, the server's certificate is always verified (rustls,
-//! with the system's roots, which honour `SSL_CERT_FILE` / `SSL_CERT_DIR` for
-//! a private CA such as a cloud provider's, plus the Mozilla roots of
-//! `webpki-roots`): stricter than libpq's `require`, which encrypts without
-//! checking who answers.
+//! Verified certificates are checked with rustls against the system's roots
+//! (which honour `SSL_CERT_FILE` / `SSL_CERT_DIR`, the way to trust a
+//! private CA such as a cloud provider's) and the Mozilla roots of
+//! `webpki-roots`.
 //!
 //! Unless the URL says otherwise, connections get a connect timeout (the
 //! store's [`PostgresConfig::connect_timeout`](super::PostgresConfig)), TCP
@@ -22,6 +30,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -32,7 +44,12 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Parses `url` and fills in what it leaves out (see the module docs).
 pub(crate) fn parse(url: &str, connect_timeout: Duration) -> Result<Config, StoreError> {
-    let mut config = Config::from_str(url).map_err(|e| {
+    // libpq's verifying modes, which tokio_postgres does not name, are what
+    // `require` does here.
+    let url = url
+        .replace("sslmode=verify-full", "sslmode=require")
+        .replace("sslmode=verify-ca", "sslmode=require");
+    let mut config = Config::from_str(&url).map_err(|e| {
         StoreError::Unavailable(format!("invalid PostgreSQL URL (password hidden): {e}"))
     })?;
     if config.get_connect_timeout().is_none() {
@@ -49,9 +66,17 @@ pub(crate) fn parse(url: &str, connect_timeout: Duration) -> Result<Config, Stor
     Ok(config)
 }
 
-/// The TLS connector, built once per process: loading the system's roots
-/// reads files.
-pub(crate) fn tls() -> Result<MakeRustlsConnect, StoreError> {
+/// The TLS connector for `config`'s `sslmode` (see the module docs).
+pub(crate) fn tls(config: &Config) -> Result<MakeRustlsConnect, StoreError> {
+    match config.get_ssl_mode() {
+        SslMode::Prefer => Ok(opportunistic()),
+        _ => verified(),
+    }
+}
+
+/// The verifying TLS connector, built once per process: loading the
+/// system's roots reads files.
+fn verified() -> Result<MakeRustlsConnect, StoreError> {
     static TLS: OnceLock<Result<MakeRustlsConnect, String>> = OnceLock::new();
     TLS.get_or_init(|| {
         let mut roots = rustls::RootCertStore::empty();
@@ -73,6 +98,73 @@ pub(crate) fn tls() -> Result<MakeRustlsConnect, StoreError> {
     .map_err(StoreError::Unavailable)
 }
 
+/// The connector of `sslmode=prefer`: TLS without checking the certificate
+/// (the handshake's signatures are still checked, so the session is bound
+/// to the certificate the server showed).
+fn opportunistic() -> MakeRustlsConnect {
+    static TLS: OnceLock<MakeRustlsConnect> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
+            .with_no_client_auth();
+        MakeRustlsConnect::new(config)
+    })
+    .clone()
+}
+
+/// Accepts any certificate, for [`opportunistic`] TLS only.
+#[derive(Debug)]
+struct Unchecked(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// A pool of at most `size` connections to `config`. Creating or
 /// recycling a connection gives up after `connect_timeout`, waiting for a
 /// free one after `wait_timeout`. Each connection's I/O runs as a task on
@@ -85,7 +177,7 @@ pub(crate) fn build_pool(
 ) -> Result<Pool, StoreError> {
     let manager = Manager::from_config(
         config.clone(),
-        tls()?,
+        tls(config)?,
         ManagerConfig {
             // A closed connection is noticed without a query; a broken one
             // fails its next statement, and whoever sees that drops it.
@@ -114,7 +206,7 @@ pub(crate) async fn connect_one<F>(
 where
     F: FnMut(tokio_postgres::AsyncMessage) + Send + 'static,
 {
-    let connecting = config.connect(tls()?);
+    let connecting = config.connect(tls(config)?);
     let (client, mut connection) = tokio::time::timeout(timeout, connecting)
         .await
         .map_err(|_| {

@@ -54,8 +54,9 @@
 //! # Layout
 //! - this file: [`PostgresConfig`], [`PostgresStore`] and its
 //!   [`EventStore`] implementation (reads), the runtime thread.
-//! - [`connect`](self::pool): the URL, TLS, pools ([`pool`] for other parts
-//!   of souk keeping state in the same database).
+//! - `connect`: the URL, TLS per `sslmode` (its docs say what each mode
+//!   checks), pools and single connections; [`pool`] gives other parts of
+//!   souk keeping state in the same database a pool set up the same way.
 //! - `schema`: the versioned schema (`sql/*.sql`), migrated at start under
 //!   an advisory lock.
 //! - [`writer`]: group commit, expected revisions, imports.

@@ -201,10 +201,7 @@ impl Writer {
             let first = match self.next_command().await {
                 None => break,
                 Some(Command::Import(import)) => {
-                    let result = AssertUnwindSafe(self.import(&import.events))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|_| Err(panicked()));
+                    let result = self.import_guarded(&import.events).await;
                     let _ = import.reply.send(result);
                     continue;
                 }
@@ -219,24 +216,44 @@ impl Writer {
             if self.config.group_commit {
                 self.fill_group(&mut group, &mut imports);
             }
-            let answers = AssertUnwindSafe(self.commit_group(&group))
+            let answers = match AssertUnwindSafe(self.commit_group(&group))
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|_| vec![Err(panicked()); group.len()]);
+            {
+                Ok(answers) => answers,
+                Err(_) => {
+                    self.after_panic();
+                    vec![Err(panicked()); group.len()]
+                }
+            };
             for (request, answer) in group.into_iter().zip(answers) {
                 let _ = request.reply.send(answer);
             }
             for import in imports {
-                let result = AssertUnwindSafe(self.import(&import.events))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| Err(panicked()));
+                let result = self.import_guarded(&import.events).await;
                 let _ = import.reply.send(result);
             }
         }
         for closer in self.closers.drain(..) {
             let _ = closer.send(());
         }
+    }
+
+    async fn import_guarded(&mut self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        match AssertUnwindSafe(self.import(events)).catch_unwind().await {
+            Ok(result) => result,
+            Err(_) => {
+                self.after_panic();
+                Err(panicked())
+            }
+        }
+    }
+
+    /// A panic may have left the connection inside a transaction that holds
+    /// the log head (which would stop every node's appends): close it.
+    fn after_panic(&mut self) {
+        tracing::error!("the event log writer panicked; its connection is closed, it goes on");
+        self.discard_connection();
     }
 
     async fn next_command(&mut self) -> Option<Command> {
@@ -426,6 +443,10 @@ impl Writer {
             now,
             mut heads,
         } = self.lock(&streams).await?;
+        #[cfg(test)]
+        if group.iter().any(|r| r.stream == tests::PANIC_STREAM) {
+            panic!("a panic injected by a test, with the log head locked");
+        }
 
         let mut next = position + 1;
         let mut rows = Rows::default();
@@ -648,4 +669,55 @@ pub(crate) fn connection_lost(e: &tokio_postgres::Error) -> bool {
 
 fn panicked() -> StoreError {
     StoreError::Unavailable("the event log writer failed unexpectedly (it goes on)".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::postgres::testing::scratch_database;
+    use crate::{
+        EventStore, ExpectedRevision, NewEvent, PostgresConfig, PostgresStore, StoreError,
+    };
+
+    /// Appends to this stream panic in the writer, with the head locked.
+    pub(super) const PANIC_STREAM: &str = "test-panic-in-writer";
+
+    fn event() -> NewEvent {
+        NewEvent {
+            event_type: "Tested".to_owned(),
+            version: 1,
+            data: "{}".to_owned(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_fails_its_group_and_the_writer_and_the_log_go_on() {
+        let url = scratch_database().await;
+        let config = PostgresConfig {
+            io_timeout: std::time::Duration::from_secs(2),
+            ..PostgresConfig::default()
+        };
+        let a = PostgresStore::connect(&url, config).await.unwrap();
+        let b = PostgresStore::connect(&url, config).await.unwrap();
+        for round in 0..3 {
+            let failed = a
+                .append(PANIC_STREAM, ExpectedRevision::Any, vec![event()])
+                .await;
+            assert!(
+                matches!(failed, Err(StoreError::Unavailable(_))),
+                "{failed:?}"
+            );
+            // The head it held is free for the other node at once (not
+            // only once this node appends again), and the writer goes on.
+            b.append("conversation-b", ExpectedRevision::Any, vec![event()])
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            a.append("conversation-a", ExpectedRevision::Any, vec![event()])
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        let log = b.read_all(1, 100).await.unwrap();
+        let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
+        assert_eq!(positions, [1, 2, 3, 4, 5, 6]);
+        assert!(log.iter().all(|e| e.stream != PANIC_STREAM));
+    }
 }
