@@ -891,7 +891,11 @@ async fn health_and_metrics() {
     let server = TestServer::start();
     let (s, b) = server.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(b, json!({ "status": "ok" }));
+    assert_eq!(b["status"], "ok", "{b}");
+    assert!(
+        b["node"].as_str().is_some_and(|n| n.starts_with("node-")),
+        "the node's id: {b}"
+    );
     let pair = Pair::open(&server, "c-1", "v-1").await;
     pair.send(&server, true, "hi").await;
     let (s, text) = server.call(Method::GET, "/metrics", None, None).await;
