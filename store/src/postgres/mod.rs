@@ -20,7 +20,11 @@
 //! group's durable commit (WAL flush) — one group commits at a time. That
 //! is why each node groups its appends (many appends, one transaction, one
 //! flush; see [`writer`]): the lock is taken once per group, not per append.
-//! `BENCHMARKS.md` ("PostgreSQL log: group commit") measures it. A
+//! `BENCHMARKS.md` ("PostgreSQL log: group commit") measures it: on the
+//! 2-core development machine one node commits 33,900 durable events/s
+//! with group commit (219/s with one transaction per append, about what
+//! the server's own commit costs there), and two nodes 27,053/s together,
+//! not twice as much, with groups half as large: the price of the lock. A
 //! sequence would allow parallel commits but hands out positions in *start*
 //! order, so a subscriber could see 8 committed before 7, or 7 never (a
 //! rolled-back transaction); avoiding that needs exactly this kind of
