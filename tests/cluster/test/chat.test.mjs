@@ -44,6 +44,25 @@ describe('a customer on node A and a vendor on node B', () => {
     }
   });
 
+  it('lets a conversation opened through A be joined and written at once through B and C', async () => {
+    // A front end behind a load balancer opens the conversation over REST
+    // (reaching A) and joins its room over the socket (reaching another
+    // node) right away; the vendor answers through a third.
+    const { customer, vendor, conversationId } = await pair(cluster, A, {}, { settle: false });
+    const cs = await C.connect(customer.token);
+    const vs = await B.connect(vendor.token);
+    const [cJoin, vJoin] = await Promise.all([
+      call(cs, 'join_chat_room', { conversationId }),
+      call(vs, 'join_chat_room', { conversationId }),
+    ]);
+    assert.deepEqual(cJoin, { ok: true, conversationId, replayed: 0 }, 'the customer joins on C');
+    assert.deepEqual(vJoin, { ok: true, conversationId, replayed: 0 }, 'the vendor joins on B');
+    const room = recorder(cs, 'receive_message');
+    const sent = await B.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId, text: 'Welcome!' });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    assert.deepEqual(await room.next(), sent.body.message);
+  });
+
   it('delivers live messages both ways, over the socket and over REST, with the unread figures', async () => {
     const { customer, vendor, conversationId } = await pair(cluster, A);
     const cs = await A.connect(customer.token);

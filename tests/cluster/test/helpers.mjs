@@ -469,11 +469,13 @@ export function uid(prefix) {
 
 /**
  * A customer and a vendor with a conversation between them (opened on
- * `node`), each with a token good on every node.
+ * `node`), each with a token good on every node. Unless `settle` is false,
+ * it returns once every node of the cluster knows the conversation (the
+ * cross-node read-your-writes case has its own test in chat.test.mjs).
  */
-export async function pair(cluster, node, names = {}) {
-  const customer = { id: uid('c'), name: names.customer ?? 'Alice' };
-  const vendor = { id: uid('v'), name: names.vendor ?? 'Bolt Bikes' };
+export async function pair(cluster, node, names = {}, { settle = true } = {}) {
+  const customer = { id: uid('c'), name: names.customer ?? 'Alice', role: 'customer' };
+  const vendor = { id: uid('v'), name: names.vendor ?? 'Bolt Bikes', role: 'vendor' };
   customer.token = cluster.token(customer.id, 'customer', customer.name);
   vendor.token = cluster.token(vendor.id, 'vendor', vendor.name);
   const opened = await node.rest(customer.token, 'POST', '/api/chat/conversation', {
@@ -481,7 +483,18 @@ export async function pair(cluster, node, names = {}) {
     vendorName: vendor.name,
   });
   if (opened.status !== 201) throw new Error(`open: ${opened.status} ${JSON.stringify(opened.body)}`);
-  return { customer, vendor, conversationId: opened.body.id };
+  const conversationId = opened.body.id;
+  if (settle) {
+    for (const n of cluster.nodes) {
+      await eventually(
+        async () =>
+          (await n.rest(customer.token, 'GET', `/api/chat/${conversationId}/messages`)).status === 200 &&
+          (await n.rest(vendor.token, 'GET', `/api/vendor/chat/${conversationId}/messages`)).status === 200,
+        { ms: 10_000, what: `node ${n.name} to know conversation ${conversationId}` },
+      );
+    }
+  }
+  return { customer, vendor, conversationId };
 }
 
 /** Every message of a conversation, as `node` has it (pages of 100), read with the customer's token. */

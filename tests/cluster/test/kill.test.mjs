@@ -43,8 +43,6 @@ describe('a node killed under load', () => {
   it('loses no acknowledged message, its clients miss nothing elsewhere, its users go offline', async (t) => {
     const [A, B, C] = cluster.nodes;
     const { customer, vendor, conversationId } = await pair(cluster, A);
-    customer.role = 'customer';
-    vendor.role = 'vendor';
 
     // A second customer who is only ever connected to C, in a conversation
     // with the same vendor: C's death must take them offline everywhere.

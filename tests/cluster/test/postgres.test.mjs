@@ -39,8 +39,6 @@ describe('PostgreSQL stopped under load, then started again', () => {
     const { nodes } = cluster;
     const [A, B, C] = nodes;
     const { customer, vendor, conversationId } = await pair(cluster, A);
-    customer.role = 'customer';
-    vendor.role = 'vendor';
 
     const followers = [
       await startFollower({ name: 'on B', who: vendor, node: B, fallback: B, conversationId }),
