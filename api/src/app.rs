@@ -131,21 +131,11 @@ impl Application {
 
         let projections = Projections::open(&data_dir.join(READ_MODELS_DB))
             .context("while opening the read models")?;
+        // The server listens at once: while the consumer checks, rebuilds
+        // or catches up the read models, the routes that read them answer
+        // 503 `unavailable` and /healthz tells how far it got.
         let projector = projections.start(store.clone());
-        let end = store.last_position().await?;
-        if projections.position() < end {
-            tracing::info!(
-                from = projections.position(),
-                to = end,
-                "catching the read models up with the log"
-            );
-            while !projections.wait_for(end, Duration::from_secs(5)).await {
-                if projector.is_finished() {
-                    anyhow::bail!("the projections stopped while catching up");
-                }
-                tracing::info!(at = projections.position(), to = end, "still catching up");
-            }
-        }
+        actix_web::rt::spawn(report_catching_up(projections.clone()));
 
         let registry = ConversationRegistry::start(
             store.clone(),
@@ -180,6 +170,7 @@ impl Application {
                 ..Metrics::default()
             }),
             user_limit: Arc::new(UserLimiter::new(settings.rest_rate_per_user)),
+            typing_limit: Arc::new(UserLimiter::new(crate::limit::TYPING_PER_SECOND)),
         };
 
         let http_listener = TcpListener::bind(&settings.http_addr)
@@ -261,6 +252,39 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Logs how far the read models got, every few seconds while they are
+/// being checked, rebuilt or caught up (once at the start of each).
+async fn report_catching_up(projections: Projections) {
+    const EVERY: Duration = Duration::from_secs(5);
+    let mut reported = false;
+    loop {
+        let health = projections.health();
+        match health.state {
+            souk_projections::State::Checking
+            | souk_projections::State::Rebuilding
+            | souk_projections::State::CatchingUp => {
+                tracing::info!(
+                    state = health.state.as_str(),
+                    position = health.position,
+                    log_end = health.target,
+                    "the read models are catching up with the log; their routes answer 503 until then"
+                );
+                reported = true;
+            }
+            souk_projections::State::Running if reported => {
+                tracing::info!(
+                    position = health.position,
+                    "the read models caught up with the log"
+                );
+                reported = false;
+            }
+            souk_projections::State::Idle | souk_projections::State::Stopped if reported => break,
+            _ => {}
+        }
+        actix_web::rt::time::sleep(EVERY).await;
     }
 }
 
@@ -374,12 +398,14 @@ fn http_server(
     let origins = settings.cors_origins.clone();
     let demo = settings.demo;
     {
-        let limiter = state.user_limit.clone();
+        let limiters = [state.user_limit.clone(), state.typing_limit.clone()];
         actix_web::rt::spawn(async move {
             let mut every = actix_web::rt::time::interval(Duration::from_secs(60));
             loop {
                 every.tick().await;
-                limiter.sweep();
+                for limiter in &limiters {
+                    limiter.sweep();
+                }
             }
         });
     }

@@ -388,8 +388,28 @@ async fn projections(
     let path = data.data_dir.join(READ_MODELS_DB);
     match action {
         ProjectionsAction::Rebuild => {
-            let position = souk_projections::rebuild(&path, store).await?;
-            eprintln!("rebuilt the read models from the log up to position {position}");
+            let started = std::time::Instant::now();
+            let mut shown = started;
+            let position = souk_projections::rebuild_with_progress(&path, store, move |p| {
+                // A line a second at most: the terminal is not the bottleneck.
+                if shown.elapsed() >= std::time::Duration::from_secs(1) {
+                    shown = std::time::Instant::now();
+                    let seconds = started.elapsed().as_secs_f64();
+                    eprintln!(
+                        "rebuilding: {} of {} events ({:.0} %), {:.0} events/s",
+                        p.position,
+                        p.target,
+                        100.0 * p.position as f64 / p.target.max(1) as f64,
+                        p.position as f64 / seconds
+                    );
+                }
+            })
+            .await?;
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!(
+                "rebuilt the read models from the log up to position {position} in {seconds:.1} s ({:.0} events/s)",
+                position as f64 / seconds.max(1e-9)
+            );
             Ok(ExitCode::SUCCESS)
         }
         ProjectionsAction::Verify => {
@@ -399,6 +419,14 @@ async fn projections(
             }
             if report.omitted > 0 {
                 println!("... and {} more differences", report.omitted);
+            }
+            if report.lag() > 0 {
+                println!(
+                    "the read models lag the log by {} events (position {}, log end {})",
+                    report.lag(),
+                    report.position,
+                    report.log_end
+                );
             }
             println!(
                 "verified the read models at position {}: {} rows compared, {}",

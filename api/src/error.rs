@@ -189,6 +189,17 @@ impl From<ProjectionError> for ApiError {
     fn from(e: ProjectionError) -> Self {
         match e {
             ProjectionError::InvalidCursor => Self::invalid("cursor: not a cursor of this list"),
+            // Expected and temporary: said as it is, not logged per request.
+            ProjectionError::CatchingUp { position, target } => Self::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the read models are catching up with the log ({position} of {target} events); try again shortly"
+                ),
+            ),
+            ProjectionError::Behind { .. } => Self::new(
+                ErrorCode::Unavailable,
+                "the read models are behind the log after a failure and are recovering; try again shortly",
+            ),
             other => Self::unavailable("read model query failed", &other),
         }
     }

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub sockets_connected: AtomicU64,
     /// Handshakes refused because the user held too many sockets.
     pub sockets_refused: AtomicU64,
+    /// Typing changes acknowledged but not recorded (too many per second).
+    pub typing_coalesced: AtomicU64,
     pub socket_events: AtomicU64,
     pub socket_rate_limited: AtomicU64,
     pub relayed_events: AtomicU64,
@@ -89,6 +91,8 @@ pub struct Gauges {
     pub projection_position: u64,
     pub live_actors: usize,
     pub online_users: usize,
+    /// The read models' consumer: its state, position and failures.
+    pub projection_health: Option<souk_projections::Health>,
 }
 
 impl Metrics {
@@ -97,8 +101,10 @@ impl Metrics {
     }
 
     pub fn render(&self, gauges: &Gauges) -> String {
+        let gauges_health = gauges.projection_health.as_ref();
+        let log_position = gauges.log_available.then_some(gauges.log_position);
         let mut out = String::with_capacity(2048);
-        let counters: [(&str, &str, &AtomicU64); 11] = [
+        let counters: [(&str, &str, &AtomicU64); 12] = [
             (
                 "souk_http_requests_total",
                 "HTTP requests answered",
@@ -128,6 +134,11 @@ impl Metrics {
                 "souk_socket_connections_total",
                 "Socket.IO connections accepted",
                 &self.sockets_connected,
+            ),
+            (
+                "souk_typing_coalesced_total",
+                "typing changes acknowledged but not recorded (more than 2 per second per user)",
+                &self.typing_coalesced,
             ),
             (
                 "souk_socket_refused_total",
@@ -207,8 +218,46 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        if let Some(health) = gauges_health {
+            render_projection_health(&mut out, health, log_position);
+        }
         out
     }
+}
+
+/// The read models' consumer: one `souk_projection_state` series per state
+/// (1 for the current one), `souk_projection_lag` (events of the log not in
+/// the read models; only when the log answered) and
+/// `souk_projection_failures` (failures in a row, 0 once it made progress).
+fn render_projection_health(
+    out: &mut String,
+    health: &souk_projections::Health,
+    log_position: Option<u64>,
+) {
+    let _ = writeln!(
+        out,
+        "# HELP souk_projection_state the read models' consumer state (1 for the current one)\n# TYPE souk_projection_state gauge"
+    );
+    for state in souk_projections::State::ALL {
+        let _ = writeln!(
+            out,
+            "souk_projection_state{{state=\"{}\"}} {}",
+            state.as_str(),
+            u8::from(state == health.state)
+        );
+    }
+    if let Some(end) = log_position {
+        let _ = writeln!(
+            out,
+            "# HELP souk_projection_lag events of the log the read models have not applied\n# TYPE souk_projection_lag gauge\nsouk_projection_lag {}",
+            end.saturating_sub(health.position)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP souk_projection_failures failures of the read models' consumer in a row\n# TYPE souk_projection_failures gauge\nsouk_projection_failures {}",
+        health.failures
+    );
 }
 
 /// A label value with `\\`, `"` and newlines escaped, as the text format
@@ -254,6 +303,7 @@ mod tests {
             projection_position: 0,
             live_actors: 0,
             online_users: 0,
+            projection_health: None,
         });
         assert!(
             text.contains("# TYPE souk_late_answers_total counter\nsouk_late_answers_total 2\n"),
@@ -274,6 +324,7 @@ mod tests {
             projection_position: 7,
             live_actors: 0,
             online_users: 0,
+            projection_health: None,
         });
         assert!(
             text.contains("souk_node_info{node_id=\"eu-1\"} 1\n"),

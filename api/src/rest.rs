@@ -344,32 +344,47 @@ async fn analytics(
 
 /// `GET /healthz`: 200 `{status: "ok", node}` when the log and the read
 /// models answer; else 503 `{status: "unavailable", failing: [...], node,
-/// log, projections}` naming each part that did not (`log`: the event log,
-/// PostgreSQL in cluster mode; `projections`: the read models). Cluster
+/// log, projections, readModels}` naming each part that did not (`log`: the
+/// event log, PostgreSQL in cluster mode; `projections`: the read models).
+/// The read models fail it whenever their consumer does not run caught up
+/// (checking, rebuilding, catching up, retrying after a failure, stopped),
+/// lags more than [`souk_projections::health::HEALTHY_LAG`] events behind
+/// the log, or a query does not answer; `readModels` then says which, how
+/// far they got (`position`, `logEnd`) and the last failure. Cluster
 /// presence is reported (`presence`) but does not fail the check: without
 /// PostgreSQL the log fails it anyway, and local presence goes on.
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     /// A probe that does not answer within this is a failure.
     const PROBE: std::time::Duration = std::time::Duration::from_secs(3);
     let status = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let log = match tokio::time::timeout(PROBE, state.store.last_position()).await {
-        Ok(Ok(_)) => true,
+    let log_end = match tokio::time::timeout(PROBE, state.store.last_position()).await {
+        Ok(Ok(end)) => Some(end),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "healthz: the log does not answer");
-            false
+            None
         }
-        Err(_) => false,
+        Err(_) => None,
     };
-    let probe_user = health_probe_user();
-    let probe = state.projections.unread(&probe_user, Role::Customer);
-    let projections = match tokio::time::timeout(PROBE, probe).await {
-        Ok(Ok(_)) => true,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "healthz: the read models do not answer");
-            false
+    let log = log_end.is_some();
+    let health = state.projections.health();
+    let end = log_end.unwrap_or(health.target).max(health.target);
+    // Only a consumer that runs caught up is worth a query: otherwise the
+    // query would wait and be refused, and the state says more.
+    let probed = if health.is_healthy(end) {
+        let probe_user = health_probe_user();
+        let probe = state.projections.unread(&probe_user, Role::Customer);
+        match tokio::time::timeout(PROBE, probe).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "healthz: the read models do not answer");
+                Err(e.to_string())
+            }
+            Err(_) => Err("a query did not answer within 3 s".to_owned()),
         }
-        Err(_) => false,
+    } else {
+        Err(String::new())
     };
+    let projections = probed.is_ok();
     let mut body = json!({
         "status": status(log && projections),
         "node": state.metrics.node_id,
@@ -388,6 +403,13 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     body["failing"] = json!(failing);
     body["log"] = json!(status(log));
     body["projections"] = json!(status(projections));
+    let lagging = health.state == souk_projections::State::Running && !health.is_healthy(end);
+    body["readModels"] = json!({
+        "state": if lagging { "lagging" } else { health.state.as_str() },
+        "position": health.position,
+        "logEnd": end,
+        "error": health.error.or(probed.err().filter(|e| !e.is_empty())),
+    });
     HttpResponse::ServiceUnavailable().json(body)
 }
 
@@ -404,6 +426,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         projection_position: state.projections.position(),
         live_actors: state.registry.live_actors().await,
         online_users: state.presence.online_count(),
+        projection_health: Some(state.projections.health()),
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -340,9 +340,18 @@ impl Projections {
                 tracing::warn!(found, expected = schema::SCHEMA_VERSION, aside = %aside.display(), "the read models have another schema; set aside, rebuilding them from the log");
             }
         }
-        let conn = schema::open_writer(path)?;
-        let position = schema::checkpoint(&conn)?;
-        drop(conn);
+        let open = || -> Result<Position, ProjectionError> {
+            let conn = schema::open_writer(path)?;
+            schema::checkpoint(&conn)
+        };
+        let position = match open() {
+            Err(e) if e.is_damage() => {
+                let aside = file::set_aside(path, "damaged")?;
+                tracing::error!(why = %e, aside = %aside.display(), "the read models are damaged; set aside, rebuilding them from the log");
+                open()?
+            }
+            opened => opened?,
+        };
         let (notifications, _) = broadcast::channel(NOTIFICATION_CAPACITY);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -709,10 +718,10 @@ impl Projections {
         self.caught_up().await?;
         let live = self.live_position();
         let health = self.health();
-        if self.position() < live && health.state == State::Retrying {
+        if self.position() < live && !matches!(health.state, State::Running | State::Idle) {
             // What was notified is not in the read models, and the consumer
-            // is between two attempts: waiting would only make the refusal
-            // late.
+            // is between two attempts (or starting the next): waiting would
+            // only make the refusal late.
             return Err(ProjectionError::Behind {
                 failure: health.error.unwrap_or_default(),
             });
