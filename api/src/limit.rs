@@ -8,6 +8,9 @@ use std::num::NonZeroU32;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use souk_domain::{Role, UserId};
 
+/// Typing changes per second per user that are recorded (bursts of twice).
+pub const TYPING_PER_SECOND: u32 = 2;
+
 pub struct UserLimiter {
     limiter: DefaultKeyedRateLimiter<(UserId, Role)>,
 }

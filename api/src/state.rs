@@ -30,4 +30,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Each user's request rate, shared by REST and sockets.
     pub user_limit: Arc<UserLimiter>,
+    /// Each user's typing changes (start/stop) that reach the log: beyond
+    /// it they are coalesced (acknowledged, not recorded).
+    pub typing_limit: Arc<UserLimiter>,
 }

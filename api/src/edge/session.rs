@@ -337,6 +337,13 @@ impl Edge {
                 conversation,
                 start,
             } => {
+                if !state.typing_limit.allow(&p.id, p.role) {
+                    // Coalesced: a participant still gets `user_stopped_typing`
+                    // from the 5 s auto-stop at worst.
+                    service::check_participant(state, p, conversation).await?;
+                    Metrics::inc(&state.metrics.typing_coalesced);
+                    return Ok(ack_ok(&()));
+                }
                 service::typing(state, p, conversation, start).await?;
                 Ok(ack_ok(&()))
             }

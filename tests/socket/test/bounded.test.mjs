@@ -85,6 +85,31 @@ describe('bounded clients', () => {
     assert.notEqual(typing.error?.code, 'rate_limited', JSON.stringify(typing));
   });
 
+  it('coalesces a flood of typing changes instead of recording each', async () => {
+    const s = await server();
+    const { customer, vendor, conversationId } = await pair(s);
+    const events = async () => (await s.rest(customer.token, 'GET', `/api/chat/${conversationId}/events?limit=1000`)).body.events;
+    const before = (await events()).length;
+    const socket = await s.connect(customer.token);
+    const vendorSocket = await s.connect(vendor.token);
+    assert.equal((await call(vendorSocket, 'join_chat_room', { conversationId })).ok, true);
+    const typing = recorder(vendorSocket, 'user_typing');
+    // 40 changes: within the socket's own burst, so each is acknowledged.
+    for (let i = 0; i < 40; i++) {
+      const ack = await call(socket, i % 2 ? 'typing_stop' : 'typing_start', { conversationId });
+      assert.equal(ack.ok, true, JSON.stringify(ack));
+    }
+    const recorded = (await events()).length - before;
+    assert.ok(recorded >= 1 && recorded <= 10, `a handful of typing events recorded, not 40: ${recorded}`);
+    await typing.count(1); // the other side still hears of the typing
+    // A stranger's typing is refused even when coalesced.
+    const stranger = await s.connect(s.token(uid('c'), 'customer'));
+    for (let i = 0; i < 10; i++) {
+      const ack = await call(stranger, 'typing_start', { conversationId });
+      assert.equal(ack.ok, false);
+    }
+  });
+
   it('replays at most 500 messages per join and says more remain', async () => {
     const s = await server();
     const { customer, vendor, conversationId } = await pair(s);
