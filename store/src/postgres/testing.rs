@@ -5,9 +5,9 @@
 //! databases). `scripts/pg.sh start DIR` starts a private server and prints
 //! such a URL.
 //!
-//! Databases are named `souk_test_<unix seconds>_<pid>_<n>`; each call also
-//! drops (best effort) those left by runs more than a day old, so a
-//! long-lived development server does not fill up.
+//! Databases are named `souk_test_<unix seconds>_<pid>_<n>`; the first call
+//! of a process also drops (best effort) those left by runs more than an
+//! hour old, so a long-lived development server does not fill up.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
@@ -18,8 +18,9 @@ use super::connect::{connect_one, parse, DEFAULT_CONNECT_TIMEOUT};
 /// The environment variable naming the test server.
 pub const URL_VARIABLE: &str = "SOUK_TEST_PG_URL";
 
-/// Scratch databases older than this are dropped.
-const STALE_SECONDS: u64 = 24 * 3600;
+/// Scratch databases older than this are dropped (one still in use is
+/// not: `DROP DATABASE` refuses while anyone is connected).
+const STALE_SECONDS: u64 = 3600;
 
 /// The test server's URL; panics, naming `scripts/pg.sh`, when it is unset.
 pub fn server_url() -> String {
