@@ -127,6 +127,16 @@ async fn a_node_that_loses_postgres_refuses_writes_says_so_and_resumes_by_itself
     let (_, metrics) = http_get(a.http_addr, "/metrics");
     assert!(metrics.contains("\nsouk_log_available 0\n"), "{metrics}");
 
+    eventually("a's presence says it is out of step", WAIT, || {
+        !a.state.presence.cluster().unwrap().is_available()
+    })
+    .await;
+    let (_, metrics) = http_get(a.http_addr, "/metrics");
+    assert!(
+        metrics.contains("\nsouk_presence_available 0\n"),
+        "{metrics}"
+    );
+
     // Local presence goes on without the database.
     let u = UserId::parse("c-9").unwrap();
     assert_eq!(
@@ -158,6 +168,17 @@ async fn a_node_that_loses_postgres_refuses_writes_says_so_and_resumes_by_itself
     .await;
     eventually("b hears of a's user", WAIT, || {
         b.state.presence.status(&u, Role::Customer).0
+    })
+    .await;
+    // a listens again: a user coming online through b reaches it.
+    let w = UserId::parse("v-9").unwrap();
+    b.state.presence.connected(&w, Role::Vendor);
+    eventually("a hears of b's user", WAIT, || {
+        a.state.presence.status(&w, Role::Vendor).0
+    })
+    .await;
+    eventually("a's presence is in step again", WAIT, || {
+        a.state.presence.cluster().unwrap().is_available()
     })
     .await;
     let end = a.state.store.last_position().await.unwrap();
