@@ -38,6 +38,14 @@
 //! takes its users offline for the others between one lease and one lease
 //! plus one heartbeat after its last heartbeat.
 //!
+//! Each node holds the mirror in memory: the other nodes' rows (one per
+//! online user and node) and `souk_last_seen` whole (one row per user who was
+//! ever online), read again after every reconnection of the listener.
+//!
+//! Two processes must not share a `--node-id`: each would overwrite the
+//! other's rows. A node restarted with its old id (after a crash) takes its
+//! rows over and publishes its own counts instead.
+//!
 //! A node that finds its own lease gone (it lost PostgreSQL for longer than
 //! the lease, and the others swept it) registers again and publishes all
 //! its counts again; so does a node that starts (clearing what an earlier
