@@ -6,8 +6,8 @@ import { ChatIcon, LogoutIcon } from '../components/Chat/icons.jsx';
 import Avatar from '../components/Chat/Avatar.jsx';
 import { toWireProduct } from '../components/Chat/ProductCard.jsx';
 import ProductStrip from '../components/Chat/ProductStrip.jsx';
-import { fetchConfig, fetchDemoUsers, socketUrlOf } from '../services/chatApi.js';
-import { useChatStore } from '../store/chatStore.js';
+import { fetchConfig, fetchDemoUsers, socketUrlOf } from '@souk/client';
+import { useChatStore } from '../chat.js';
 import { clearSession, homeOf, loadSession } from '../utils/auth.js';
 
 function ConnectionBanner({ connection }) {

@@ -3,7 +3,7 @@ import { useNavigate, useSearchParams } from 'react-router-dom';
 import Avatar from '../components/Chat/Avatar.jsx';
 import { ChatIcon } from '../components/Chat/icons.jsx';
 import ProductCard from '../components/Chat/ProductCard.jsx';
-import { fetchConfig, fetchDemoToken, fetchDemoUsers } from '../services/chatApi.js';
+import { fetchConfig, fetchDemoToken, fetchDemoUsers } from '@souk/client';
 import { homeOf, loadSession, saveSession, sessionFromToken } from '../utils/auth.js';
 
 function TokenForm({ onToken, error }) {

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import { otherOf, useChatStore, visibleMessages } from '../../store/chatStore.js';
+import { otherOf, visibleMessages } from '@souk/client';
+import { useChatStore } from '../../chat.js';
 import { dayKey, formatDay, formatLastSeen, formatPrice } from '../../utils/format.js';
 import { MAX_TEXT_CHARS, charsLeft, normalizeText } from '../../utils/text.js';
 import Avatar from './Avatar.jsx';

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
-import { otherOf, useChatStore } from '../../store/chatStore.js';
+import { otherOf } from '@souk/client';
+import { useChatStore } from '../../chat.js';
 import { formatListTime } from '../../utils/format.js';
 import Avatar from './Avatar.jsx';
 import { BagIcon, CloseIcon, SearchIcon, Ticks } from './icons.jsx';

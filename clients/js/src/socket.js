@@ -8,9 +8,12 @@
 // the last seq the store holds without a gap, so the server replays exactly
 // the messages that were missed; the store drops anything it already has (by
 // message id), so nothing shows twice.
+//
+// Outside a browser (tests, server-side rendering) there is no `online` event to
+// listen to; `io` can be replaced by a fake with socket.io-client's surface.
 
-import { io } from 'socket.io-client';
-import { ApiError } from '../services/chatApi.js';
+import { io as realIo } from 'socket.io-client';
+import { ApiError } from './rest.js';
 
 const ACK_TIMEOUT_MS = 8000;
 
@@ -18,13 +21,15 @@ export class ChatSocket {
   /**
    * @param {string} url the Socket.IO edge (GET /api/config)
    * @param {string} token the user's JWT, sent as `auth: { token }`
+   * @param {{ io?: Function, options?: object }} [opts] `io`: socket.io-client's
+   *   `io` or a stand-in; `options`: extra options for it
    */
-  constructor(url, token) {
+  constructor(url, token, { io = realIo, options = {} } = {}) {
     this.url = url;
     this.token = token;
     /** conversationId -> () => sinceSeq (the last seq held without a gap) */
     this.rooms = new Map();
-    /** listeners of this wrapper: 'status', 'rejoined' */
+    /** listeners of this wrapper: 'status', 'rejoined', 'join_more', 'join_error' */
     this.listeners = new Map();
     this.everConnected = false;
     this.socket = io(url, {
@@ -37,6 +42,7 @@ export class ChatSocket {
       reconnectionDelayMax: 3000,
       randomizationFactor: 0.3,
       timeout: 8000,
+      ...options,
     });
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('disconnect', (reason) => {
@@ -49,11 +55,23 @@ export class ChatSocket {
       this.emitLocal('status', { state: unauthorized ? 'unauthorized' : 'offline', reason: err?.message });
     });
     this.onOnline = () => this.reconnectNow();
-    window.addEventListener('online', this.onOnline);
+    globalThis.window?.addEventListener?.('online', this.onOnline);
   }
 
   get connected() {
     return this.socket.connected;
+  }
+
+  /**
+   * A fresh token for the next (re)connection: the server checks a socket's
+   * token at the handshake only, and ends the socket at its `exp`. Connects at
+   * once when the socket is down (after `connect_error` `unauthorized`
+   * socket.io-client does not retry by itself).
+   */
+  setToken(token) {
+    this.token = token;
+    this.socket.auth = { ...(this.socket.auth ?? {}), token };
+    if (!this.socket.connected) this.socket.connect();
   }
 
   /** Skips the backoff wait when the browser reports the network is back. */
@@ -141,32 +159,10 @@ export class ChatSocket {
   }
 
   close() {
-    window.removeEventListener('online', this.onOnline);
+    globalThis.window?.removeEventListener?.('online', this.onOnline);
     this.rooms.clear();
     this.listeners.clear();
     this.socket.removeAllListeners();
     this.socket.disconnect();
   }
-}
-
-let current = null;
-
-/**
- * The one socket of the signed-in user: made on first use, reused while the
- * same user (token) stays signed in, replaced when another user signs in.
- */
-export function getSocket(url, token) {
-  if (current && current.url === url && current.token === token) return current;
-  current?.close();
-  current = new ChatSocket(url, token);
-  // A handle for debugging and for the browser tests, which cut the connection
-  // from the page to check that nothing is missed or doubled after a drop.
-  window.__soukSocket = current.socket;
-  return current;
-}
-
-export function closeSocket() {
-  current?.close();
-  current = null;
-  delete window.__soukSocket;
 }

@@ -4,6 +4,11 @@
 // every call carries `Authorization: Bearer <token>`. A failed call rejects with
 // an ApiError that carries the server's `{ error: { code, message } }`, or the
 // code `network` when the server could not be reached at all.
+//
+// Paths are relative to `baseUrl` ('' by default: the page's own origin, as for
+// the bundled web app); a marketplace whose pages live on another origin passes
+// souk's HTTP address (and sets SOUK_CORS_ORIGINS on the server). `fetch` can
+// be replaced (tests, server-side rendering).
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -53,13 +58,19 @@ function query(params) {
   return s ? `?${s}` : '';
 }
 
-export async function request(method, path, { token, body, signal } = {}) {
+function joinUrl(baseUrl, path) {
+  if (!baseUrl) return path;
+  return `${String(baseUrl).replace(/\/+$/, '')}${path}`;
+}
+
+export async function request(method, path, { token, body, signal, baseUrl = '', fetch: fetchImpl } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const doFetch = fetchImpl ?? globalThis.fetch;
   let res;
   try {
-    res = await fetch(path, {
+    res = await doFetch(joinUrl(baseUrl, path), {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -85,11 +96,12 @@ export async function request(method, path, { token, body, signal } = {}) {
 /**
  * The chat routes of one side. `role` is `customer` or `vendor`; the vendor's
  * routes mirror the customer's with customerId/customerName in place of
- * vendorId/vendorName.
+ * vendorId/vendorName. `options`: `{ baseUrl, fetch }` (see above).
  */
-export function createChatApi(token, role) {
+export function createChatApi(token, role, { baseUrl = '', fetch: fetchImpl } = {}) {
   const base = role === 'vendor' ? '/api/vendor/chat' : '/api/chat';
-  const call = (method, path, opts) => request(method, `${base}${path}`, { token, ...opts });
+  const call = (method, path, opts) =>
+    request(method, `${base}${path}`, { token, baseUrl, fetch: fetchImpl, ...opts });
   return {
     role,
     /** `{ conversations, nextCursor, totalUnread }`, newest activity first. */
@@ -123,10 +135,16 @@ export function createChatApi(token, role) {
     unread() {
       return call('GET', '/unread');
     },
+    /** `{ events, next }`: the conversation's recorded events (audit). */
     events(conversationId, { from, limit } = {}) {
       return call('GET', `/${encodeURIComponent(conversationId)}/events${query({ from, limit })}`);
     },
   };
+}
+
+/** Vendor token only: `GET /api/vendor/analytics` over `[from, to)`. */
+export function fetchAnalytics(token, { from, to } = {}, { baseUrl = '', fetch: fetchImpl } = {}) {
+  return request('GET', `/api/vendor/analytics${query({ from, to })}`, { token, baseUrl, fetch: fetchImpl });
 }
 
 // --- Beyond docs/api.md's chat routes: how the bundled web app finds its socket, and demo mode. ---
@@ -134,9 +152,9 @@ export function createChatApi(token, role) {
 let configPromise = null;
 
 /** `{ demo, socketUrl, socketPort }`, fetched once per page load. */
-export function fetchConfig() {
+export function fetchConfig({ baseUrl = '', fetch: fetchImpl } = {}) {
   if (!configPromise) {
-    configPromise = request('GET', '/api/config').catch((e) => {
+    configPromise = request('GET', '/api/config', { baseUrl, fetch: fetchImpl }).catch((e) => {
       configPromise = null;
       throw e;
     });
@@ -144,19 +162,24 @@ export function fetchConfig() {
   return configPromise;
 }
 
-/** Where the Socket.IO edge listens, as GET /api/config says. */
-export function socketUrlOf(config) {
+/**
+ * Where the Socket.IO edge listens, as GET /api/config says: its `socketUrl`,
+ * or the page's host (or `location`'s) with `socketPort`.
+ */
+export function socketUrlOf(config, location = globalThis.location) {
   if (config?.socketUrl) return config.socketUrl;
   const port = config?.socketPort ?? 8081;
-  return `${window.location.protocol}//${window.location.hostname}:${port}`;
+  const protocol = location?.protocol ?? 'http:';
+  const hostname = location?.hostname ?? '127.0.0.1';
+  return `${protocol}//${hostname}:${port}`;
 }
 
 /** Demo mode only: `{ customers, vendors, products }`. */
-export function fetchDemoUsers() {
-  return request('GET', '/api/demo/users');
+export function fetchDemoUsers({ baseUrl = '', fetch: fetchImpl } = {}) {
+  return request('GET', '/api/demo/users', { baseUrl, fetch: fetchImpl });
 }
 
 /** Demo mode only: `{ token, user: { id, role, name } }`. */
-export function fetchDemoToken(userId, role) {
-  return request('POST', '/api/demo/token', { body: { userId, role } });
+export function fetchDemoToken(userId, role, { baseUrl = '', fetch: fetchImpl } = {}) {
+  return request('POST', '/api/demo/token', { body: { userId, role }, baseUrl, fetch: fetchImpl });
 }
