@@ -65,6 +65,12 @@ describe('PostgreSQL stopped under load, then started again', () => {
       );
       // Every writer is refused again and again while it is down.
       await Promise.all(writers.map((w) => w.until((x) => refusedSince(x, downFrom) >= 10, 30_000, '10 refusals while down')));
+      // Reads are served from each node's read models meanwhile.
+      for (const n of nodes) {
+        const page = await n.rest(customer.token, 'GET', `/api/chat/${conversationId}/messages?limit=5`);
+        assert.equal(page.status, 200, `history on ${n.name} while PostgreSQL is down: ${JSON.stringify(page.body)}`);
+        assert.ok(page.body.messages.length > 0);
+      }
 
       // Up again, on the same port: the nodes recover by themselves.
       downUntil = Date.now();
