@@ -189,6 +189,31 @@ describe('a customer on node A and a vendor on node B', () => {
     );
   });
 
+  it('keeps a long-polling session on the node that opened it (why a load balancer needs sticky sessions for it)', async () => {
+    const { customer, vendor, conversationId } = await pair(cluster, A);
+    // A polling client pinned to B (as sticky sessions pin it) hears a
+    // message sent through A.
+    const polling = await B.connect(customer.token, { transports: ['polling'] });
+    assert.equal(polling.io.engine.transport.name, 'polling');
+    assert.equal((await call(polling, 'join_chat_room', { conversationId })).ok, true);
+    const room = recorder(polling, 'receive_message');
+    const sent = await A.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId, text: 'over polling' });
+    assert.equal(sent.status, 201);
+    assert.deepEqual(await room.next(), sent.body.message);
+
+    // The same session's next poll sent to another node is refused: the
+    // session exists only where it was opened.
+    const handshake = await fetch(`${A.socketUrl}/socket.io/?EIO=4&transport=polling`);
+    const text = await handshake.text();
+    assert.equal(handshake.status, 200, text);
+    const { sid } = JSON.parse(text.slice(text.indexOf('{')));
+    const onA = await fetch(`${A.socketUrl}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40' });
+    assert.equal(onA.status, 200, await onA.text());
+    const elsewhere = await fetch(`${C.socketUrl}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+    const refusal = await elsewhere.text();
+    assert.equal(elsewhere.status, 400, refusal);
+  });
+
   it('shows presence across nodes: online with the first tab anywhere, offline after the last', async () => {
     const { customer, vendor, conversationId } = await pair(cluster, A);
     const vs = await B.connect(vendor.token);
