@@ -1,0 +1,82 @@
+// The REST client against a fake fetch: paths, headers, bodies, errors.
+
+import { describe, expect, test } from 'vitest';
+import { ApiError, createChatApi, fetchAnalytics, request } from '../src/index.js';
+import { CONV, fakeFetch, msg, reply } from './helpers.js';
+
+describe('createChatApi', () => {
+  test('calls the customer routes with the bearer token', async () => {
+    const fetch = fakeFetch({
+      'GET /api/chat/conversations': () => ({ conversations: [], nextCursor: null, totalUnread: 0 }),
+      'GET /api/chat/unread': () => ({ total: 2, conversations: { [CONV]: 2 } }),
+    });
+    const api = createChatApi('tok', 'customer', { fetch });
+    await api.listConversations({ search: 'red bike', limit: 20, cursor: '' });
+    expect(await api.unread()).toEqual({ total: 2, conversations: { [CONV]: 2 } });
+    expect(fetch.calls[0].path).toBe('/api/chat/conversations');
+    expect(fetch.calls[0].query).toEqual({ search: 'red bike', limit: '20' });
+    expect(fetch.calls[0].headers.Authorization).toBe('Bearer tok');
+    expect(fetch.calls[0].body).toBeUndefined();
+  });
+
+  test('vendor side: its own prefix, customerId/customerName, and a base URL', async () => {
+    const fetch = fakeFetch({
+      'POST /api/vendor/chat/conversation': (req) => ({ id: CONV, body: req.body }),
+      'PUT /api/vendor/chat/message/m-1/read': () => ({ conversationId: CONV, messageId: 'm-1', readAt: 't', unreadCount: 0 }),
+      [`GET /api/vendor/chat/${CONV}/messages`]: () => ({ messages: [msg(4)], hasMore: false }),
+    });
+    const api = createChatApi('tok', 'vendor', { fetch, baseUrl: 'https://chat.example/' });
+    const opened = await api.openConversation({ otherId: 'c-1', otherName: 'Alice', product: { id: 'p', name: 'P' } });
+    expect(opened.body).toEqual({ customerId: 'c-1', customerName: 'Alice', product: { id: 'p', name: 'P' } });
+    expect(fetch.calls[0].url).toBe('https://chat.example/api/vendor/chat/conversation');
+    expect(fetch.calls[0].headers['Content-Type']).toBe('application/json');
+    await api.markMessageRead('m-1');
+    const page = await api.messages(CONV, { after: 3, limit: 100 });
+    expect(page.messages[0].seq).toBe(4);
+    expect(fetch.calls[2].query).toEqual({ after: '3', limit: '100' });
+  });
+
+  test('send carries the clientMessageId', async () => {
+    const fetch = fakeFetch({ 'POST /api/chat/send': (req) => reply(201, { message: msg(1, 'c-1', req.body) }) });
+    const api = createChatApi('tok', 'customer', { fetch });
+    const res = await api.send({ conversationId: CONV, text: 'hi', clientMessageId: 'tab-0001' });
+    expect(res.message.clientMessageId).toBe('tab-0001');
+  });
+
+  test('a failure rejects with the server’s error; no answer is `network`', async () => {
+    const fetch = fakeFetch({
+      'GET /api/chat/unread': () => reply(429, { error: { code: 'rate_limited', message: 'slow down' } }),
+      'PUT /api/chat/x/read': () => reply(400, { error: { code: 'invalid_request', message: 'conversationId: must be a UUID' } }),
+    });
+    const api = createChatApi('tok', 'customer', { fetch });
+    const busy = await api.unread().catch((e) => e);
+    expect(busy).toBeInstanceOf(ApiError);
+    expect([busy.status, busy.code, busy.retryable]).toEqual([429, 'rate_limited', true]);
+    const bad = await api.markAllRead('x').catch((e) => e);
+    expect([bad.code, bad.message, bad.retryable]).toEqual(['invalid_request', 'conversationId: must be a UUID', false]);
+
+    const down = createChatApi('tok', 'customer', {
+      fetch: async () => {
+        throw new TypeError('fetch failed');
+      },
+    });
+    const e = await down.unread().catch((x) => x);
+    expect([e.code, e.retryable]).toEqual(['network', true]);
+  });
+
+  test('an aborted request rejects with the AbortError itself', async () => {
+    const abort = new DOMException('aborted', 'AbortError');
+    const e = await request('GET', '/api/chat/unread', {
+      fetch: async () => {
+        throw abort;
+      },
+    }).catch((x) => x);
+    expect(e).toBe(abort);
+  });
+
+  test('analytics: vendor route with its window', async () => {
+    const fetch = fakeFetch({ 'GET /api/vendor/analytics': (req) => ({ query: req.query }) });
+    const res = await fetchAnalytics('tok', { from: '2026-11-01', to: '2026-12-01' }, { fetch });
+    expect(res.query).toEqual({ from: '2026-11-01', to: '2026-12-01' });
+  });
+});
