@@ -527,6 +527,19 @@ export async function auditEvents(node, token, conversationId) {
 /** Asserts-friendly: `[1, 2, ..., n]`. */
 export const oneTo = (n) => Array.from({ length: n }, (_, i) => i + 1);
 
+/**
+ * What differs between the seqs a reader got and 1..n: missing ones,
+ * repeated ones, and the first place where the order breaks.
+ */
+export function seqDiff(seqs, n) {
+  const got = new Set(seqs);
+  const missing = oneTo(n).filter((s) => !got.has(s));
+  const twice = repeated(seqs);
+  const firstBreak = seqs.findIndex((s, i) => s !== i + 1);
+  const around = firstBreak < 0 ? [] : seqs.slice(Math.max(0, firstBreak - 3), firstBreak + 4);
+  return `missing ${JSON.stringify(missing)}, repeated ${JSON.stringify(twice)}, order breaks at index ${firstBreak} (${JSON.stringify(around)}), ${seqs.length} received of ${n}`;
+}
+
 /** Values of `xs` that occur more than once. */
 export function repeated(xs) {
   const seen = new Set();

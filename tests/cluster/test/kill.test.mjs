@@ -19,6 +19,7 @@ import {
   pair,
   recorder,
   repeated,
+  seqDiff,
   startCluster,
   startNode,
   testPgUrl,
@@ -146,8 +147,10 @@ describe('a node killed under load', () => {
     assert.ok(followerC.rejoins.length >= 1, 'the follower on C rejoined elsewhere');
     assert.equal(followerC.node, A);
     t.diagnostic(`the follower of C rejoined: ${JSON.stringify(followerC.rejoins)}`);
-    assert.deepEqual(followerC.received.map((m) => m.seq), oneTo(N), `rejoins: ${JSON.stringify(followerC.rejoins)}`);
-    assert.deepEqual(followerB.received.map((m) => m.seq), oneTo(N));
+    const seqsC = followerC.received.map((m) => m.seq);
+    assert.deepEqual(seqsC, oneTo(N), `${seqDiff(seqsC, N)}; rejoins: ${JSON.stringify(followerC.rejoins)}`);
+    const seqsB = followerB.received.map((m) => m.seq);
+    assert.deepEqual(seqsB, oneTo(N), seqDiff(seqsB, N));
 
     // C, started again on its data directory, catches up with the log.
     restarted = await startNode({ name: 'C again', logUrl: db.url, secret: cluster.secret, dataDir: C.dataDir });

@@ -16,6 +16,7 @@ import {
   pair,
   recorder,
   repeated,
+  seqDiff,
   startCluster,
   testPgUrl,
 } from './helpers.mjs';
@@ -99,11 +100,8 @@ describe('global order across three nodes', () => {
     const byId = new Map(acked.map((m) => [m.id, m]));
     for (const { node, room } of readers) {
       await room.count(N, 30_000);
-      assert.deepEqual(
-        room.seen.map((m) => m.seq),
-        oneTo(N),
-        `the reader on node ${node.name} heard another order`,
-      );
+      const heard = room.seen.map((m) => m.seq);
+      assert.deepEqual(heard, oneTo(N), `the reader on node ${node.name}: ${seqDiff(heard, N)}`);
       for (const m of room.seen) assert.deepEqual(m, byId.get(m.id), `node ${node.name} relayed another message`);
     }
 

@@ -17,6 +17,7 @@ import {
   pair,
   privatePostgres,
   repeated,
+  seqDiff,
   startCluster,
   startNode,
   verifyProjections,
@@ -117,7 +118,8 @@ describe('PostgreSQL stopped under load, then started again', () => {
       await f.has(N, 30_000);
       f.stop();
       assert.deepEqual(f.errors, []);
-      assert.deepEqual(f.received.map((m) => m.seq), oneTo(N), `follower ${f.name}`);
+      const seqs = f.received.map((m) => m.seq);
+      assert.deepEqual(seqs, oneTo(N), `follower ${f.name}: ${seqDiff(seqs, N)}`);
       assert.deepEqual(f.rejoins, [], `follower ${f.name}: its socket stays connected while PostgreSQL is away`);
     }
 
