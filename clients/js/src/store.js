@@ -271,6 +271,7 @@ export function createChatStore(options = {}) {
         const me = session.user;
         if (get().me?.id === me.id && ctx.socket) return;
         get().stop();
+        ctx.token = session.token;
         ctx.api = createChatApi(session.token, me.role, { baseUrl, fetch: fetchImpl });
         const socket = createSocket(socketUrl, session.token);
         ctx.socket = socket;
@@ -345,7 +346,8 @@ export function createChatStore(options = {}) {
        */
       setToken(token) {
         const me = get().me;
-        if (!me || !ctx.socket) return;
+        if (!me || !ctx.socket || token === ctx.token) return;
+        ctx.token = token;
         ctx.api = createChatApi(token, me.role, { baseUrl, fetch: fetchImpl });
         ctx.socket.setToken(token);
       },

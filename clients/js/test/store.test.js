@@ -333,9 +333,13 @@ describe('typing', () => {
 
 test('setToken hands a fresh token to REST and to the next handshake', async () => {
   await connected();
+  st().setToken(TOKEN); // the same token: nothing to do
+  expect(server.socket.connectCalls).toBe(0);
+  server.socket.drop();
   const fresh = jwt({ sub: ME, role: 'customer', exp: 2 });
   st().setToken(fresh);
   expect(server.socket.auth).toEqual({ token: fresh });
+  expect(server.socket.connectCalls).toBe(1);
   await st().refreshUnread();
   expect(fetch.calls.at(-1).headers.Authorization).toBe(`Bearer ${fresh}`);
 });
