@@ -26,8 +26,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix::WeakRecipient;
 use souk_domain::{
-    decide, Actor as User, Command, ConversationEvent, ConversationId, ConversationInfo,
-    ConversationState, DomainError, MessageSent, Role, Timestamp, TypingStopReason,
+    decide, Actor as User, Command, CompactState, ConversationEvent, ConversationId,
+    ConversationInfo, DomainError, Facts, MessageSent, Role, Timestamp, TypingStopReason,
 };
 use souk_store::{EventStore, NewEvent, Position, RecordedEvent, StoreError};
 use tokio::sync::oneshot;
@@ -51,7 +51,7 @@ pub(crate) const MAX_ATTEMPTS: u8 = 10;
 const MAX_BACKOFF: Duration = Duration::from_millis(40);
 
 pub(crate) type ReplyTx = oneshot::Sender<Result<CommandReply, ActorError>>;
-pub(crate) type StateTx = oneshot::Sender<Result<ConversationState, ActorError>>;
+pub(crate) type StateTx = oneshot::Sender<Result<CompactState, ActorError>>;
 
 /// Something asked of a conversation.
 // `Execute` is nearly every job; boxing its command to shrink the rare
@@ -131,6 +131,7 @@ struct Draft {
     events: Range<usize>,
     created: bool,
     message: Option<MessageSent>,
+    duplicate_of: Option<u64>,
     info: Option<ConversationInfo>,
     unread: u64,
     last_read_at: Option<Timestamp>,
@@ -488,7 +489,7 @@ impl Draft {
     /// The reply figures for `command`, given the state right after its
     /// `decided` events.
     fn new(
-        state: &ConversationState,
+        state: &CompactState,
         command: &Command,
         decided: &[ConversationEvent],
         events: Range<usize>,
@@ -508,29 +509,25 @@ impl Draft {
                 ConversationEvent::ConversationStarted(_) | ConversationEvent::MessageSent(_)
             )
         });
-        let message = match command {
+        let message = decided.iter().find_map(|e| match e {
+            ConversationEvent::MessageSent(m) => Some(m.clone()),
+            _ => None,
+        });
+        // A retried send: the earlier message's seq (the actor keeps no
+        // text; the caller reads the message from the read models).
+        let duplicate_of = match command {
             Command::SendMessage {
                 by,
-                client_message_id,
+                client_message_id: Some(cid),
                 ..
-            } => decided
-                .iter()
-                .find_map(|e| match e {
-                    ConversationEvent::MessageSent(m) => Some(m.clone()),
-                    _ => None,
-                })
-                .or_else(|| {
-                    client_message_id
-                        .as_ref()
-                        .and_then(|cid| state.message_by_client_id(by.role, cid))
-                        .cloned()
-                }),
+            } if message.is_none() => state.client_message_seq(by.role, cid),
             _ => None,
         };
         Self {
             events,
             created,
             message,
+            duplicate_of,
             info: state.info.clone(),
             unread: state.unread(role),
             last_read_at: state.last_read_at(role),
@@ -570,6 +567,7 @@ fn answer_batch(
                     position,
                     created: draft.created,
                     message: draft.message,
+                    duplicate_of: draft.duplicate_of,
                     info: draft.info,
                     unread: draft.unread,
                     last_read_at: draft.last_read_at,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use souk_domain::{evolve, ConversationEvent, ConversationState, Timestamp};
+use souk_domain::{CompactState, ConversationEvent, Timestamp};
 use souk_store::{
     Direction, EventStore, ExpectedRevision, NewEvent, Position, ReadFrom, RecordedEvent, Revision,
     StoreError,
@@ -15,7 +15,9 @@ const PAGE: usize = 512;
 /// A conversation's state as far as the log has it, and where the log is.
 #[derive(Debug, Default)]
 pub(crate) struct Folded {
-    pub state: ConversationState,
+    /// What the actor keeps to decide: the ids and sides of messages, not
+    /// their text (see [`CompactState`]).
+    pub state: CompactState,
     /// Revision of the stream's last event; `None` when the stream is empty,
     /// so the next append expects `NoStream`.
     pub revision: Option<Revision>,
@@ -38,7 +40,7 @@ impl Folded {
         if let ConversationEvent::TypingStarted(t) = event {
             self.last_typing_start[t.role.index()] = Some(t.at);
         }
-        self.state = evolve(std::mem::take(&mut self.state), event);
+        self.state.apply(event);
     }
 }
 

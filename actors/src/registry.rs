@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_rt::Arbiter;
-use souk_domain::{Command, ConversationId, ConversationState, DomainError};
+use souk_domain::{Command, CompactState, ConversationId, DomainError};
 use souk_store::EventStore;
 use tokio::sync::oneshot;
 use tracing::debug;
@@ -117,10 +117,7 @@ impl ConversationRegistry {
 
     /// A copy of the conversation's current state (loads it if needed), as of
     /// after every command sent to it before.
-    pub async fn state(
-        &self,
-        conversation: ConversationId,
-    ) -> Result<ConversationState, ActorError> {
+    pub async fn state(&self, conversation: ConversationId) -> Result<CompactState, ActorError> {
         let (tx, rx) = oneshot::channel();
         self.route(conversation, Job::State { reply: tx });
         rx.await.map_err(|_| ActorError::Unavailable)?

@@ -18,9 +18,12 @@ pub struct CommandReply {
     /// True when the command recorded a new conversation (StartConversation)
     /// or a new message (SendMessage).
     pub created: bool,
-    /// For SendMessage: the message (the new one, or the earlier one with the
-    /// same clientMessageId).
+    /// For SendMessage: the message recorded now.
     pub message: Option<MessageSent>,
+    /// For a SendMessage with a clientMessageId already used (nothing
+    /// recorded): the seq of the earlier message, for the caller to read it
+    /// from the read models (the actor keeps no message text).
+    pub duplicate_of: Option<u64>,
     /// The conversation's info after the command (participants, product,
     /// times).
     pub info: Option<ConversationInfo>,

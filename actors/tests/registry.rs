@@ -118,7 +118,7 @@ async fn start_send_read_and_type_through_the_registry() {
     // What the replies said was recorded is exactly the log.
     assert_eq!(store.all_events(), recorded);
     let state = registry.state(id).await.unwrap();
-    assert_eq!(state.messages.len(), 3);
+    assert_eq!(state.last_seq(), 3);
     assert_eq!(state.typing, [false, false]);
     assert_eq!(state.unread(Role::Customer), 1);
     assert_eq!(registry.live_actors().await, 1);
@@ -143,7 +143,14 @@ async fn a_repeated_client_message_id_returns_the_earlier_message() {
     assert!(first.created);
     assert!(!retry.created);
     assert!(retry.recorded.is_empty());
-    assert_eq!(retry.message, first.message);
+    assert_eq!(
+        retry.message, None,
+        "the actor keeps no text: the caller reads it"
+    );
+    assert_eq!(
+        retry.duplicate_of,
+        Some(first.message.as_ref().unwrap().seq)
+    );
     assert_eq!(retry.position, first.position);
     assert_eq!(stream_messages(store.as_ref(), id).await.len(), 1);
 
@@ -335,7 +342,7 @@ async fn a_conflict_reloads_and_retries_once() {
         .map(|m| m.seq)
         .collect();
     assert_eq!(seqs, [1, 2, 3]);
-    assert_eq!(registry.state(id).await.unwrap().messages.len(), 3);
+    assert_eq!(registry.state(id).await.unwrap().last_seq(), 3);
 }
 
 #[actix_rt::test]
@@ -396,7 +403,7 @@ async fn a_failed_append_answers_store_and_the_state_follows_the_log() {
 
     store.set_fail_appends(false);
     let state = registry.state(id).await.unwrap();
-    assert!(state.messages.is_empty());
+    assert_eq!(state.last_seq(), 0);
     // Same client id: not taken for a retry of the lost message.
     let ok = registry
         .execute(id, send(&c, "kept", Some("x"), t(2)))
@@ -663,10 +670,10 @@ async fn idle_actors_stop_and_come_back_from_the_log() {
         .await
         .unwrap();
     assert!(!retry.created);
-    assert_eq!(retry.message.unwrap().seq, 1);
+    assert_eq!(retry.duplicate_of, Some(1));
     assert_eq!(registry.live_actors().await, 1);
     let state = registry.state(id).await.unwrap();
-    assert_eq!(state.messages.len(), 3);
+    assert_eq!(state.last_seq(), 3);
     assert_eq!(state.unread(Role::Vendor), 2);
 }
 
@@ -829,7 +836,7 @@ async fn a_long_stream_is_loaded_whole() {
     }
     let registry = ConversationRegistry::start(store.clone(), local());
     let state = registry.state(id).await.unwrap();
-    assert_eq!(state.messages.len() as u64, MESSAGES);
+    assert_eq!(state.last_seq(), MESSAGES);
     assert_eq!(state.events_applied, MESSAGES + 1);
     let next = registry
         .execute(id, send(&c, "next", None, t(9_999)))
@@ -837,11 +844,19 @@ async fn a_long_stream_is_loaded_whole() {
         .unwrap();
     assert_eq!(next.message.unwrap().seq, MESSAGES + 1);
     assert_eq!(next.position, MESSAGES + 2);
+    // The last client id is recognised after the reload...
     let retry = registry
-        .execute(id, send(&v, "x", Some("k0"), t(10_000)))
+        .execute(id, send(&v, "x", Some("k1299"), t(10_000)))
         .await
         .unwrap();
-    assert_eq!((retry.created, retry.message.unwrap().seq), (false, 1));
+    assert_eq!((retry.created, retry.duplicate_of), (false, Some(MESSAGES)));
+    // ...the first, 1,300 client ids ago, is past the idempotency window.
+    assert!(MESSAGES as usize > souk_domain::IDEMPOTENCY_WINDOW);
+    let late = registry
+        .execute(id, send(&v, "x", Some("k0"), t(10_001)))
+        .await
+        .unwrap();
+    assert!(late.created);
 }
 
 /// The socket edge runs on its own multi-thread tokio runtime: the registry
@@ -889,7 +904,7 @@ async fn the_registry_serves_callers_on_a_tokio_multi_thread_runtime() {
     let mut seqs = seqs;
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
-    assert_eq!(registry.state(id).await.unwrap().messages.len(), 20);
+    assert_eq!(registry.state(id).await.unwrap().last_seq(), 20);
 }
 
 /// A stream that cannot be read: every waiting caller gets `Store`, nothing is

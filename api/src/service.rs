@@ -14,7 +14,7 @@ use souk_projections::{ConversationView, MessageView, ParticipantView, Projectio
 use souk_store::Position;
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::input::Fields;
 use crate::metrics::{LogThrottle, Metrics};
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
@@ -214,22 +214,30 @@ pub async fn send_message(
         at: Timestamp::now(),
     };
     let reply = execute(state, id, command).await?;
-    let sent = reply.message.ok_or_else(|| {
-        ApiError::internal("send", &"the actor answered a send without a message")
-    })?;
-    if reply.created {
-        Metrics::inc(&state.metrics.messages_sent);
-    }
     settle(state, reply.position).await;
     // A message recorded just now cannot have been read: its event is the
-    // whole answer. An earlier one (a retry) may have been: ask the read
-    // models for its `readAt`.
-    let view = if reply.created {
-        MessageView::from_event(id, &sent)
-    } else {
-        match state.projections.message_by_seq(id, sent.seq).await? {
-            Some(v) => v,
-            None => MessageView::from_event(id, &sent),
+    // whole answer. An earlier one (a retry) is read from the read models,
+    // with its `readAt` (the actor keeps no text of past messages).
+    let view = match (&reply.message, reply.duplicate_of) {
+        (Some(sent), _) => {
+            Metrics::inc(&state.metrics.messages_sent);
+            MessageView::from_event(id, sent)
+        }
+        (None, Some(seq)) => state
+            .projections
+            .message_by_seq(id, seq)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the earlier message with this clientMessageId is not readable yet; retry",
+                )
+            })?,
+        (None, None) => {
+            return Err(ApiError::internal(
+                "send",
+                &"the actor answered a send without a message",
+            ))
         }
     };
     Ok((view, reply.created))

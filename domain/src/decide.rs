@@ -1,18 +1,23 @@
 //! [`decide`]: which events a command yields, given the state. Pure.
 
 use crate::command::{Actor, Command};
+use crate::compact::Facts;
 use crate::error::DomainError;
 use crate::event::{
     ConversationEvent, ConversationStarted, MessageRead, MessageSent, Sender, Typing,
     TypingStopReason,
 };
-use crate::state::{ConversationInfo, ConversationState};
+use crate::state::ConversationInfo;
 
 /// Decides what `command` records. An empty list means the command is already
 /// satisfied (an existing conversation, a repeated send, a read marker that is
 /// already there, typing that is already on): nothing new is recorded.
-pub fn decide(
-    state: &ConversationState,
+///
+/// `state` is any state that knows the [`Facts`]: the full
+/// [`ConversationState`](crate::ConversationState) or an actor's
+/// [`CompactState`](crate::CompactState); both decide alike.
+pub fn decide<S: Facts + ?Sized>(
+    state: &S,
     command: &Command,
 ) -> Result<Vec<ConversationEvent>, DomainError> {
     if let Command::StartConversation {
@@ -24,7 +29,7 @@ pub fn decide(
         at,
     } = command
     {
-        return match &state.info {
+        return match state.info() {
             None => Ok(vec![ConversationEvent::ConversationStarted(
                 ConversationStarted {
                     conversation_id: *conversation_id,
@@ -42,15 +47,11 @@ pub fn decide(
         };
     }
 
-    let info = state
-        .info
-        .as_ref()
-        .ok_or(DomainError::ConversationNotFound)?;
+    let info = state.info().ok_or(DomainError::ConversationNotFound)?;
     let by = command
         .actor()
         .expect("every command but StartConversation has an actor");
     check_participant(info, by)?;
-    let side = by.role.index();
 
     match command {
         Command::StartConversation { .. } => unreachable!("handled above"),
@@ -62,12 +63,12 @@ pub fn decide(
             ..
         } => {
             if let Some(cid) = client_message_id {
-                if state.message_by_client_id(by.role, cid).is_some() {
+                if state.client_message_seq(by.role, cid).is_some() {
                     return Ok(vec![]);
                 }
             }
             let mut events = Vec::with_capacity(2);
-            if state.typing[side] {
+            if state.is_typing(by.role) {
                 events.push(ConversationEvent::TypingStopped(typing(
                     by,
                     Some(TypingStopReason::MessageSent),
@@ -91,24 +92,18 @@ pub fn decide(
             Ok(events)
         }
         Command::MarkRead { up_to, at, .. } => {
-            let target = state
-                .message_by_id(up_to)
-                .ok_or(DomainError::MessageNotFound)?;
-            Ok(read_up_to(state, by, target.seq, false, *at))
+            let target = state.seq_of(up_to).ok_or(DomainError::MessageNotFound)?;
+            Ok(read_up_to(state, by, target, false, *at))
         }
-        Command::MarkAllRead { at, .. } => Ok(read_up_to(
-            state,
-            by,
-            state.messages.len() as u64,
-            true,
-            *at,
-        )),
-        Command::StartTyping { at, .. } => Ok(if state.typing[side] {
+        Command::MarkAllRead { at, .. } => {
+            Ok(read_up_to(state, by, state.next_seq() - 1, true, *at))
+        }
+        Command::StartTyping { at, .. } => Ok(if state.is_typing(by.role) {
             vec![]
         } else {
             vec![ConversationEvent::TypingStarted(typing(by, None, *at))]
         }),
-        Command::StopTyping { reason, at, .. } => Ok(if state.typing[side] {
+        Command::StopTyping { reason, at, .. } => Ok(if state.is_typing(by.role) {
             vec![ConversationEvent::TypingStopped(typing(
                 by,
                 Some(*reason),
@@ -130,25 +125,25 @@ fn check_participant(info: &ConversationInfo, by: &Actor) -> Result<(), DomainEr
 
 /// Moves `by`'s marker to the last message of the other side at or before
 /// `max_seq`, if that is further than it is.
-fn read_up_to(
-    state: &ConversationState,
+fn read_up_to<S: Facts + ?Sized>(
+    state: &S,
     by: &Actor,
     max_seq: u64,
     all: bool,
     at: crate::Timestamp,
 ) -> Vec<ConversationEvent> {
-    let Some(last) = state.last_message_from(by.role.other(), max_seq) else {
+    let Some((last_seq, last_id)) = state.last_message_from(by.role.other(), max_seq) else {
         return vec![];
     };
-    if last.seq <= state.read_up_to[by.role.index()] {
+    if last_seq <= state.read_up_to(by.role) {
         return vec![];
     }
     vec![ConversationEvent::MessageRead(MessageRead {
         reader_id: by.id.clone(),
         reader_role: by.role,
         reader_name: by.name.clone(),
-        up_to_seq: last.seq,
-        up_to_message_id: last.message_id,
+        up_to_seq: last_seq,
+        up_to_message_id: last_id,
         all,
         at,
     })]

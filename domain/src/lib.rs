@@ -11,12 +11,17 @@
 //!   names).
 //! - [`time`]: `Timestamp`, UTC with millisecond precision.
 //! - [`command`], [`event`]: what is asked and what is recorded.
-//! - [`state`]: `ConversationState` and [`evolve`].
+//! - [`state`]: `ConversationState` (every message whole: replay, tests) and
+//!   [`evolve`].
+//! - [`compact`]: `CompactState`, what an actor keeps to decide (ids and sides
+//!   of messages, recent client ids), and the `Facts` that `decide` asks of
+//!   either state.
 //! - [`decide`](mod@decide): the rules.
 //! - [`error`]: `InputError` (bad input) and `DomainError` (refused command).
 #![forbid(unsafe_code)]
 
 pub mod command;
+pub mod compact;
 pub mod content;
 pub mod decide;
 pub mod error;
@@ -27,6 +32,7 @@ pub mod text;
 pub mod time;
 
 pub use command::{Actor, Command};
+pub use compact::{CompactState, Facts, IDEMPOTENCY_WINDOW};
 pub use content::{MessageContent, MessageKind, MessageText, ProductCard, ProductCardInput};
 pub use decide::decide;
 pub use error::{DomainError, InputError};

@@ -29,7 +29,7 @@ impl ConversationInfo {
         }
     }
 
-    fn participant_mut(&mut self, role: Role) -> &mut Participant {
+    pub(crate) fn participant_mut(&mut self, role: Role) -> &mut Participant {
         match role {
             Role::Customer => &mut self.customer,
             Role::Vendor => &mut self.vendor,

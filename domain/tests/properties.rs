@@ -16,9 +16,9 @@ use std::collections::HashSet;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use souk_domain::{
-    decide, evolve, Actor, ClientMessageId, Command, ConversationEvent, ConversationState,
-    DisplayName, DomainError, MessageContent, MessageId, Participant, Role, Timestamp,
-    TypingStopReason,
+    decide, evolve, Actor, ClientMessageId, Command, CompactState, ConversationEvent,
+    ConversationState, DisplayName, DomainError, Facts, MessageContent, MessageId, Participant,
+    Role, Timestamp, TypingStopReason,
 };
 use support::{bike, cid, conversation_id, customer, name, outsider, text, vendor, BASE_MILLIS};
 use uuid::Uuid;
@@ -458,11 +458,42 @@ fn last_name(events: &[ConversationEvent], role: Role) -> Option<DisplayName> {
     name
 }
 
+/// The compact state agrees with the full one on everything it keeps.
+fn check_compact(state: &ConversationState, compact: &CompactState) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&compact.info, &state.info);
+    prop_assert_eq!(compact.read_up_to, state.read_up_to);
+    prop_assert_eq!(compact.typing, state.typing);
+    prop_assert_eq!(compact.last_seq(), state.messages.len() as u64);
+    for role in [Role::Customer, Role::Vendor] {
+        prop_assert_eq!(
+            compact.unread(role),
+            state.unread(role),
+            "unread of {}",
+            role
+        );
+        prop_assert_eq!(compact.last_read_at(role), state.last_read_at(role));
+        for max in 0..=state.messages.len() as u64 + 1 {
+            prop_assert_eq!(
+                Facts::last_message_from(compact, role, max),
+                Facts::last_message_from(state, role, max)
+            );
+        }
+    }
+    for m in &state.messages {
+        prop_assert_eq!(compact.message_id(m.seq), Some(m.message_id));
+        prop_assert_eq!(compact.sender_role(m.seq), Some(m.sender.role));
+        prop_assert_eq!(compact.seq_of(&m.message_id), Some(m.seq));
+    }
+    Ok(())
+}
+
 /// Runs a history; returns the events recorded and the final state.
 fn run(
     history: &[(Op, i64)],
 ) -> Result<(Vec<ConversationEvent>, ConversationState), TestCaseError> {
     let mut state = ConversationState::default();
+    // What an actor keeps: it must decide exactly as the full state does.
+    let mut compact = CompactState::default();
     let mut events: Vec<ConversationEvent> = Vec::new();
     let mut millis = BASE_MILLIS;
     for (step, (op, gap)) in history.iter().enumerate() {
@@ -470,6 +501,12 @@ fn run(
         let at = Timestamp::from_millis(millis);
         let command = command(op, step, at, &state);
         let decided = decide(&state, &command);
+        prop_assert_eq!(
+            &decide(&compact, &command),
+            &decided,
+            "the compact state decides {:?} as the full one",
+            &command
+        );
         check_outcome(op, &state, &command, &decided)?;
         let new = decided.unwrap_or_default();
         for e in &new {
@@ -477,8 +514,12 @@ fn run(
         }
         let before = state.clone();
         state = new.iter().fold(state, evolve);
+        for e in &new {
+            compact.apply(e);
+        }
         events.extend(new);
         check_invariants(&before, &state, &events)?;
+        check_compact(&state, &compact)?;
     }
     Ok((events, state))
 }
