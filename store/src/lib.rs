@@ -48,7 +48,7 @@ mod subscription;
 
 pub use memory::MemoryStore;
 pub use postgres::{PostgresConfig, PostgresStore};
-pub use sqlite::{SqliteConfig, SqliteStore, WriterStats};
+pub use sqlite::{SqliteConfig, SqliteStore, WriteFault, WriterStats};
 
 use std::fmt;
 use std::pin::Pin;
@@ -225,6 +225,16 @@ pub trait EventStore: Send + Sync + 'static {
     /// repeat. A subscriber that falls behind is caught up from the log, not
     /// dropped.
     fn subscribe_all(&self, after: Position) -> Subscription;
+
+    /// Why the log refuses appends right now, as far as it knows without
+    /// asking anyone; `None` when it takes them. Cheap: `/healthz` and
+    /// `/metrics` ask it on every request. The embedded log says why while
+    /// its writer cannot write and retries in the background
+    /// ([`SqliteStore::is_available`]); a backend that only learns of a
+    /// failure by trying (the default) says `None`, and its reads fail.
+    fn write_failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Checks what every backend refuses before touching the log: an empty

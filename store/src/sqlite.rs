@@ -73,17 +73,57 @@
 //!   group. A subscription therefore never sees an event that is not
 //!   durable.
 //!
+//! # When the disk fails
+//!
+//! No thread of the log stops for good while its store is open, whatever
+//! the disk does; each resumes by itself once the cause goes away.
+//!
+//! - **A storage failure stops writing for a while, not for good.** When a
+//!   commit fails because the file cannot be written (a full disk, an I/O
+//!   error, a file that cannot be opened or locked: `is_storage_fault`),
+//!   the group is refused with [`StoreError::Unavailable`] and the writer
+//!   enters a failing state: every append is refused at once, without
+//!   touching the disk (no caller waits for a disk that will fail again),
+//!   and [`SqliteStore::is_available`] is `false`, with the reason in
+//!   [`EventStore::write_failure`] (`/healthz`, `/metrics`). Meanwhile the
+//!   writer tries again by itself, [`RETRY_FIRST`] later, then backing off
+//!   to [`RETRY_MAX`]: a fresh connection (SQLite may leave a connection
+//!   that failed in a state it does not leave by itself), the next position
+//!   and the stream heads reloaded from the file, and one small write
+//!   committed (the schema version written again, through the WAL and its
+//!   fsync), so that the log says it is writable only once it is, even if
+//!   nobody appends. Other failures (a constraint, say) are still an
+//!   append's own: its group is retried one append per transaction.
+//! - **Nothing is acknowledged that is not durable, nothing is lost.** An
+//!   append is answered `Ok` only after its group committed; a refused or
+//!   rolled-back group leaves no trace, and positions stay contiguous since
+//!   they are reloaded from the file before the next write.
+//! - **A panic fails only what it held.** Each step of the writer (take a
+//!   group, commit it) runs under `catch_unwind`: a panic drops that
+//!   group's answers (its callers get [`StoreError::Unavailable`]), the
+//!   open transaction is rolled back as it unwinds, and the writer goes on
+//!   with a fresh connection and reloaded state. The notifier and the
+//!   checkpointer catch their panics too; the checkpointer drops a
+//!   connection that failed and opens another at its next wake-up; should
+//!   either thread be gone anyway, the writer starts another.
+//! - **Tests can fail commits on demand** ([`SqliteStore::inject_fault`]:
+//!   disk full, I/O error, a panic), besides filling a real small file
+//!   system.
+//!
 //! Reads go through a small pool of read-only connections ([`READERS`]),
 //! used inside `tokio::task::spawn_blocking`, which exists on both the
 //! multi-thread and the current-thread runtime. In WAL mode readers never
 //! block the writer nor each other.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -237,6 +277,10 @@ struct Handle {
     writer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     counters: Arc<Counters>,
+    /// Set by the writer: whether it can write, and why not.
+    health: Arc<Health>,
+    /// Read by the writer at every commit (tests).
+    faults: Arc<FaultSwitch>,
 }
 
 enum Command {
@@ -270,6 +314,183 @@ fn to_sql(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The first wait before the writer tries to write again after a storage
+/// failure; each failed attempt doubles it, up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_millis(20);
+
+/// The longest wait between two attempts: how long at most the log stays
+/// refused after its cause went away.
+pub const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// A failure injected into the writer's commits, for the tests of how it
+/// survives them ([`SqliteStore::inject_fault`]). A real full disk (a small
+/// tmpfs) is what the tests use where they can; this covers what cannot be
+/// provoked on demand. The failure is raised inside the transaction, after
+/// the group's rows were written and before the commit, so the rollback of
+/// a written group is exercised too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteFault {
+    /// `SQLITE_FULL` at every commit (and every attempt to write again)
+    /// until cleared.
+    DiskFull,
+    /// `SQLITE_IOERR_WRITE` at every commit until cleared.
+    Io,
+    /// A panic inside the next commit, once.
+    Panic,
+}
+
+/// The injected fault, shared by the handle and the writer: an atomic,
+/// since the writer reads it at every commit.
+#[derive(Default)]
+struct FaultSwitch(AtomicU8);
+
+impl FaultSwitch {
+    const NONE: u8 = 0;
+    const FULL: u8 = 1;
+    const IO: u8 = 2;
+    const PANIC: u8 = 3;
+
+    fn set(&self, fault: Option<WriteFault>) {
+        let code = match fault {
+            None => Self::NONE,
+            Some(WriteFault::DiskFull) => Self::FULL,
+            Some(WriteFault::Io) => Self::IO,
+            Some(WriteFault::Panic) => Self::PANIC,
+        };
+        self.0.store(code, Ordering::Relaxed);
+    }
+
+    /// The error to fail a write with, while `DiskFull` or `Io` is on.
+    fn error(&self) -> rusqlite::Result<()> {
+        use rusqlite::ffi;
+        let (code, what) = match self.0.load(Ordering::Relaxed) {
+            Self::FULL => (ffi::SQLITE_FULL, "database or disk is full (injected)"),
+            Self::IO => (ffi::SQLITE_IOERR_WRITE, "disk I/O error (injected)"),
+            _ => return Ok(()),
+        };
+        Err(rusqlite::Error::SqliteFailure(
+            ffi::Error::new(code),
+            Some(what.into()),
+        ))
+    }
+
+    /// Right before a commit: the injected error, or the injected panic
+    /// (which switches itself off).
+    fn before_commit(&self) -> rusqlite::Result<()> {
+        let panic = self
+            .0
+            .compare_exchange(
+                Self::PANIC,
+                Self::NONE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if panic {
+            panic!("event log writer: injected panic");
+        }
+        self.error()
+    }
+}
+
+/// Whether the writer can write, shared by the writer (which sets it) and
+/// the handles (which report it). A mutex, not an atomic, to carry the
+/// reason; it is taken only when the state changes and when someone asks.
+#[derive(Default)]
+struct Health {
+    /// Why appends are refused now; `None` while the writer writes.
+    failure: Mutex<Option<String>>,
+}
+
+impl Health {
+    fn set(&self, failure: Option<String>) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Errors that say the file cannot be written now (a full disk, an I/O
+/// error, a file that cannot be opened or locked), as opposed to an error
+/// of one append: the writer then stops writing for a while instead of
+/// failing every append in turn against the same wall.
+fn is_storage_fault(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DiskFull
+                | C::SystemIoFailure
+                | C::CannotOpen
+                | C::DatabaseCorrupt
+                | C::NotADatabase
+                | C::ReadOnly
+                | C::OutOfMemory
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::FileLockingProtocolFailed
+                | C::PermissionDenied
+        )
+    )
+}
+
+/// What a panic said, for the log.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
+/// Wakes a thread parked in [`recv_until`].
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// What a wait on the request channel ended with.
+enum Received {
+    Command(Command),
+    /// The channel is closed and drained.
+    Closed,
+    /// The deadline passed first.
+    Timeout,
+}
+
+/// `blocking_recv` with a deadline, for the writer while it waits to try
+/// writing again: tokio's receiver has no blocking receive with a timeout,
+/// so it is polled with a waker that unparks this thread.
+fn recv_until(rx: &mut mpsc::Receiver<Command>, deadline: Instant) -> Received {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match rx.poll_recv(&mut cx) {
+            Poll::Ready(Some(command)) => return Received::Command(command),
+            Poll::Ready(None) => return Received::Closed,
+            Poll::Pending => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Received::Timeout;
+                }
+                std::thread::park_timeout(deadline - now);
+            }
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating it and its parent directories if needed) the log at
     /// `path`, a database file such as `<data-dir>/events.db`, and starts its
@@ -290,32 +511,30 @@ impl SqliteStore {
         let next_position =
             max_position(&conn).map_err(|e| unavailable("reading the last position", e))? + 1;
 
-        let checkpoint_conn = open_checkpointer(path)?;
-        let (checkpoints, wake_ups) = std::sync::mpsc::sync_channel(1);
-        let checkpointer = std::thread::Builder::new()
-            .name("souk-store-checkpoint".to_owned())
-            .spawn(move || checkpoint_while_woken(checkpoint_conn, wake_ups))
-            .map_err(|e| unavailable("starting the checkpointer thread", e))?;
-
+        let (checkpoints, checkpointer) = spawn_checkpointer(path)?;
         let (requests, rx) = mpsc::channel(REQUEST_QUEUE);
         let (live, _) = broadcast::channel(config.live_buffer);
         let weak_live = live.downgrade();
         let counters = Arc::new(Counters::default());
-        let (notifier, committed) = std::sync::mpsc::sync_channel(NOTIFY_QUEUE);
-        let notifier_thread = std::thread::Builder::new()
-            .name("souk-store-notify".to_owned())
-            .spawn(move || notify_while_fed(committed, live))
-            .map_err(|e| unavailable("starting the notifier thread", e))?;
+        let health = Arc::new(Health::default());
+        let faults = Arc::new(FaultSwitch::default());
+        let (notifier, notifier_thread) = spawn_notifier(live.clone())?;
         let writer = Writer {
+            path: path.to_owned(),
             notifier,
             notifier_thread: Some(notifier_thread),
+            live,
             counters: Arc::clone(&counters),
+            health: Arc::clone(&health),
+            faults: Arc::clone(&faults),
             conn,
             rx,
             config,
             heads: HashMap::default(),
             next_position,
             needs_reload: false,
+            reopen: false,
+            failing: None,
             carry: None,
             closers: Vec::new(),
             imports: Vec::new(),
@@ -340,8 +559,24 @@ impl SqliteStore {
                 writer: Mutex::new(Some(thread)),
                 path: path.to_owned(),
                 counters,
+                health,
+                faults,
             }),
         })
+    }
+
+    /// Whether the writer writes: `false` while it cannot (a full disk, an
+    /// I/O error, a connection it could not reopen) and retries in the
+    /// background, when appends are refused at once with
+    /// [`StoreError::Unavailable`]. Reads go on meanwhile. Cheap.
+    pub fn is_available(&self) -> bool {
+        self.inner.health.failure().is_none()
+    }
+
+    /// Fails the writer's commits with `fault` (see [`WriteFault`]), or stops
+    /// failing them (`None`). For tests of how the log survives faults.
+    pub fn inject_fault(&self, fault: Option<WriteFault>) {
+        self.inner.faults.set(fault);
     }
 
     /// The database file.
@@ -517,23 +752,74 @@ fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Starts the checkpointer thread (at open, and again should it ever be
+/// gone); returns what wakes it.
+fn spawn_checkpointer(
+    path: &Path,
+) -> Result<(std::sync::mpsc::SyncSender<()>, JoinHandle<()>), StoreError> {
+    let conn = open_checkpointer(path)?;
+    let (checkpoints, wake_ups) = std::sync::mpsc::sync_channel(1);
+    let path = path.to_owned();
+    let thread = std::thread::Builder::new()
+        .name("souk-store-checkpoint".to_owned())
+        .spawn(move || checkpoint_while_woken(&path, Some(conn), wake_ups))
+        .map_err(|e| unavailable("starting the checkpointer thread", e))?;
+    Ok((checkpoints, thread))
+}
+
 /// The checkpointer thread: after each wake-up from the writer, copies the
 /// WAL's new pages into the database file and syncs it (a PASSIVE
 /// checkpoint, which never blocks the writer nor the readers). Doing it here
 /// takes that copying and its fsync off the writer's thread; the writer's
 /// own automatic checkpoint then has little left to do. Ends when the
-/// writer drops its end of the channel.
-fn checkpoint_while_woken(conn: Connection, wake_ups: std::sync::mpsc::Receiver<()>) {
+/// writer drops its end of the channel, and not before: a failed checkpoint
+/// (a full disk, an I/O error) is retried at the next wake-up on a fresh
+/// connection, and a panic is caught and logged.
+fn checkpoint_while_woken(
+    path: &Path,
+    mut conn: Option<Connection>,
+    wake_ups: std::sync::mpsc::Receiver<()>,
+) {
     while wake_ups.recv().is_ok() {
-        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        if let Err(e) = result {
-            // Busy (the writer is checkpointing) or worse; the writer's own
-            // checkpoints keep the WAL bounded either way.
-            tracing::debug!("event store checkpoint: {e}");
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| checkpoint(path, &mut conn))) {
+            tracing::error!(
+                "the event store checkpointer panicked ({}); it goes on with a fresh connection",
+                panic_message(&*panic)
+            );
+            conn = None;
         }
     }
-    if let Err((_, e)) = conn.close() {
+    if let Some(Err((_, e))) = conn.map(Connection::close) {
         tracing::warn!("closing the event store checkpoint connection: {e}");
+    }
+}
+
+/// One checkpoint, on `conn` (opened first if it is `None`); a connection
+/// that failed for a reason other than being busy is dropped, so that the
+/// next checkpoint starts on a fresh one.
+fn checkpoint(path: &Path, conn: &mut Option<Connection>) {
+    let ready = match conn {
+        Some(ready) => ready,
+        None => match open_checkpointer(path) {
+            Ok(opened) => conn.insert(opened),
+            Err(e) => {
+                tracing::warn!("event store checkpoint: {e}");
+                return;
+            }
+        },
+    };
+    let result = ready.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    match result {
+        Ok(()) => {}
+        // The writer is checkpointing: its own checkpoints keep the WAL
+        // bounded anyway.
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            tracing::debug!("event store checkpoint: {e}");
+        }
+        Err(e) => {
+            tracing::warn!("event store checkpoint failed, retried at the next wake-up: {e}");
+            *conn = None;
+        }
     }
 }
 
@@ -544,11 +830,26 @@ fn max_position(conn: &Connection) -> rusqlite::Result<u64> {
 
 /// The writer thread's state.
 struct Writer {
+    /// The database file, to reopen the connection after a failure.
+    path: PathBuf,
     conn: Connection,
     rx: mpsc::Receiver<Command>,
     /// To the notifier thread, which answers callers and publishes.
     notifier: std::sync::mpsc::SyncSender<Committed>,
     notifier_thread: Option<JoinHandle<()>>,
+    /// The live feed, to start another notifier should it ever be gone.
+    live: broadcast::Sender<Batch>,
+    /// Told whether the writer writes (see [`SqliteStore::is_available`]).
+    health: Arc<Health>,
+    /// Failures injected by tests, checked before each commit.
+    faults: Arc<FaultSwitch>,
+    /// The file could not be written: appends are refused at once until
+    /// the next attempt.
+    failing: Option<Failing>,
+    /// The write connection is replaced by a fresh one before the next
+    /// write (after a panic, or after a storage failure, which may leave
+    /// SQLite's connection in a state it does not leave by itself).
+    reopen: bool,
     config: SqliteConfig,
     /// Id and committed head of each stream seen.
     heads: HashMap<String, Head, foldhash::fast::RandomState>,
@@ -572,6 +873,18 @@ struct Writer {
     unchecked_events: usize,
 }
 
+/// Why and since when the writer cannot write, and when it tries again.
+struct Failing {
+    /// What refused appends are answered.
+    error: StoreError,
+    since: Instant,
+    /// The wait before the next attempt, doubled after each failed one.
+    backoff: Duration,
+    retry_at: Instant,
+    /// Appends refused meanwhile (for the log line when it writes again).
+    refused: u64,
+}
+
 /// What the writer knows of a stream.
 #[derive(Clone, Copy)]
 struct Head {
@@ -589,16 +902,16 @@ struct Placed {
 }
 
 impl Writer {
+    /// Commits groups until the channel is closed and drained. A panic in
+    /// one step fails only what that step held (its callers' answers are
+    /// dropped, which they see as [`StoreError::Unavailable`]); the writer
+    /// then goes on with a fresh connection and state reloaded from disk.
     fn run(mut self) {
-        while let Some(first) = self.next_request() {
-            let mut group = vec![first];
-            if self.config.group_commit {
-                self.fill_group(&mut group);
-            }
-            self.commit_group(group);
-            for import in std::mem::take(&mut self.imports) {
-                let result = self.import(&import.events);
-                let _ = import.reply.send(result);
+        loop {
+            match catch_unwind(AssertUnwindSafe(|| self.step())) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(panic) => self.after_panic(&*panic),
             }
         }
         let Writer {
@@ -608,6 +921,7 @@ impl Writer {
             checkpointer,
             notifier,
             notifier_thread,
+            live,
             ..
         } = self;
         // Every caller answered and every event published before `close`
@@ -618,6 +932,9 @@ impl Writer {
                 tracing::error!("the event store notifier thread panicked");
             }
         }
+        // The last strong sender once the notifier is gone: live
+        // subscriptions end.
+        drop(live);
         drop(checkpoints);
         if let Some(checkpointer) = checkpointer {
             if checkpointer.join().is_err() {
@@ -632,20 +949,70 @@ impl Writer {
         }
     }
 
-    /// Blocks for the next append; `None` once the channel is closed and
+    /// Takes the next group and commits it, or, while failing, tries to
+    /// write again when it is time. `false` once the channel is closed and
     /// drained.
-    fn next_request(&mut self) -> Option<AppendRequest> {
+    fn step(&mut self) -> bool {
+        let retry_at = self.failing.as_ref().map(|f| f.retry_at);
+        if retry_at.is_some_and(|at| Instant::now() >= at) {
+            self.try_again();
+            return true;
+        }
+        let first = match self.next_request(retry_at) {
+            Received::Command(Command::Append(first)) => first,
+            Received::Command(_) | Received::Timeout => return true,
+            Received::Closed => return false,
+        };
+        let mut group = vec![first];
+        if self.config.group_commit {
+            self.fill_group(&mut group);
+        }
+        self.commit_group(group);
+        for import in std::mem::take(&mut self.imports) {
+            let result = self.import(&import.events);
+            let _ = import.reply.send(result);
+        }
+        true
+    }
+
+    /// After a panic in [`step`](Self::step): the transaction it may have
+    /// left open was rolled back as it unwound; the connection is replaced
+    /// and the state reloaded from disk at once.
+    fn after_panic(&mut self, panic: &(dyn Any + Send)) {
+        tracing::error!(
+            "the event store writer panicked ({}); the appends it held are refused, \
+             it goes on with a fresh connection",
+            panic_message(panic)
+        );
+        self.reopen = true;
+        self.needs_reload = true;
+        if let Err(e) = self.ready_to_write() {
+            tracing::warn!("the event store writer could not start again yet: {e}");
+        }
+    }
+
+    /// Blocks for the next append (until `deadline`, if any), running the
+    /// imports and closes met on the way. [`Received::Closed`] once the
+    /// channel is closed and drained.
+    fn next_request(&mut self, deadline: Option<Instant>) -> Received {
         if let Some(carried) = self.carry.take() {
-            return Some(carried);
+            return Received::Command(Command::Append(carried));
         }
         loop {
-            match self.rx.blocking_recv()? {
-                Command::Append(request) => return Some(request),
-                Command::Import(import) => {
+            let received = match deadline {
+                None => match self.rx.blocking_recv() {
+                    Some(command) => Received::Command(command),
+                    None => Received::Closed,
+                },
+                Some(deadline) => recv_until(&mut self.rx, deadline),
+            };
+            match received {
+                Received::Command(Command::Import(import)) => {
                     let result = self.import(&import.events);
                     let _ = import.reply.send(result);
                 }
-                Command::Close(closer) => self.start_closing(closer),
+                Received::Command(Command::Close(closer)) => self.start_closing(closer),
+                other => return other,
             }
         }
     }
@@ -677,36 +1044,129 @@ impl Writer {
         }
     }
 
-    /// Writes and commits `group`, then answers every caller and publishes
-    /// what was committed.
-    fn commit_group(&mut self, group: Vec<AppendRequest>) {
+    /// `Ok` when the next write may go to disk: not failing, the connection
+    /// fresh if it had to be replaced, the state reloaded if it may be
+    /// stale. Otherwise the error to refuse appends with (a failure to
+    /// reopen or reload starts the writer failing).
+    fn ready_to_write(&mut self) -> Result<(), StoreError> {
+        if let Some(failing) = &self.failing {
+            return Err(failing.error.clone());
+        }
+        self.reopen_and_reload().map_err(|e| self.fail(e))
+    }
+
+    /// Replaces the connection if it has to be, reloads the state if it
+    /// may be stale.
+    fn reopen_and_reload(&mut self) -> Result<(), StoreError> {
+        if self.reopen {
+            // The old connection is closed as it is dropped; a failure to
+            // close it (say, to checkpoint on a full disk) changes nothing.
+            self.conn = open_writer(&self.path)?;
+            self.reopen = false;
+            self.needs_reload = true;
+        }
         if self.needs_reload {
-            if let Err(e) = self.reload() {
-                let err = unavailable("reloading the event log state", e);
-                for request in group {
-                    let _ = request.reply.send(Err(err.clone()));
-                }
-                return;
+            self.reload()
+                .map_err(|e| unavailable("reloading the event log state", e))?;
+        }
+        Ok(())
+    }
+
+    /// The file cannot be written: refuse appends at once until the next
+    /// attempt (backing off), say so to [`Health`], and replace the
+    /// connection and reload the state before writing again. Returns the
+    /// error to answer with.
+    fn fail(&mut self, error: StoreError) -> StoreError {
+        let now = Instant::now();
+        match &mut self.failing {
+            Some(failing) => {
+                failing.backoff = (failing.backoff * 2).min(RETRY_MAX);
+                failing.retry_at = now + failing.backoff;
+                failing.error = error.clone();
+                tracing::debug!(
+                    "the event log still cannot be written ({error}); next attempt in {:?}",
+                    failing.backoff
+                );
             }
+            None => {
+                tracing::error!(
+                    "the event log cannot be written ({error}); appends are refused \
+                     until it can, trying again in the background"
+                );
+                self.failing = Some(Failing {
+                    error: error.clone(),
+                    since: now,
+                    backoff: RETRY_FIRST,
+                    retry_at: now + RETRY_FIRST,
+                    refused: 0,
+                });
+            }
+        }
+        self.health.set(Some(error.to_string()));
+        self.reopen = true;
+        self.needs_reload = true;
+        error
+    }
+
+    /// While failing, when it is time: a fresh connection, the state
+    /// reloaded, and one small write committed (the schema version written
+    /// again: one page through the WAL and its fsync), so that the log is
+    /// said to be writable again only once it is, even with no append to
+    /// try.
+    fn try_again(&mut self) {
+        let Some(failing) = self.failing.take() else {
+            return;
+        };
+        let attempt = self.reopen_and_reload().and_then(|()| {
+            self.probe()
+                .map_err(|e| unavailable("writing to the event log", e))
+        });
+        match attempt {
+            Ok(()) => {
+                self.health.set(None);
+                tracing::info!(
+                    "the event log is written again, after {:.1?} ({} appends refused meanwhile)",
+                    failing.since.elapsed(),
+                    failing.refused
+                );
+            }
+            Err(e) => {
+                // Counting from the first failure, backing off further.
+                self.failing = Some(failing);
+                self.fail(e);
+            }
+        }
+    }
+
+    /// The smallest write that goes through the WAL and its fsync, and
+    /// changes nothing.
+    fn probe(&mut self) -> rusqlite::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        self.faults.error()?;
+        tx.commit()
+    }
+
+    /// Writes and commits `group`, then hands it to the notifier, which
+    /// answers every caller and publishes what was committed.
+    fn commit_group(&mut self, group: Vec<AppendRequest>) {
+        if let Err(err) = self.ready_to_write() {
+            self.refuse(group, &err);
+            return;
         }
         let recorded_at = Timestamp::now();
         match self.write(&group, recorded_at) {
-            Ok(outcomes) => {
-                let committed = Committed {
-                    imported: Vec::new(),
-                    group,
-                    outcomes,
-                    recorded_at,
-                };
-                if let Err(lost) = self.notifier.send(committed) {
-                    // The notifier died (it panicked): answer here.
-                    tracing::error!("the event store notifier thread is gone");
-                    for request in lost.0.group {
-                        let _ = request.reply.send(Err(StoreError::Unavailable(
-                            "the event store notifier stopped".to_owned(),
-                        )));
-                    }
-                }
+            Ok(outcomes) => self.notify(Committed {
+                imported: Vec::new(),
+                group,
+                outcomes,
+                recorded_at,
+            }),
+            Err(e) if is_storage_fault(&e) => {
+                let err = self.fail(unavailable("writing to the event log", e));
+                self.refuse(group, &err);
             }
             Err(e) => {
                 self.needs_reload = true;
@@ -720,11 +1180,43 @@ impl Writer {
                     }
                 } else {
                     tracing::error!("event store append failed: {e}");
-                    let err = unavailable("writing to the event log", e);
-                    for request in group {
-                        let _ = request.reply.send(Err(err.clone()));
-                    }
+                    refuse(group, &unavailable("writing to the event log", e));
                 }
+            }
+        }
+    }
+
+    /// Answers every caller of `group` with `error`, counting them while
+    /// failing.
+    fn refuse(&mut self, group: Vec<AppendRequest>, error: &StoreError) {
+        if let Some(failing) = &mut self.failing {
+            failing.refused += group.len() as u64;
+        }
+        refuse(group, error);
+    }
+
+    /// Hands a committed group to the notifier; should the notifier be
+    /// gone (it catches its panics, so it should not be), starts another
+    /// and hands it the group.
+    fn notify(&mut self, committed: Committed) {
+        let Err(std::sync::mpsc::SendError(committed)) = self.notifier.send(committed) else {
+            return;
+        };
+        tracing::error!("the event store notifier thread is gone; starting another");
+        if let Some(gone) = self.notifier_thread.take() {
+            let _ = gone.join();
+        }
+        match spawn_notifier(self.live.clone()) {
+            Ok((notifier, thread)) => {
+                self.notifier = notifier;
+                self.notifier_thread = Some(thread);
+                // A new thread's channel is empty and open.
+                let _ = self.notifier.send(committed);
+            }
+            Err(e) => {
+                // Committed, but its callers cannot be told so.
+                tracing::error!("the event store notifier could not be started again: {e}");
+                refuse(committed.group, &e);
             }
         }
     }
@@ -736,10 +1228,7 @@ impl Writer {
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(());
         };
-        if self.needs_reload {
-            self.reload()
-                .map_err(|e| unavailable("reloading the event log state", e))?;
-        }
+        self.ready_to_write()?;
         if first.position != self.next_position {
             return Err(StoreError::InvalidAppend(format!(
                 "import: the log ends at position {}, so the next imported event must have \
@@ -752,7 +1241,13 @@ impl Writer {
         // Heads are updated as the page is checked: reload them unless it
         // commits.
         self.needs_reload = true;
-        let result = self.write_import(events);
+        let result = match self.write_import(events) {
+            Ok(checked) => checked,
+            Err(e) if is_storage_fault(&e) => {
+                Err(self.fail(unavailable("importing into the event log", e)))
+            }
+            Err(e) => Err(unavailable("importing into the event log", e)),
+        };
         if let Err(e) = &result {
             tracing::warn!("event log import failed: {e}");
             return result;
@@ -763,28 +1258,28 @@ impl Writer {
         self.counters
             .events
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        let committed = Committed {
+        self.notify(Committed {
             imported: events.to_vec(),
             group: Vec::new(),
             outcomes: Vec::new(),
             recorded_at: last.recorded_at,
-        };
-        if self.notifier.send(committed).is_err() {
-            tracing::error!("the event store notifier thread is gone");
-        }
+        });
         Ok(())
     }
 
-    fn write_import(&mut self, events: &[RecordedEvent]) -> Result<(), StoreError> {
-        let failed = |e: rusqlite::Error| unavailable("importing into the event log", e);
+    /// The page in one transaction: `Err` when SQLite fails, `Ok(Err)` when
+    /// the page does not continue the log (nothing is then written).
+    fn write_import(
+        &mut self,
+        events: &[RecordedEvent],
+    ) -> rusqlite::Result<Result<(), StoreError>> {
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut rows = Vec::with_capacity(events.len());
         {
-            let mut head_of = tx.prepare_cached(HEAD_OF).map_err(failed)?;
-            let mut insert_stream = tx.prepare_cached(INSERT_STREAM).map_err(failed)?;
+            let mut head_of = tx.prepare_cached(HEAD_OF)?;
+            let mut insert_stream = tx.prepare_cached(INSERT_STREAM)?;
             for event in events {
                 let stream = event.stream.as_str();
                 let head = match self.heads.get_mut(stream) {
@@ -797,8 +1292,7 @@ impl Writer {
                                     revision: r.get::<_, Option<i64>>(1)?.map(|r| r as Revision),
                                 })
                             })
-                            .optional()
-                            .map_err(failed)?
+                            .optional()?
                             .unwrap_or(Head {
                                 id: None,
                                 revision: None,
@@ -808,15 +1302,15 @@ impl Writer {
                 };
                 let expected = head.revision.map_or(0, |r| r + 1);
                 if event.revision != expected {
-                    return Err(StoreError::InvalidAppend(format!(
+                    return Ok(Err(StoreError::InvalidAppend(format!(
                         "import: event at position {} has revision {} of {stream}, expected {expected}",
                         event.position, event.revision
-                    )));
+                    ))));
                 }
                 let stream_id = match head.id {
                     Some(id) => id,
                     None => {
-                        insert_stream.execute([stream]).map_err(failed)?;
+                        insert_stream.execute([stream])?;
                         let id = tx.last_insert_rowid();
                         head.id = Some(id);
                         id
@@ -834,8 +1328,33 @@ impl Writer {
                 });
             }
         }
-        insert_rows(&tx, &rows).map_err(failed)?;
-        tx.commit().map_err(failed)
+        insert_rows(&tx, &rows)?;
+        self.faults.before_commit()?;
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    fn wake_checkpointer(&mut self) {
+        use std::sync::mpsc::TrySendError;
+        match self.checkpoints.try_send(()) {
+            // A full slot means a wake-up is already pending: as good.
+            Ok(()) | Err(TrySendError::Full(())) => {}
+            // It catches its panics, so it should not be gone; if it is,
+            // the next wake-up goes to a new one.
+            Err(TrySendError::Disconnected(())) => {
+                tracing::error!("the event store checkpointer thread is gone; starting another");
+                if let Some(gone) = self.checkpointer.take() {
+                    let _ = gone.join();
+                }
+                match spawn_checkpointer(&self.path) {
+                    Ok((checkpoints, thread)) => {
+                        self.checkpoints = checkpoints;
+                        self.checkpointer = Some(thread);
+                    }
+                    Err(e) => tracing::warn!("the event store checkpointer could not start: {e}"),
+                }
+            }
+        }
     }
 
     fn reload(&mut self) -> rusqlite::Result<()> {
@@ -920,11 +1439,11 @@ impl Writer {
             }
         }
         insert_rows(&tx, &rows)?;
+        self.faults.before_commit()?;
         tx.commit()?;
         self.unchecked_events += (next_position - self.next_position) as usize;
         if self.unchecked_events >= CHECKPOINT_EVERY_EVENTS {
-            // A full slot means a wake-up is already pending: as good.
-            let _ = self.checkpoints.try_send(());
+            self.wake_checkpointer();
             self.unchecked_events = 0;
         }
 
@@ -1016,43 +1535,72 @@ struct Committed {
 /// Committed groups the notifier may lag behind by before the writer waits.
 const NOTIFY_QUEUE: usize = 64;
 
+/// Starts the notifier thread (at open, and again should it ever be gone);
+/// returns what feeds it.
+fn spawn_notifier(
+    live: broadcast::Sender<Batch>,
+) -> Result<(std::sync::mpsc::SyncSender<Committed>, JoinHandle<()>), StoreError> {
+    let (notifier, committed) = std::sync::mpsc::sync_channel(NOTIFY_QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("souk-store-notify".to_owned())
+        .spawn(move || notify_while_fed(committed, live))
+        .map_err(|e| unavailable("starting the notifier thread", e))?;
+    Ok((notifier, thread))
+}
+
 /// The notifier thread: answers the callers of each committed group and
 /// publishes its events, in commit order. This work (a task wake-up per
 /// append, an owned `RecordedEvent` per event when anyone subscribes) is
 /// taken off the writer's thread, which is the one that bounds throughput.
-/// Ends when the writer drops its end of the channel; `live` is then dropped,
-/// which ends every live subscription.
+/// Ends when the writer drops its end of the channel, and not before: a
+/// panic is caught and logged (the callers of that group not yet answered
+/// are told [`StoreError::Unavailable`] as their answers are dropped, and
+/// live subscribers, missing its batch, read it from the log).
 fn notify_while_fed(
     committed: std::sync::mpsc::Receiver<Committed>,
     live: broadcast::Sender<Batch>,
 ) {
-    while let Ok(Committed {
+    while let Ok(group) = committed.recv() {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| answer_and_publish(group, &live))) {
+            tracing::error!(
+                "the event store notifier panicked ({}); it goes on",
+                panic_message(&*panic)
+            );
+        }
+    }
+}
+
+fn answer_and_publish(committed: Committed, live: &broadcast::Sender<Batch>) {
+    let Committed {
         imported,
         group,
         outcomes,
         recorded_at,
-    }) = committed.recv()
-    {
-        let publish = live.receiver_count() > 0;
-        let mut recorded = imported;
-        for (request, outcome) in group.into_iter().zip(outcomes) {
-            let placed = match outcome {
-                Ok(placed) => placed,
-                Err(conflict) => {
-                    let _ = request.reply.send(Err(conflict));
-                    continue;
-                }
-            };
-            let count = request.events.len() as u64;
-            let _ = request.reply.send(Ok(AppendResult {
-                next_expected_revision: placed.first_revision + count - 1,
-                first_position: placed.first_position,
-                position: placed.first_position + count - 1,
-                recorded_at,
-            }));
-            if publish {
-                recorded.extend(request.events.into_iter().enumerate().map(|(i, e)| {
-                    RecordedEvent {
+    } = committed;
+    let publish = live.receiver_count() > 0;
+    let mut recorded = imported;
+    for (request, outcome) in group.into_iter().zip(outcomes) {
+        let placed = match outcome {
+            Ok(placed) => placed,
+            Err(conflict) => {
+                let _ = request.reply.send(Err(conflict));
+                continue;
+            }
+        };
+        let count = request.events.len() as u64;
+        let _ = request.reply.send(Ok(AppendResult {
+            next_expected_revision: placed.first_revision + count - 1,
+            first_position: placed.first_position,
+            position: placed.first_position + count - 1,
+            recorded_at,
+        }));
+        if publish {
+            recorded.extend(
+                request
+                    .events
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| RecordedEvent {
                         stream: request.stream.clone(),
                         revision: placed.first_revision + i as u64,
                         position: placed.first_position + i as u64,
@@ -1060,14 +1608,20 @@ fn notify_while_fed(
                         version: e.version,
                         data: e.data,
                         recorded_at,
-                    }
-                }));
-            }
+                    }),
+            );
         }
-        if !recorded.is_empty() {
-            // No receiver left is not an error.
-            let _ = live.send(recorded.into());
-        }
+    }
+    if !recorded.is_empty() {
+        // No receiver left is not an error.
+        let _ = live.send(recorded.into());
+    }
+}
+
+/// Answers every caller of `group` with `error`.
+fn refuse(group: Vec<AppendRequest>, error: &StoreError) {
+    for request in group {
+        let _ = request.reply.send(Err(error.clone()));
     }
 }
 
@@ -1276,6 +1830,10 @@ impl EventStore for SqliteStore {
             None => broadcast::channel(1).1,
         };
         catch_up_then_live(Arc::clone(&self.inner.readers), live, after)
+    }
+
+    fn write_failure(&self) -> Option<String> {
+        self.inner.health.failure()
     }
 }
 
