@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::log::{self, Folded};
-use crate::registry::Idle;
+use crate::registry::{Idle, Weigh};
 use crate::reply::{ActorError, CommandReply};
 
 /// The most commands decided and appended together. Bounds the size of one
@@ -81,6 +81,12 @@ pub(crate) struct Deliver(pub Job);
 #[rtype(result = "()")]
 pub(crate) struct Passivate;
 
+/// From the shard, under memory pressure: report idle now if quiet (the
+/// shard then lets this actor go as after its idle timeout).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Quiesce;
+
 /// Timeouts every conversation actor of a registry shares.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Timeouts {
@@ -96,6 +102,8 @@ pub(crate) struct ConversationActor {
     store: Arc<dyn EventStore>,
     /// Weak, so that a registry dropped by everyone lets its shard stop.
     shard: WeakRecipient<Idle>,
+    /// Where the state's size is reported (the shard's memory budget).
+    scale: WeakRecipient<Weigh>,
     /// Which incarnation of this conversation's actor this is, for the shard
     /// to tell a stale idle report from a current one.
     generation: u64,
@@ -151,6 +159,7 @@ impl ConversationActor {
         id: ConversationId,
         store: Arc<dyn EventStore>,
         shard: WeakRecipient<Idle>,
+        scale: WeakRecipient<Weigh>,
         generation: u64,
         timeouts: Timeouts,
     ) -> Self {
@@ -159,6 +168,7 @@ impl ConversationActor {
             stream: id.stream_name(),
             store,
             shard,
+            scale,
             generation,
             timeouts,
             log: None,
@@ -172,6 +182,32 @@ impl ConversationActor {
 
     fn touch(&mut self) {
         self.last_activity = Instant::now();
+    }
+
+    /// Tells the shard how much the state holds now.
+    fn weigh(&self) {
+        if let (Some(folded), Some(scale)) = (&self.log, self.scale.upgrade()) {
+            scale.do_send(Weigh {
+                conversation: self.id,
+                generation: self.generation,
+                bytes: folded.state.heap_bytes(),
+            });
+        }
+    }
+
+    /// Asks the shard to let this actor go now, if it is quiet.
+    fn offer_to_leave(&mut self, ctx: &mut Context<Self>) {
+        if !self.quiet() {
+            return;
+        }
+        match self.shard.upgrade() {
+            Some(shard) => shard.do_send(Idle {
+                conversation: self.id,
+                generation: self.generation,
+                received: self.received,
+            }),
+            None => ctx.stop(),
+        }
     }
 
     /// Moves the queue forward as far as it can without waiting.
@@ -210,6 +246,7 @@ impl ConversationActor {
             match result {
                 Ok(folded) => {
                     act.log = Some(folded);
+                    act.weigh();
                     act.sync_typing_timers([None, None], ctx);
                     if let AfterLoad::Retry(mut batch, attempt) = after {
                         // Commands that queued meanwhile go with it: they
@@ -323,6 +360,12 @@ impl ConversationActor {
                 let starts = typing_starts(&batch, &outcomes);
                 answer_batch(batch, outcomes, &recorded, position_before);
                 self.sync_typing_timers(starts, ctx);
+                if recorded
+                    .iter()
+                    .any(|e| e.event_type == ConversationEvent::MESSAGE_SENT)
+                {
+                    self.weigh();
+                }
             }
             Err(StoreError::WrongExpectedRevision { .. }) if attempt + 1 < MAX_ATTEMPTS => {
                 // Someone else (another node) wrote to the stream: after a
@@ -471,6 +514,14 @@ impl Handler<Deliver> for ConversationActor {
         self.touch();
         self.queue.push_back(job);
         self.pump(ctx);
+    }
+}
+
+impl Handler<Quiesce> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Quiesce, ctx: &mut Context<Self>) {
+        self.offer_to_leave(ctx);
     }
 }
 

@@ -12,7 +12,7 @@ use souk_store::EventStore;
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use crate::conversation::{ConversationActor, Deliver, Job, Passivate, Timeouts};
+use crate::conversation::{ConversationActor, Deliver, Job, Passivate, Quiesce, Timeouts};
 use crate::reply::{ActorError, CommandReply};
 
 /// How the registry runs its actors.
@@ -26,6 +26,10 @@ pub struct RegistryConfig {
     pub idle_timeout: Duration,
     /// Typing stops by itself this long after the last start. Default 5 s.
     pub typing_timeout: Duration,
+    /// The memory that live actors' states may hold in all (bytes, shared
+    /// evenly by the shards). Past it, the least recently used quiet actors
+    /// are passivated before their idle timeout. Default 256 MiB.
+    pub memory_budget: usize,
 }
 
 impl Default for RegistryConfig {
@@ -34,6 +38,7 @@ impl Default for RegistryConfig {
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             idle_timeout: Duration::from_secs(600),
             typing_timeout: Duration::from_secs(5),
+            memory_budget: 256 << 20,
         }
     }
 }
@@ -65,8 +70,9 @@ impl ConversationRegistry {
             idle: config.idle_timeout.max(Duration::from_millis(1)),
             typing: config.typing_timeout,
         };
+        let budget = config.memory_budget / config.shards.max(1);
         if config.shards == 0 {
-            let shard = Shard::new(store, timeouts).start();
+            let shard = Shard::new(store, timeouts, budget).start();
             return Self {
                 shards: Arc::from(vec![shard]),
                 _arbiters: Arc::new(Arbiters(Vec::new())),
@@ -77,7 +83,9 @@ impl ConversationRegistry {
             .iter()
             .map(|arbiter| {
                 let store = store.clone();
-                Shard::start_in_arbiter(&arbiter.handle(), move |_| Shard::new(store, timeouts))
+                Shard::start_in_arbiter(&arbiter.handle(), move |_| {
+                    Shard::new(store, timeouts, budget)
+                })
             })
             .collect();
         Self {
@@ -121,6 +129,17 @@ impl ConversationRegistry {
         let (tx, rx) = oneshot::channel();
         self.route(conversation, Job::State { reply: tx });
         rx.await.map_err(|_| ActorError::Unavailable)?
+    }
+
+    /// The bytes live actors' states hold, as they last reported (for
+    /// /metrics and tests).
+    pub async fn live_bytes(&self) -> usize {
+        let counts = self.shards.iter().map(|shard| shard.send(CountBytes));
+        futures::future::join_all(counts)
+            .await
+            .into_iter()
+            .map(|count| count.unwrap_or(0))
+            .sum()
     }
 
     /// Number of live actors (for /metrics and tests).
@@ -168,6 +187,12 @@ pub(crate) struct Shard {
     timeouts: Timeouts,
     conversations: HashMap<ConversationId, Entry>,
     next_generation: u64,
+    /// What this shard's actors' states may hold in all, and what they last
+    /// reported holding.
+    budget: usize,
+    weight: usize,
+    /// Counts routed jobs: an entry's `last_used` is the count at its last.
+    clock: u64,
 }
 
 struct Entry {
@@ -176,16 +201,57 @@ struct Entry {
     /// Jobs forwarded to this actor, compared with what it has received when
     /// it reports idle.
     forwarded: u64,
+    /// The bytes its state last reported.
+    bytes: usize,
+    last_used: u64,
+    /// Asked to go early (memory pressure); not asked again.
+    asked: bool,
 }
 
 impl Shard {
-    fn new(store: Arc<dyn EventStore>, timeouts: Timeouts) -> Self {
+    fn new(store: Arc<dyn EventStore>, timeouts: Timeouts, budget: usize) -> Self {
         Self {
             store,
             timeouts,
             conversations: HashMap::new(),
             next_generation: 0,
+            budget,
+            weight: 0,
+            clock: 0,
         }
+    }
+
+    /// Over budget: asks the least recently used actors (but `keep`) to go
+    /// early, as many as it takes to get back under it. An actor that is
+    /// busy declines; the others report idle and leave as after their idle
+    /// timeout (see [`Idle`]).
+    fn relieve(&mut self, keep: ConversationId) {
+        if self.weight <= self.budget {
+            return;
+        }
+        let mut candidates: Vec<(u64, ConversationId, usize)> = self
+            .conversations
+            .iter()
+            .filter(|(id, e)| **id != keep && !e.asked)
+            .map(|(id, e)| (e.last_used, *id, e.bytes))
+            .collect();
+        candidates.sort_unstable_by_key(|c| c.0);
+        let mut expected = self.weight;
+        for (_, id, bytes) in candidates {
+            if expected <= self.budget {
+                break;
+            }
+            if let Some(entry) = self.conversations.get_mut(&id) {
+                entry.asked = true;
+                entry.addr.do_send(Quiesce);
+                expected = expected.saturating_sub(bytes);
+            }
+        }
+    }
+
+    /// Forgets an entry's weight (it left or was replaced).
+    fn unweigh(&mut self, bytes: usize) {
+        self.weight = self.weight.saturating_sub(bytes);
     }
 
     /// The conversation's actor, started on this arbiter if there is none or
@@ -202,17 +268,24 @@ impl Shard {
                 conversation,
                 self.store.clone(),
                 ctx.address().downgrade().recipient(),
+                ctx.address().downgrade().recipient(),
                 generation,
                 self.timeouts,
             );
-            self.conversations.insert(
+            let replaced = self.conversations.insert(
                 conversation,
                 Entry {
                     addr: actor.start(),
                     generation,
                     forwarded: 0,
+                    bytes: 0,
+                    last_used: self.clock,
+                    asked: false,
                 },
             );
+            if let Some(old) = replaced {
+                self.unweigh(old.bytes);
+            }
         }
         self.conversations
             .get_mut(&conversation)
@@ -243,8 +316,11 @@ impl Handler<Route> for Shard {
     /// ever forwarded to an actor about to stop. An actor that stopped
     /// otherwise (its arbiter stopping) is replaced by a new one.
     fn handle(&mut self, Route { conversation, job }: Route, ctx: &mut Context<Self>) {
+        self.clock += 1;
+        let clock = self.clock;
         let entry = self.actor(conversation, ctx);
         entry.forwarded += 1;
+        entry.last_used = clock;
         entry.addr.do_send(Deliver(job));
     }
 }
@@ -273,10 +349,54 @@ impl Handler<Idle> for Shard {
             .is_some_and(|e| e.generation == idle.generation && e.forwarded == idle.received);
         if current {
             if let Some(entry) = self.conversations.remove(&idle.conversation) {
-                debug!(conversation = %idle.conversation, "passivating idle conversation");
+                debug!(conversation = %idle.conversation, early = entry.asked, "passivating idle conversation");
+                self.unweigh(entry.bytes);
                 entry.addr.do_send(Passivate);
             }
+        } else if let Some(entry) = self.conversations.get_mut(&idle.conversation) {
+            // It received a job meanwhile: in use again, it may be asked
+            // again later.
+            entry.asked = false;
         }
+    }
+}
+
+/// From a conversation actor: its state now holds `bytes` (after a load or
+/// a batch).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Weigh {
+    pub conversation: ConversationId,
+    pub generation: u64,
+    pub bytes: usize,
+}
+
+impl Handler<Weigh> for Shard {
+    type Result = ();
+
+    fn handle(&mut self, w: Weigh, _: &mut Context<Self>) {
+        let Some(entry) = self.conversations.get_mut(&w.conversation) else {
+            return;
+        };
+        if entry.generation != w.generation {
+            return;
+        }
+        let old = std::mem::replace(&mut entry.bytes, w.bytes);
+        self.weight = self.weight.saturating_sub(old) + w.bytes;
+        self.relieve(w.conversation);
+    }
+}
+
+/// How many bytes this shard's actors' states hold.
+#[derive(Message)]
+#[rtype(result = "usize")]
+struct CountBytes;
+
+impl Handler<CountBytes> for Shard {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountBytes, _: &mut Context<Self>) -> usize {
+        self.weight
     }
 }
 

@@ -626,6 +626,7 @@ async fn idle_actors_stop_and_come_back_from_the_log() {
         shards: 0,
         idle_timeout: Duration::from_secs(60),
         typing_timeout: Duration::from_secs(5),
+        ..RegistryConfig::default()
     };
     let registry = ConversationRegistry::start(store.clone(), config);
     let (c, v) = (customer(), vendor());
@@ -685,6 +686,7 @@ async fn a_pending_typing_timer_keeps_the_actor_alive_until_it_fires() {
         shards: 0,
         idle_timeout: Duration::from_secs(1),
         typing_timeout: Duration::from_secs(5),
+        ..RegistryConfig::default()
     };
     let registry = ConversationRegistry::start(store.clone(), config);
     let (c, v) = (customer(), vendor());
@@ -749,6 +751,7 @@ async fn a_cancelled_typing_timer_no_longer_holds_the_actor() {
         shards: 0,
         idle_timeout: Duration::from_secs(1),
         typing_timeout: Duration::from_secs(5),
+        ..RegistryConfig::default()
     };
     let registry = ConversationRegistry::start(store.clone(), config);
     let (c, v) = (customer(), vendor());
@@ -949,4 +952,50 @@ async fn a_failed_load_answers_store_and_is_tried_again() {
         .await
         .unwrap();
     assert_eq!(two.message.unwrap().seq, 2);
+}
+
+/// Past the memory budget, the least recently used quiet actors are let go
+/// before their idle timeout; their conversations come back from the log.
+#[actix_rt::test]
+async fn memory_pressure_passivates_the_least_recently_used() {
+    const CONVERSATIONS: usize = 40;
+    const MESSAGES: usize = 300;
+    // One actor of 300 messages weighs about 9 KB: the budget holds ~4.
+    const BUDGET: usize = 40 * 1024;
+    let store = Arc::new(MemoryStore::new());
+    let registry = ConversationRegistry::start(
+        store.clone(),
+        RegistryConfig {
+            memory_budget: BUDGET,
+            ..local()
+        },
+    );
+    let v = vendor();
+    let mut ids = Vec::new();
+    for n in 0..CONVERSATIONS {
+        let c = customer_of(&format!("c-{n}"));
+        let id = conversation_of(&c, &v);
+        registry.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+        let sends =
+            (0..MESSAGES).map(|i| registry.execute(id, send(&c, "x", None, t(i as i64 + 1))));
+        for reply in futures::future::join_all(sends).await {
+            reply.unwrap();
+        }
+        ids.push((id, c));
+        settle().await;
+        let (live, bytes) = (registry.live_actors().await, registry.live_bytes().await);
+        assert!(
+            bytes <= BUDGET + 16 * 1024,
+            "after {n} conversations: {live} actors hold {bytes} bytes"
+        );
+    }
+    let live = registry.live_actors().await;
+    assert!(live < 10, "{live} actors live of {CONVERSATIONS}");
+    // The first conversation was let go long ago: it comes back whole.
+    let (first, c) = &ids[0];
+    let next = registry
+        .execute(*first, send(c, "again", None, t(10_000)))
+        .await
+        .unwrap();
+    assert_eq!(next.message.unwrap().seq, MESSAGES as u64 + 1);
 }

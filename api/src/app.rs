@@ -91,6 +91,8 @@ pub struct Application {
     edge: EdgeHandle,
     state: AppState,
     projector: tokio::task::JoinHandle<Result<(), souk_projections::ProjectionError>>,
+    /// The webhook tasks, when `--webhook-url` is given.
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 /// Stops a running application gracefully from anywhere.
@@ -142,6 +144,7 @@ impl Application {
             RegistryConfig {
                 shards: settings.shards.unwrap_or_else(num_cores),
                 idle_timeout: settings.actor_idle_timeout(),
+                memory_budget: settings.actor_memory_mb.saturating_mul(1 << 20),
                 ..RegistryConfig::default()
             },
         );
@@ -193,6 +196,7 @@ impl Application {
             },
         )?;
         let socket_addr = edge.local_addr();
+        let webhooks = crate::webhooks::Webhooks::start(&settings.webhooks, &data_dir, &state)?;
 
         if settings.demo {
             demo::seed(&state, &format!("http://{http_addr}"))
@@ -209,6 +213,7 @@ impl Application {
             edge,
             state,
             projector,
+            webhooks,
         })
     }
 
@@ -242,6 +247,9 @@ impl Application {
             // This node's users go offline for the others now, not when
             // its lease runs out.
             cluster.leave().await;
+        }
+        if let Some(webhooks) = self.webhooks {
+            webhooks.stop().await;
         }
         // Stops after the batch in hand; batches are atomic either way.
         self.state.projections.shutdown();

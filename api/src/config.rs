@@ -128,6 +128,11 @@ pub struct Settings {
     /// Seconds before an idle conversation actor is stopped.
     #[arg(long, env = "SOUK_ACTOR_IDLE_SECS", default_value_t = 600)]
     pub actor_idle_secs: u64,
+    /// Memory (MiB) that conversation actors' states may hold in all; past
+    /// it the least recently used quiet ones are let go early (they come
+    /// back from the log on next use).
+    #[arg(long, env = "SOUK_ACTOR_MEMORY_MB", default_value_t = 256)]
+    pub actor_memory_mb: usize,
     /// Requests per second each user may make, REST requests and socket
     /// events (but typing) together (bursts of twice as many); over it:
     /// `429 rate_limited`, or an error ack on a socket.
@@ -140,6 +145,9 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SOUK_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
+    /// Webhooks (`--webhook-url` and the rest; see [`crate::webhooks`]).
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Settings {
@@ -161,9 +169,11 @@ impl Settings {
             public_socket_url: None,
             shards: Some(2),
             actor_idle_secs: 600,
+            actor_memory_mb: 256,
             rest_rate_per_user: 1000,
             max_sockets_per_user: 20,
             http_workers: Some(2),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 

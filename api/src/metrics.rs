@@ -30,6 +30,29 @@ pub struct Metrics {
     pub late_answers: AtomicU64,
     /// Spaces out the warning about late answers.
     pub late_answers_log: LogThrottle,
+    /// The webhooks' figures (rendered only when webhooks run).
+    pub webhooks: WebhookStats,
+}
+
+/// What the webhook tasks report (see [`crate::webhooks`]).
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    /// Whether webhooks run on this node.
+    pub enabled: std::sync::atomic::AtomicBool,
+    /// Deliveries answered with a 2xx.
+    pub delivered: AtomicU64,
+    /// Tries that failed (non-2xx, refused, timed out).
+    pub failed_tries: AtomicU64,
+    /// Deliveries that became dead letters.
+    pub dead_lettered: AtomicU64,
+    /// Unread reminders fired.
+    pub reminders: AtomicU64,
+    /// Deliveries in the outbox now.
+    pub pending: AtomicU64,
+    /// Dead letters now.
+    pub dead_letters: AtomicU64,
+    /// The last log position turned into deliveries.
+    pub checkpoint: AtomicU64,
 }
 
 /// Lets a repeated warning through at most once per period, with the count
@@ -83,13 +106,17 @@ impl Default for LogThrottle {
 
 /// Gauges read at scrape time.
 pub struct Gauges {
-    /// Whether the log answered this scrape (0 when PostgreSQL is away).
+    /// Whether the log answered this scrape and takes appends (0 when
+    /// PostgreSQL is away, or while the embedded log's writer cannot write
+    /// and retries).
     pub log_available: bool,
     /// Cluster mode: whether presence is in step with PostgreSQL.
     pub presence_available: Option<bool>,
     pub log_position: u64,
     pub projection_position: u64,
     pub live_actors: usize,
+    /// What live actors' states hold, as they last reported.
+    pub actor_bytes: usize,
     pub online_users: usize,
     /// The read models' consumer: its state, position and failures.
     pub projection_health: Option<souk_projections::Health>,
@@ -180,7 +207,7 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP souk_log_available whether the event log answered (0: writes are refused with 503)\n# TYPE souk_log_available gauge\nsouk_log_available {}",
+            "# HELP souk_log_available whether the event log answers and takes appends (0: writes are refused with 503)\n# TYPE souk_log_available gauge\nsouk_log_available {}",
             u8::from(gauges.log_available)
         );
         if let Some(up) = gauges.presence_available {
@@ -190,7 +217,7 @@ impl Metrics {
                 u8::from(up)
             );
         }
-        let gauges: [(&str, &str, u64); 4] = [
+        let gauges: [(&str, &str, u64); 5] = [
             (
                 "souk_log_position",
                 "global position of the last durable event",
@@ -207,6 +234,11 @@ impl Metrics {
                 gauges.live_actors as u64,
             ),
             (
+                "souk_actor_state_bytes",
+                "bytes the live actors' states hold (bounded by --actor-memory-mb)",
+                gauges.actor_bytes as u64,
+            ),
+            (
                 "souk_online_users",
                 "users with at least one socket",
                 gauges.online_users as u64,
@@ -220,6 +252,9 @@ impl Metrics {
         }
         if let Some(health) = gauges_health {
             render_projection_health(&mut out, health, log_position);
+        }
+        if self.webhooks.enabled.load(Ordering::Relaxed) {
+            render_webhooks(&mut out, &self.webhooks, log_position);
         }
         out
     }
@@ -258,6 +293,72 @@ fn render_projection_health(
         "# HELP souk_projection_failures failures of the read models' consumer in a row\n# TYPE souk_projection_failures gauge\nsouk_projection_failures {}",
         health.failures
     );
+}
+
+/// The webhooks: counters of deliveries, failed tries, dead letters and
+/// reminders; gauges of the outbox, the dead letters and the consumer's lag
+/// behind the log (only when the log answered).
+fn render_webhooks(out: &mut String, stats: &WebhookStats, log_position: Option<u64>) {
+    let counters: [(&str, &str, &AtomicU64); 4] = [
+        (
+            "souk_webhook_deliveries_total",
+            "webhook deliveries answered with a 2xx",
+            &stats.delivered,
+        ),
+        (
+            "souk_webhook_failed_tries_total",
+            "webhook tries that failed (status, refused, timed out)",
+            &stats.failed_tries,
+        ),
+        (
+            "souk_webhook_dead_lettered_total",
+            "webhook deliveries that failed their last try",
+            &stats.dead_lettered,
+        ),
+        (
+            "souk_webhook_reminders_total",
+            "unread reminders fired",
+            &stats.reminders,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    let checkpoint = stats.checkpoint.load(Ordering::Relaxed);
+    let mut gauges = vec![
+        (
+            "souk_webhook_pending",
+            "webhook deliveries waiting in the outbox",
+            stats.pending.load(Ordering::Relaxed),
+        ),
+        (
+            "souk_webhook_dead_letters",
+            "webhook deliveries in the dead letters (souk webhooks retry)",
+            stats.dead_letters.load(Ordering::Relaxed),
+        ),
+        (
+            "souk_webhook_position",
+            "the last log position the webhooks consumed",
+            checkpoint,
+        ),
+    ];
+    if let Some(end) = log_position {
+        gauges.push((
+            "souk_webhook_lag",
+            "events of the log the webhooks have not consumed",
+            end.saturating_sub(checkpoint),
+        ));
+    }
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    }
 }
 
 /// A label value with `\\`, `"` and newlines escaped, as the text format
@@ -302,6 +403,7 @@ mod tests {
             log_position: 0,
             projection_position: 0,
             live_actors: 0,
+            actor_bytes: 0,
             online_users: 0,
             projection_health: None,
         });
@@ -323,6 +425,7 @@ mod tests {
             log_position: 7,
             projection_position: 7,
             live_actors: 0,
+            actor_bytes: 0,
             online_users: 0,
             projection_health: None,
         });

@@ -346,6 +346,10 @@ async fn analytics(
 /// models answer; else 503 `{status: "unavailable", failing: [...], node,
 /// log, projections, readModels}` naming each part that did not (`log`: the
 /// event log, PostgreSQL in cluster mode; `projections`: the read models).
+/// The log fails it when it does not answer a read, and also when it says
+/// it refuses appends ([`souk_store::EventStore::write_failure`]: the
+/// embedded log's writer cannot write, say on a full disk, and retries),
+/// though it still reads.
 /// The read models fail it whenever their consumer does not run caught up
 /// (checking, rebuilding, catching up, retrying after a failure, stopped),
 /// lags more than [`souk_projections::health::HEALTHY_LAG`] events behind
@@ -365,7 +369,11 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         }
         Err(_) => None,
     };
-    let log = log_end.is_some();
+    let write_failure = state.store.write_failure();
+    if let Some(e) = &write_failure {
+        tracing::warn!(error = %e, "healthz: the log refuses appends");
+    }
+    let log = log_end.is_some() && write_failure.is_none();
     let health = state.projections.health();
     let end = log_end.unwrap_or(health.target).max(health.target);
     // Only a consumer that runs caught up is worth a query: otherwise the
@@ -420,11 +428,14 @@ fn health_probe_user() -> souk_domain::UserId {
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let log_position = state.store.last_position().await;
     let gauges = Gauges {
-        log_available: log_position.is_ok(),
+        // Reads answered, and appends taken (not refused by a writer that
+        // cannot write).
+        log_available: log_position.is_ok() && state.store.write_failure().is_none(),
         presence_available: state.presence.cluster().map(|c| c.is_available()),
         log_position: log_position.unwrap_or(0),
         projection_position: state.projections.position(),
         live_actors: state.registry.live_actors().await,
+        actor_bytes: state.registry.live_bytes().await,
         online_users: state.presence.online_count(),
         projection_health: Some(state.projections.health()),
     };
