@@ -196,7 +196,8 @@ impl Application {
             },
         )?;
         let socket_addr = edge.local_addr();
-        let webhooks = crate::webhooks::Webhooks::start(&settings.webhooks, &data_dir, &state)?;
+        let webhooks =
+            crate::webhooks::Webhooks::start(&settings.webhooks, &data_dir, &state).await?;
 
         if settings.demo {
             demo::seed(&state, &format!("http://{http_addr}"))

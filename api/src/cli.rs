@@ -3,7 +3,8 @@
 //! `events`, `replay` and `projections` read the embedded log of
 //! `--data-dir`, or the shared PostgreSQL log of `--log-url`
 //! (`SOUK_LOG_URL`) when given; `log copy` moves a whole log from one to the
-//! other (see [`copy_log`]).
+//! other (see [`copy_log`]); `webhooks status|retry` work on the data
+//! directory's `webhooks.db` (see [`crate::webhooks::command`]).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (REST, Socket.IO, the web app).
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Print a token signed with the data directory's secret.
     Token {
         #[command(flatten)]
@@ -94,6 +95,15 @@ pub enum Command {
         #[command(subcommand)]
         action: LogAction,
     },
+    /// The webhooks of `--data-dir`: status, and retrying dead letters.
+    Webhooks {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        log: LogArg,
+        #[command(subcommand)]
+        action: crate::webhooks::command::WebhooksAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,7 +147,7 @@ pub fn init_tracing() {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(settings) => serve(settings),
+        Command::Serve(settings) => serve(*settings),
         Command::Token {
             data,
             secret,
@@ -174,6 +184,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log {
             action: LogAction::Copy { from, to, batch },
         } => block_on(copy_log(&from, &to, batch)),
+        Command::Webhooks { data, log, action } => block_on(async move {
+            let log_end = open_log(&data.data_dir, log.log_url.as_deref())
+                .await?
+                .last_position()
+                .await?;
+            crate::webhooks::command::run(&data.data_dir, log_end, action)
+        }),
     }
 }
 

@@ -13,7 +13,9 @@
 //! - [`error`]: the wire's error type; [`metrics`]: `/metrics`.
 //! - [`config`]: settings from flags and `SOUK_*` variables.
 //! - [`cli`]: `souk events`, `souk replay`, `souk projections`, `souk token`,
-//!   `souk log copy`.
+//!   `souk log copy`, `souk webhooks`.
+//! - [`webhooks`]: signed deliveries of the log's events (and unread
+//!   reminders) to the marketplace's endpoints.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -30,3 +32,4 @@ pub mod presence;
 pub mod rest;
 pub mod service;
 pub mod state;
+pub mod webhooks;
