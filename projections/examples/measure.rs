@@ -2,8 +2,11 @@
 //! (rebuild), how fast live batches are, and how long the queries take.
 //!
 //! ```text
-//! cargo run --release -p souk-projections --example measure -- [messages] [db path]
+//! cargo run --release -p souk-projections --example measure -- [messages] [db path] [log dir]
 //! ```
+//!
+//! With a `log dir`, the synthetic log is also written there as an embedded
+//! log (`events.db`), for timing `souk projections rebuild --data-dir`.
 //!
 //! The log: 1,000 customers and 20 vendors, 5,000 conversations, `messages`
 //! messages (default 100,000) spread over them, a read every fifth message.
@@ -110,14 +113,31 @@ async fn main() {
             .expect("append");
     }
     let end = store.last_position().await.expect("position");
+    if let Some(dir) = args.next() {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("the log folder");
+        let log = souk_store::SqliteStore::open(
+            &dir.join("events.db"),
+            souk_store::SqliteConfig::default(),
+        )
+        .expect("the embedded log");
+        for page in store.all_events().chunks(10_000) {
+            log.import(page).await.expect("import");
+        }
+        println!("wrote the log ({end} events) into {}", dir.display());
+    }
 
     let started = Instant::now();
+    let cpu = cpu_seconds();
     rebuild(&path, store.clone()).await.expect("rebuild");
     let took = started.elapsed();
+    let cpu = cpu_seconds() - cpu;
     println!(
-        "rebuild: {end} events in {:.2?} ({:.0} events/s)",
+        "rebuild: {end} events in {:.2?} ({:.0} events/s; {:.2} s of CPU, {:.0} events per CPU second)",
         took,
-        end as f64 / took.as_secs_f64()
+        end as f64 / took.as_secs_f64(),
+        cpu,
+        end as f64 / cpu
     );
 
     let p = Projections::open(&path).expect("open");

@@ -19,8 +19,10 @@ pub(crate) const SCHEMA_VERSION: i64 = 4;
 const STATEMENT_CACHE: usize = 64;
 
 /// The page cache of a bulk rebuild, in KiB (SQLite's negative
-/// `cache_size`): 128 MiB, so that the tables being filled stay in memory.
-const BULK_CACHE_KIB: i64 = -128 * 1024;
+/// `cache_size`): 256 MiB, so that the tables being filled stay in memory
+/// (the measure example's 365,000 events take 8 % less CPU than with
+/// 128 MiB; the memory is held only while a rebuild runs).
+const BULK_CACHE_KIB: i64 = -256 * 1024;
 
 /// How long a connection waits for another one's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
