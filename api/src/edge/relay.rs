@@ -555,10 +555,13 @@ async fn catch_up(
         }
     }
     // Held live events up to `newest` are dropped either way: replayed, or
-    // (with `has_more`) left for the client's REST pages.
+    // (with `has_more`) left for the client's REST pages. And never below
+    // `since`: the client has those already, though this node's read models
+    // may not yet (it heard of them through another node of a cluster), so
+    // they would otherwise reach it again as live events.
     Ok(CatchUp {
         replayed,
-        watermark: newest.max(if replayed > 0 { after } else { 0 }),
+        watermark: newest.max(since).max(after),
         has_more,
     })
 }
