@@ -23,7 +23,7 @@ use souk_domain::{
     Actor, Command as DomainCommand, ConversationId, MessageContent, MessageId, MessageText,
     Participant, Role, Timestamp, UserId,
 };
-use webhooks_support::{check_signature, Answer, Received, Receiver};
+use webhooks_support::{check_deliveries, check_signature, Answer, Receiver};
 
 const SOUK: &str = env!("CARGO_BIN_EXE_souk");
 const SECRET: &str = "webhook-secret-for-tests";
@@ -37,7 +37,8 @@ fn settings(dir: &Path, url: &str) -> Settings {
         events: Vec::new(),
         reminder_after: Duration::from_secs(3600),
         max_tries: 1000,
-        timeout: Duration::from_millis(500),
+        // Generous: only the slow-endpoint test shortens it.
+        timeout: Duration::from_secs(5),
         backoff: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
     };
@@ -123,40 +124,6 @@ async fn expected(app: &Spawned) -> Vec<(String, String)> {
         .collect()
 }
 
-fn position(id: &str) -> u64 {
-    id.split_once('-').unwrap().0.parse().unwrap()
-}
-
-/// What every test asks of what the receiver got: each request signed, its
-/// header id the body's, one body per id; every expected id accepted; per
-/// conversation, accepted in log order (a repeat of the previous one
-/// aside).
-fn check_deliveries(received: &[Received], expected: &[(String, String)]) {
-    let mut bodies: BTreeMap<&str, &str> = BTreeMap::new();
-    for r in received {
-        check_signature(SECRET, r);
-        assert_eq!(r.json["id"], r.id.as_str(), "the header id is the body's");
-        let kind = r.id.split_once('-').unwrap().1;
-        assert_eq!(r.json["type"], kind);
-        let first = bodies.entry(&r.id).or_insert(&r.body);
-        assert_eq!(*first, r.body, "one id, one body: {}", r.id);
-    }
-    let accepted: Vec<&Received> = received.iter().filter(|r| r.answered == 200).collect();
-    let got: BTreeSet<&str> = accepted.iter().map(|r| r.id.as_str()).collect();
-    let want: BTreeSet<&str> = expected.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(got, want, "every event delivered, nothing else");
-    let mut last: BTreeMap<String, u64> = BTreeMap::new();
-    for r in accepted {
-        let conversation = r.json["conversationId"].as_str().unwrap().to_owned();
-        let p = position(&r.id);
-        let previous = last.insert(conversation.clone(), p).unwrap_or(0);
-        assert!(
-            p >= previous,
-            "in order in {conversation}: {p} after {previous}"
-        );
-    }
-}
-
 fn souk(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(SOUK)
         .args(args)
@@ -225,7 +192,7 @@ async fn deliveries_are_signed_unique_and_in_order_per_conversation() {
         })
         .await;
     let received = receiver.received();
-    check_deliveries(&received, &want);
+    check_deliveries(SECRET, &received, &want);
     assert_eq!(received.len(), want.len(), "no repeat when all went well");
 
     // The contract's shapes.
@@ -249,7 +216,10 @@ async fn deliveries_are_signed_unique_and_in_order_per_conversation() {
         .find(|r| r.json["type"] == "message.read")
         .unwrap();
     assert_eq!(read.json["data"]["reader"]["role"], "vendor");
-    assert_eq!(read.json["data"]["upToSeq"], 5, "the last of the customer's");
+    assert_eq!(
+        read.json["data"]["upToSeq"], 5,
+        "the last of the customer's"
+    );
 
     let metrics = &app.state.metrics.webhooks;
     until(WAIT, "the pending gauge at 0", || {
@@ -276,7 +246,9 @@ async fn deliveries_are_signed_unique_and_in_order_per_conversation() {
 async fn an_endpoint_down_then_failing_then_slow_gets_everything_with_retries() {
     let dir = tempfile::tempdir().unwrap();
     let mut receiver = Receiver::start_down().await;
-    let app = spawn(settings(dir.path(), &receiver.url())).unwrap();
+    let mut s = settings(dir.path(), &receiver.url());
+    s.webhooks.timeout = Duration::from_millis(500);
+    let app = spawn(s).unwrap();
     let id = start(&app, "c-1", "v-1").await;
     let other = start(&app, "c-2", "v-1").await;
     let c = actor("c-1", Role::Customer);
@@ -311,7 +283,7 @@ async fn an_endpoint_down_then_failing_then_slow_gets_everything_with_retries() 
         })
         .await;
     let received = receiver.received();
-    check_deliveries(&received, &want);
+    check_deliveries(SECRET, &received, &want);
     let accepted = receiver.accepted();
     assert!(
         accepted.len() > want.len(),
@@ -477,7 +449,7 @@ async fn a_restart_mid_way_resumes_where_it_stopped_without_loss() {
             ids.len() == want.len()
         })
         .await;
-    check_deliveries(&receiver.received(), &want);
+    check_deliveries(SECRET, &receiver.received(), &want);
     let mut seen = BTreeMap::new();
     for r in receiver.accepted() {
         *seen.entry(r.id).or_insert(0) += 1;

@@ -4,7 +4,10 @@
 //! closes the listener and every open connection, [`Receiver::up`] listens
 //! on the same port again).
 
-use std::collections::VecDeque;
+// Each test binary uses part of it.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -252,4 +255,38 @@ pub fn check_signature(secret: &str, r: &Received) {
         .unwrap()
         .as_secs() as i64;
     assert!((now - ts).abs() < 300, "timestamp {ts} is recent");
+}
+
+pub fn position(id: &str) -> u64 {
+    id.split_once('-').unwrap().0.parse().unwrap()
+}
+
+/// What every test asks of what the receiver got: each request signed, its
+/// header id the body's, one body per id; every expected id accepted; per
+/// conversation, accepted in log order (a repeat of the previous one
+/// aside).
+pub fn check_deliveries(secret: &str, received: &[Received], expected: &[(String, String)]) {
+    let mut bodies: BTreeMap<&str, &str> = BTreeMap::new();
+    for r in received {
+        check_signature(secret, r);
+        assert_eq!(r.json["id"], r.id.as_str(), "the header id is the body's");
+        let kind = r.id.split_once('-').unwrap().1;
+        assert_eq!(r.json["type"], kind);
+        let first = bodies.entry(&r.id).or_insert(&r.body);
+        assert_eq!(*first, r.body, "one id, one body: {}", r.id);
+    }
+    let accepted: Vec<&Received> = received.iter().filter(|r| r.answered == 200).collect();
+    let got: BTreeSet<&str> = accepted.iter().map(|r| r.id.as_str()).collect();
+    let want: BTreeSet<&str> = expected.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(got, want, "every event delivered, nothing else");
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for r in accepted {
+        let conversation = r.json["conversationId"].as_str().unwrap().to_owned();
+        let p = position(&r.id);
+        let previous = last.insert(conversation.clone(), p).unwrap_or(0);
+        assert!(
+            p >= previous,
+            "in order in {conversation}: {p} after {previous}"
+        );
+    }
 }
