@@ -72,11 +72,11 @@ impl SocketCounts {
 pub struct Session {
     pub principal: Principal,
     limiter: SocketLimiter,
-    /// Whether this socket counts in [`crate::presence`]. The connect and
-    /// the disconnect handlers run as separate tasks, in either order (a
-    /// socket may close before its connect handler ran): this lock makes the
-    /// socket count once, and be released once, and never be counted after
-    /// it was released.
+    /// Whether this socket counts in [`crate::presence`]. The handshake
+    /// counts it and the disconnect handler releases it, and they may race
+    /// (a socket may close during its handshake): this lock makes the socket
+    /// count once, and be released once, and never be counted after it was
+    /// released.
     presence: Mutex<SocketPresence>,
     /// The timer that ends the socket when its token expires; stopped when
     /// the socket ends first.
@@ -194,8 +194,36 @@ pub async fn authenticate(
             edge.release(&socket, &session);
         },
     );
+    // The user counts as online before the client hears it is connected,
+    // and in a cluster that count is in PostgreSQL by then (see
+    // `Presence::written`).
+    let ticket = {
+        let p = &session.principal;
+        let mut presence = session
+            .presence
+            .lock()
+            .expect("socket presence lock poisoned");
+        if *presence == SocketPresence::Pending {
+            *presence = SocketPresence::Counted;
+            let (transition, ticket) = edge.state.presence.connected_with_ticket(&p.id, p.role);
+            if transition == Transition::CameOnline {
+                let _ = edge.presence.send((p.id.clone(), p.role));
+            }
+            ticket
+        } else {
+            None
+        }
+    };
+    edge.state
+        .presence
+        .written(ticket, PRESENCE_WRITE_WAIT)
+        .await;
     Ok(())
 }
+
+/// How long a handshake waits for its user's presence to be written to
+/// PostgreSQL (cluster mode) before it goes on anyway.
+const PRESENCE_WRITE_WAIT: Duration = Duration::from_secs(1);
 
 /// The connect handler: the socket is connected; its user is online.
 pub async fn connected(
@@ -205,18 +233,6 @@ pub async fn connected(
 ) {
     Metrics::inc(&edge.state.metrics.sockets_connected);
     let p = &session.principal;
-    {
-        let mut presence = session
-            .presence
-            .lock()
-            .expect("socket presence lock poisoned");
-        if *presence == SocketPresence::Pending {
-            *presence = SocketPresence::Counted;
-            if edge.state.presence.connected(&p.id, p.role) == Transition::CameOnline {
-                let _ = edge.presence.send((p.id.clone(), p.role));
-            }
-        }
-    }
     tracing::debug!(socket = %socket.id, user = %p.id, role = %p.role, "socket connected");
 }
 

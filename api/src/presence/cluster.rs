@@ -175,6 +175,13 @@ impl ClusterPresence {
             listener: Mutex::new(None),
         });
         presence.set_publisher(publish);
+        let (written, written_rx) = tokio::sync::watch::channel(0);
+        let healthy_flag = Arc::new(AtomicBool::new(false));
+        presence.set_tickets(super::Tickets {
+            sent: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            written: written_rx,
+            healthy: healthy_flag.clone(),
+        });
         let mut keeper = Keeper {
             pool,
             presence: presence.clone(),
@@ -182,6 +189,9 @@ impl ClusterPresence {
             shared: shared.clone(),
             pending: HashSet::new(),
             healthy: false,
+            received: 0,
+            written,
+            healthy_flag,
         };
         keeper
             .heartbeat()
@@ -269,6 +279,11 @@ struct Keeper {
     /// The last round trip succeeded; when not, everything is published
     /// again at the next heartbeat that reaches PostgreSQL.
     healthy: bool,
+    /// Changes received from the channel, and where the count written is
+    /// told (every received change is written once a round trip succeeds).
+    received: u64,
+    written: tokio::sync::watch::Sender<u64>,
+    healthy_flag: Arc<AtomicBool>,
 }
 
 impl Keeper {
@@ -301,8 +316,10 @@ impl Keeper {
                 }
                 Some(key) = changes.recv() => {
                     self.pending.insert(key);
+                    self.received += 1;
                     while let Ok(key) = changes.try_recv() {
                         self.pending.insert(key);
+                        self.received += 1;
                     }
                     if self.healthy {
                         let result = within(self.deadline(), self.flush()).await;
@@ -324,6 +341,9 @@ impl Keeper {
                     tracing::info!(node = %self.config.node_id, "presence is in step with PostgreSQL again");
                 }
                 self.healthy = true;
+                // Every change received so far is written (flushed now, or
+                // republished whole after an outage).
+                self.written.send_replace(self.received);
             }
             Err(e) => {
                 if self.healthy || self.shared.writing.load(Ordering::Relaxed) {
@@ -335,6 +355,7 @@ impl Keeper {
             }
         }
         self.shared.writing.store(self.healthy, Ordering::Relaxed);
+        self.healthy_flag.store(self.healthy, Ordering::Relaxed);
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, String> {

@@ -90,6 +90,21 @@ struct Hooks {
     announcer: Option<mpsc::UnboundedSender<Key>>,
     /// Cluster mode: the PostgreSQL side.
     cluster: Option<cluster::ClusterPresence>,
+    /// Cluster mode: how many changes were sent to the publisher, and how
+    /// many of them it has written (see [`Presence::written`]).
+    tickets: Option<Tickets>,
+}
+
+/// Counts of changes sent to the cluster publisher and written by it. The
+/// channel is FIFO and the publisher writes every change it received before
+/// it reports, so change `n` is in PostgreSQL once `written >= n`.
+#[derive(Clone)]
+pub(crate) struct Tickets {
+    pub sent: Arc<std::sync::atomic::AtomicU64>,
+    pub written: tokio::sync::watch::Receiver<u64>,
+    /// Whether the publisher reaches PostgreSQL now (no point waiting when
+    /// it does not).
+    pub healthy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Users are keyed by id and role: a customer and a vendor may share an id
@@ -121,6 +136,12 @@ impl Presence {
     }
 
     pub fn connected(&self, user: &UserId, role: Role) -> Transition {
+        self.count_in(user, role).0
+    }
+
+    /// Counts one more local socket of the user; the publish ticket in
+    /// cluster mode.
+    fn count_in(&self, user: &UserId, role: Role) -> (Transition, Option<u64>) {
         let key = (user.clone(), role);
         let transition = {
             let mut view = self.view();
@@ -133,8 +154,8 @@ impl Presence {
                 Transition::Unchanged
             }
         };
-        self.publish(key);
-        transition
+        let ticket = self.publish(key);
+        (transition, ticket)
     }
 
     pub fn disconnected(&self, user: &UserId, role: Role, at: Timestamp) -> Transition {
@@ -155,7 +176,7 @@ impl Presence {
                 Transition::Unchanged
             }
         };
-        self.publish(key);
+        let _ = self.publish(key);
         transition
     }
 
@@ -227,10 +248,41 @@ impl Presence {
         self.hooks().cluster = Some(cluster);
     }
 
-    fn publish(&self, key: Key) {
-        if let Some(tx) = &self.hooks().publish {
-            let _ = tx.send(key);
+    fn publish(&self, key: Key) -> Option<u64> {
+        let hooks = self.hooks();
+        let tx = hooks.publish.as_ref()?;
+        let ticket = hooks
+            .tickets
+            .as_ref()
+            .map(|t| t.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
+        let _ = tx.send(key);
+        ticket
+    }
+
+    /// Counts one more socket of the user, as [`Presence::connected`], and
+    /// gives the ticket of its write to PostgreSQL in cluster mode (for
+    /// [`Presence::written`]).
+    pub fn connected_with_ticket(&self, user: &UserId, role: Role) -> (Transition, Option<u64>) {
+        self.count_in(user, role)
+    }
+
+    /// Cluster mode: waits until the change of `ticket` is written to
+    /// PostgreSQL (at most `limit`, and not at all while PostgreSQL is away).
+    /// The edge waits for a new socket's count before its client is told it
+    /// is connected: so when a user moves from one tab to another on another
+    /// node, the new tab is in PostgreSQL before the old one's close is, and
+    /// the others never see the user go offline in between.
+    pub async fn written(&self, ticket: Option<u64>, limit: std::time::Duration) {
+        let tickets = self.hooks().tickets.clone();
+        if let (Some(ticket), Some(mut t)) = (ticket, tickets) {
+            if t.healthy.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = tokio::time::timeout(limit, t.written.wait_for(|w| *w >= ticket)).await;
+            }
         }
+    }
+
+    pub(crate) fn set_tickets(&self, tickets: Tickets) {
+        self.hooks().tickets = Some(tickets);
     }
 
     fn announce(&self, keys: impl IntoIterator<Item = Key>) {
