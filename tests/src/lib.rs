@@ -23,6 +23,21 @@ pub struct TestServer {
     client: reqwest::Client,
 }
 
+/// Waits (at most 10 s) until the server's read models run: it listens at
+/// once, and answers `503` until they checked their file and caught up
+/// (tests that look at that phase start the server themselves).
+fn wait_until_running(app: &Spawned) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state.projections.health().state != souk_projections::State::Running {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the read models did not start running: {:?}",
+            app.state.projections.health()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 impl TestServer {
     /// Starts a server over a fresh data directory.
     pub fn start() -> Self {
@@ -43,6 +58,7 @@ impl TestServer {
             None => spawn(settings),
         }
         .expect("the server starts");
+        wait_until_running(&app);
         let base = format!("http://{}", app.http_addr);
         Self {
             app: Some(app),
@@ -63,6 +79,7 @@ impl TestServer {
         }
         let app =
             spawn(Settings::for_tests(self.dir.path().to_path_buf())).expect("the server restarts");
+        wait_until_running(&app);
         self.base = format!("http://{}", app.http_addr);
         self.app = Some(app);
     }
