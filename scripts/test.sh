@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of souk on a fresh machine: installs what the tests need
 # (npm packages, Debian's Chromium and PostgreSQL), starts a private
-# PostgreSQL for the tests that need one (stopped at exit), then runs the
-# Rust suites, the Socket.IO suite with the official socket.io-client, the
-# cluster suite (three nodes sharing one PostgreSQL log) and the browser
-# tests.
+# PostgreSQL for the tests that need one (stopped at exit), then checks that
+# no link leaves the repository and runs the Rust suites, the client kit's
+# and the web app's unit tests, the webhook receiver example, the Socket.IO
+# suite with the official socket.io-client, the cluster suite (three nodes
+# sharing one PostgreSQL log) and the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,7 @@ fi
 npm ci --prefix tests/socket --no-audit --no-fund --loglevel=error
 npm ci --prefix tests/cluster --no-audit --no-fund --loglevel=error
 npm ci --prefix web --no-audit --no-fund --loglevel=error
+npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
 
 step "a private PostgreSQL for the tests"
 # Its own cluster in a temporary directory on a free port, run as an
@@ -41,6 +43,9 @@ SOUK_TEST_PG_URL="$(scripts/pg.sh start "$pg_dir")"
 export SOUK_TEST_PG_URL
 echo "PostgreSQL for the tests: $SOUK_TEST_PG_URL"
 
+step "no link leaves the repository"
+bash scripts/check-links.sh
+
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -48,9 +53,16 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "Rust tests (domain, store, actors, projections, api, black-box REST)"
 cargo test --workspace
 
+step "client kit (tsc and Vitest) and the web app's unit tests"
+npm test --prefix clients/js
+npm run --prefix web test:unit
+
 step "release build and web app"
 cargo build --release -p souk-api
 npm run --prefix web build
+
+step "example: a marketplace backend receiving webhooks"
+SOUK_BIN="$PWD/target/release/souk" node --test examples/marketplace-backend/test.mjs
 
 step "Socket.IO tests (socket.io-client v4 against the release binary)"
 SOUK_BIN="$PWD/target/release/souk" npm test --prefix tests/socket
