@@ -92,6 +92,10 @@ pub(crate) struct Quiesce;
 pub(crate) struct Timeouts {
     pub idle: Duration,
     pub typing: Duration,
+    /// Read what the stream gained since the state was loaded before each
+    /// batch is decided (cluster mode: other nodes write the stream too, and
+    /// deciding on a stale state costs a conflict and a reload).
+    pub refresh: bool,
 }
 
 /// One conversation. Lives on its shard's arbiter; only its shard holds its
@@ -233,8 +237,44 @@ impl ConversationActor {
                     batch.push(Pending { command, reply });
                 }
             }
-            self.run_batch(batch, 0, ctx);
+            if self.timeouts.refresh {
+                self.refresh_then_run(batch, ctx);
+            } else {
+                self.run_batch(batch, 0, ctx);
+            }
         }
+    }
+
+    /// Catches the state up with the stream (what other nodes wrote), then
+    /// runs `batch`: one cheap read instead of a conflict, a pause and a
+    /// reload of the whole stream.
+    fn refresh_then_run(&mut self, batch: Vec<Pending>, ctx: &mut Context<Self>) {
+        let Some(folded) = self.log.take() else {
+            self.run_batch(batch, 0, ctx);
+            return;
+        };
+        self.busy = true;
+        let refresh = log::catch_up(self.store.clone(), self.stream.clone(), folded);
+        ctx.spawn(refresh.into_actor(self).map(move |result, act, ctx| {
+            act.busy = false;
+            match result {
+                Ok(folded) => {
+                    act.log = Some(folded);
+                    act.sync_typing_timers([None, None], ctx);
+                    act.run_batch(batch, 0, ctx);
+                }
+                Err(e) => {
+                    // The state is gone with the failed read: loaded again
+                    // for the next job.
+                    warn!(conversation = %act.id, error = %e, "could not catch up with the stream");
+                    for p in batch {
+                        answer(p.reply, Err(ActorError::Store(e.clone())));
+                    }
+                }
+            }
+            act.touch();
+            act.pump(ctx);
+        }));
     }
 
     /// Folds the stream into a fresh state; `after` says what comes next.

@@ -2,7 +2,8 @@
 //! the typing timers.
 //!
 //! A conversation's actor is the only writer of its stream on this node. It
-//! holds the conversation's [`ConversationState`](souk_domain::ConversationState),
+//! holds the conversation's [`CompactState`](souk_domain::CompactState) (what
+//! deciding needs, not the messages' text),
 //! rebuilt from the stream (`conversation-<uuid>`) on first use, together with
 //! the stream's revision and the global position of its latest event. For
 //! each command it runs the pure [`decide`](souk_domain::decide()), appends what
@@ -37,6 +38,12 @@
 //! (`409 conflict`) and may try again. After any other failed append
 //! the state (which already holds the decided events) is dropped and rebuilt
 //! from the log before the next decision, so it never runs ahead of the log.
+//!
+//! In a cluster (`RegistryConfig::shared_log`), an actor also reads what
+//! its stream gained before it decides each batch: a customer on one node
+//! and a vendor on another take turns in a conversation, and without that
+//! read every turn would be decided on a stale state, conflict, pause and
+//! reload the whole stream. One small read (usually empty) costs far less.
 //!
 //! # Why shards
 //!

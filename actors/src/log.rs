@@ -50,8 +50,17 @@ impl Folded {
 /// [`StoreError::Unavailable`]: the conversation cannot be served until the
 /// log (or this code) is fixed, and nothing may be decided on a partial state.
 pub(crate) async fn load(store: Arc<dyn EventStore>, stream: String) -> Result<Folded, StoreError> {
-    let mut folded = Folded::default();
-    let mut next: Revision = 0;
+    catch_up(store, stream, Folded::default()).await
+}
+
+/// Applies to `folded` what the stream holds after it (another node's
+/// writes, in a cluster): the events from its revision + 1 on.
+pub(crate) async fn catch_up(
+    store: Arc<dyn EventStore>,
+    stream: String,
+    mut folded: Folded,
+) -> Result<Folded, StoreError> {
+    let mut next: Revision = folded.revision.map_or(0, |r| r + 1);
     loop {
         let page = store
             .read_stream(&stream, ReadFrom::Revision(next), Direction::Forwards, PAGE)

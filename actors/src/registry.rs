@@ -30,6 +30,10 @@ pub struct RegistryConfig {
     /// evenly by the shards). Past it, the least recently used quiet actors
     /// are passivated before their idle timeout. Default 256 MiB.
     pub memory_budget: usize,
+    /// Other processes write the same streams (nodes sharing one log): an
+    /// actor reads what its stream gained before deciding each batch, rather
+    /// than conflicting and reloading. Default false (one node).
+    pub shared_log: bool,
 }
 
 impl Default for RegistryConfig {
@@ -39,6 +43,7 @@ impl Default for RegistryConfig {
             idle_timeout: Duration::from_secs(600),
             typing_timeout: Duration::from_secs(5),
             memory_budget: 256 << 20,
+            shared_log: false,
         }
     }
 }
@@ -69,6 +74,7 @@ impl ConversationRegistry {
             // A zero timeout would make the idle check spin.
             idle: config.idle_timeout.max(Duration::from_millis(1)),
             typing: config.typing_timeout,
+            refresh: config.shared_log,
         };
         let budget = config.memory_budget / config.shards.max(1);
         if config.shards == 0 {

@@ -137,3 +137,45 @@ async fn a_memory_store_shared_by_two_registries_serves_reads_of_either() {
     assert_eq!(via_b.message.unwrap().seq, 2);
     assert_eq!(via_b.unread, 1, "b reloaded and sees a's message");
 }
+
+/// With `shared_log`, an actor reads what its stream gained before deciding:
+/// a customer on one node and a vendor on another taking turns never
+/// conflict (without it, every turn conflicts once and reloads the stream).
+#[actix_rt::test]
+async fn nodes_that_read_before_deciding_take_turns_without_conflicts() {
+    const TURNS: usize = 20;
+    for shared_log in [true, false] {
+        let store = Instrumented::new();
+        let config = || RegistryConfig {
+            shards: 1,
+            shared_log,
+            ..RegistryConfig::default()
+        };
+        let (a, b) = (
+            ConversationRegistry::start(store.clone(), config()),
+            ConversationRegistry::start(store.clone(), config()),
+        );
+        let (c, v) = (customer(), vendor());
+        let id = conversation_of(&c, &v);
+        a.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+        b.state(id).await.unwrap();
+        let before = store.appends();
+        for i in 0..TURNS {
+            let (node, by) = if i % 2 == 0 { (&a, &c) } else { (&b, &v) };
+            let reply = node
+                .execute(id, send(by, &format!("turn {i}"), None, t(1 + i as i64)))
+                .await
+                .unwrap();
+            assert_eq!(reply.message.unwrap().seq, i as u64 + 1);
+        }
+        let appends = store.appends() - before;
+        if shared_log {
+            assert_eq!(appends, TURNS, "one append a turn, no conflict");
+        } else {
+            assert!(
+                appends > TURNS,
+                "a stale actor conflicts: {appends} appends"
+            );
+        }
+    }
+}

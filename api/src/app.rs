@@ -145,6 +145,7 @@ impl Application {
                 shards: settings.shards.unwrap_or_else(num_cores),
                 idle_timeout: settings.actor_idle_timeout(),
                 memory_budget: settings.actor_memory_mb.saturating_mul(1 << 20),
+                shared_log: settings.is_cluster(),
                 ..RegistryConfig::default()
             },
         );
