@@ -162,22 +162,11 @@ impl CompactState {
         self.events_applied += 1;
         match event {
             ConversationEvent::ConversationStarted(e) => {
-                self.info = Some(ConversationInfo {
-                    id: e.conversation_id,
-                    customer: e.customer.clone(),
-                    vendor: e.vendor.clone(),
-                    product: e.product.clone(),
-                    started_by: e.started_by,
-                    created_at: e.at,
-                    updated_at: e.at,
-                });
+                self.info = Some(ConversationInfo::started(e));
             }
             ConversationEvent::MessageSent(e) => {
                 if let Some(info) = self.info.as_mut() {
-                    info.updated_at = e.at;
-                    if let Some(name) = &e.sender_name {
-                        info.participant_mut(e.sender.role).name = Some(name.clone());
-                    }
+                    info.note_message(e);
                 }
                 let i = self.ids.len();
                 self.ids.push(e.message_id);
@@ -197,8 +186,8 @@ impl CompactState {
                     self.read_up_to[side] = e.up_to_seq;
                     self.last_read_at[side] = Some(e.at);
                 }
-                if let (Some(info), Some(name)) = (self.info.as_mut(), &e.reader_name) {
-                    info.participant_mut(e.reader_role).name = Some(name.clone());
+                if let Some(info) = self.info.as_mut() {
+                    info.note_read(e);
                 }
             }
             ConversationEvent::TypingStarted(e) => self.typing[e.role.index()] = true,

@@ -29,10 +29,38 @@ impl ConversationInfo {
         }
     }
 
-    pub(crate) fn participant_mut(&mut self, role: Role) -> &mut Participant {
+    fn participant_mut(&mut self, role: Role) -> &mut Participant {
         match role {
             Role::Customer => &mut self.customer,
             Role::Vendor => &mut self.vendor,
+        }
+    }
+
+    /// The conversation as its start records it.
+    pub(crate) fn started(e: &crate::event::ConversationStarted) -> Self {
+        Self {
+            id: e.conversation_id,
+            customer: e.customer.clone(),
+            vendor: e.vendor.clone(),
+            product: e.product.clone(),
+            started_by: e.started_by,
+            created_at: e.at,
+            updated_at: e.at,
+        }
+    }
+
+    /// What a message changes: the last activity, and its sender's name.
+    pub(crate) fn note_message(&mut self, e: &MessageSent) {
+        self.updated_at = e.at;
+        if let Some(name) = &e.sender_name {
+            self.participant_mut(e.sender.role).name = Some(name.clone());
+        }
+    }
+
+    /// What a read changes: its reader's name.
+    pub(crate) fn note_read(&mut self, e: &crate::event::MessageRead) {
+        if let Some(name) = &e.reader_name {
+            self.participant_mut(e.reader_role).name = Some(name.clone());
         }
     }
 
@@ -133,22 +161,11 @@ pub fn evolve(mut state: ConversationState, event: &ConversationEvent) -> Conver
     state.events_applied += 1;
     match event {
         ConversationEvent::ConversationStarted(e) => {
-            state.info = Some(ConversationInfo {
-                id: e.conversation_id,
-                customer: e.customer.clone(),
-                vendor: e.vendor.clone(),
-                product: e.product.clone(),
-                started_by: e.started_by,
-                created_at: e.at,
-                updated_at: e.at,
-            });
+            state.info = Some(ConversationInfo::started(e));
         }
         ConversationEvent::MessageSent(e) => {
             if let Some(info) = state.info.as_mut() {
-                info.updated_at = e.at;
-                if let Some(name) = &e.sender_name {
-                    info.participant_mut(e.sender.role).name = Some(name.clone());
-                }
+                info.note_message(e);
             }
             state.by_id.insert(e.message_id, e.seq);
             if let Some(cid) = &e.client_message_id {
@@ -164,8 +181,8 @@ pub fn evolve(mut state: ConversationState, event: &ConversationEvent) -> Conver
                 state.read_up_to[side] = e.up_to_seq;
                 state.read_marks[side].push((e.up_to_seq, e.at));
             }
-            if let (Some(info), Some(name)) = (state.info.as_mut(), &e.reader_name) {
-                info.participant_mut(e.reader_role).name = Some(name.clone());
+            if let Some(info) = state.info.as_mut() {
+                info.note_read(e);
             }
         }
         ConversationEvent::TypingStarted(e) => state.typing[e.role.index()] = true,
