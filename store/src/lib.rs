@@ -265,6 +265,37 @@ pub(crate) fn validate_append(stream: &str, events: &[NewEvent]) -> Result<(), S
     Ok(())
 }
 
+/// What a SQL backend's `read_stream` asks its table for: revisions from
+/// `revision` up (`ascending`) or down, at most `limit` of them. `None` when
+/// `limit` is 0 (nothing to read). Forwards from [`ReadFrom::End`] is the
+/// last event only: down from the top, one.
+pub(crate) struct StreamRange {
+    pub(crate) ascending: bool,
+    pub(crate) revision: Revision,
+    pub(crate) limit: usize,
+}
+
+pub(crate) fn stream_range(
+    direction: Direction,
+    from: ReadFrom,
+    limit: usize,
+) -> Option<StreamRange> {
+    let (ascending, revision, limit) = match (direction, from) {
+        (_, _) if limit == 0 => return None,
+        (Direction::Forwards, ReadFrom::Start) => (true, 0, limit),
+        (Direction::Forwards, ReadFrom::Revision(r)) => (true, r, limit),
+        (Direction::Forwards, ReadFrom::End) => (false, u64::MAX, 1),
+        (Direction::Backwards, ReadFrom::Start) => (false, 0, limit),
+        (Direction::Backwards, ReadFrom::Revision(r)) => (false, r, limit),
+        (Direction::Backwards, ReadFrom::End) => (false, u64::MAX, limit),
+    };
+    Some(StreamRange {
+        ascending,
+        revision,
+        limit,
+    })
+}
+
 /// Checks `expected` against a stream's current revision (`None`: no events).
 pub(crate) fn check_expected(
     stream: &str,

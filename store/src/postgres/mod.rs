@@ -93,8 +93,8 @@ use self::tail::{listen_forever, Tail};
 use self::writer::{to_sql, AppendRequest, Command, ImportRequest, Writer};
 use crate::subscription::{catch_up_then_live, Batch, PageSource};
 use crate::{
-    validate_append, AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, Position,
-    ReadFrom, RecordedEvent, Revision, StoreError, Subscription,
+    stream_range, validate_append, AppendResult, Direction, EventStore, ExpectedRevision, NewEvent,
+    Position, ReadFrom, RecordedEvent, Revision, StoreError, Subscription,
 };
 
 /// Append requests that may wait for the writer before callers wait to send.
@@ -586,28 +586,15 @@ impl EventStore for PostgresStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let (condition, revision, limit) = match (direction, from) {
-            (_, _) if limit == 0 => return Ok(Vec::new()),
-            (Direction::Forwards, ReadFrom::Start) => {
-                ("revision >= $2 ORDER BY revision", 0, limit)
-            }
-            (Direction::Forwards, ReadFrom::Revision(r)) => {
-                ("revision >= $2 ORDER BY revision", r, limit)
-            }
-            // The last event only.
-            (Direction::Forwards, ReadFrom::End) => {
-                ("revision <= $2 ORDER BY revision DESC", u64::MAX, 1)
-            }
-            (Direction::Backwards, ReadFrom::Start) => {
-                ("revision <= $2 ORDER BY revision DESC", 0, limit)
-            }
-            (Direction::Backwards, ReadFrom::Revision(r)) => {
-                ("revision <= $2 ORDER BY revision DESC", r, limit)
-            }
-            (Direction::Backwards, ReadFrom::End) => {
-                ("revision <= $2 ORDER BY revision DESC", u64::MAX, limit)
-            }
+        let Some(range) = stream_range(direction, from, limit) else {
+            return Ok(Vec::new());
         };
+        let condition = if range.ascending {
+            "revision >= $2 ORDER BY revision"
+        } else {
+            "revision <= $2 ORDER BY revision DESC"
+        };
+        let (revision, limit) = (range.revision, range.limit);
         let sql =
             format!("SELECT {COLUMNS} FROM event_log WHERE stream = $1 AND {condition} LIMIT $3");
         let stream = stream.to_owned();

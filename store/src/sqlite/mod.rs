@@ -151,8 +151,9 @@ use self::readers::{read_stream_sql, row_event, Readers};
 use self::schema::{max_position, open_writer};
 use crate::subscription::{catch_up_then_live, Batch};
 use crate::{
-    check_expected, validate_append, AppendResult, Direction, EventStore, ExpectedRevision,
-    NewEvent, Position, ReadFrom, RecordedEvent, Revision, StoreError, Subscription,
+    check_expected, stream_range, validate_append, AppendResult, Direction, EventStore,
+    ExpectedRevision, NewEvent, Position, ReadFrom, RecordedEvent, Revision, StoreError,
+    Subscription,
 };
 
 /// Append requests that may wait for the writer before callers wait to send.
@@ -450,28 +451,15 @@ impl EventStore for SqliteStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let (sql, revision, limit) = match (direction, from) {
-            (_, _) if limit == 0 => return Ok(Vec::new()),
-            (Direction::Forwards, ReadFrom::Start) => {
-                ("revision >= ?2 ORDER BY e.revision", 0, limit)
-            }
-            (Direction::Forwards, ReadFrom::Revision(r)) => {
-                ("revision >= ?2 ORDER BY e.revision", r, limit)
-            }
-            // The last event only.
-            (Direction::Forwards, ReadFrom::End) => {
-                ("revision <= ?2 ORDER BY e.revision DESC", u64::MAX, 1)
-            }
-            (Direction::Backwards, ReadFrom::Start) => {
-                ("revision <= ?2 ORDER BY e.revision DESC", 0, limit)
-            }
-            (Direction::Backwards, ReadFrom::Revision(r)) => {
-                ("revision <= ?2 ORDER BY e.revision DESC", r, limit)
-            }
-            (Direction::Backwards, ReadFrom::End) => {
-                ("revision <= ?2 ORDER BY e.revision DESC", u64::MAX, limit)
-            }
+        let Some(range) = stream_range(direction, from, limit) else {
+            return Ok(Vec::new());
         };
+        let sql = if range.ascending {
+            "revision >= ?2 ORDER BY e.revision"
+        } else {
+            "revision <= ?2 ORDER BY e.revision DESC"
+        };
+        let (revision, limit) = (range.revision, range.limit);
         let query = read_stream_sql(sql);
         let stream = stream.to_owned();
         self.inner
