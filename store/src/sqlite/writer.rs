@@ -197,6 +197,23 @@ struct Head {
     revision: Option<Revision>,
 }
 
+/// A stream's head as `streams` and `events` have it (`HEAD_OF`); a stream
+/// with no row yet has neither an id nor a revision.
+fn read_head(head_of: &mut rusqlite::CachedStatement<'_>, stream: &str) -> rusqlite::Result<Head> {
+    let head = head_of
+        .query_row([stream], |r| {
+            Ok(Head {
+                id: Some(r.get(0)?),
+                revision: r.get::<_, Option<i64>>(1)?.map(|r| r as Revision),
+            })
+        })
+        .optional()?;
+    Ok(head.unwrap_or(Head {
+        id: None,
+        revision: None,
+    }))
+}
+
 /// Where an accepted append landed.
 #[derive(Clone, Copy)]
 pub(super) struct Placed {
@@ -588,18 +605,7 @@ impl Writer {
                 let head = match self.heads.get_mut(stream) {
                     Some(head) => head,
                     None => {
-                        let loaded = head_of
-                            .query_row([stream], |r| {
-                                Ok(Head {
-                                    id: Some(r.get(0)?),
-                                    revision: r.get::<_, Option<i64>>(1)?.map(|r| r as Revision),
-                                })
-                            })
-                            .optional()?
-                            .unwrap_or(Head {
-                                id: None,
-                                revision: None,
-                            });
+                        let loaded = read_head(&mut head_of, stream)?;
                         self.heads.entry(stream.to_owned()).or_insert(loaded)
                     }
                 };
@@ -694,18 +700,7 @@ impl Writer {
                 let head = match self.heads.get_mut(stream) {
                     Some(head) => head,
                     None => {
-                        let loaded = head_of
-                            .query_row([stream], |r| {
-                                Ok(Head {
-                                    id: Some(r.get(0)?),
-                                    revision: r.get::<_, Option<i64>>(1)?.map(|r| r as Revision),
-                                })
-                            })
-                            .optional()?
-                            .unwrap_or(Head {
-                                id: None,
-                                revision: None,
-                            });
+                        let loaded = read_head(&mut head_of, stream)?;
                         self.heads.entry(stream.to_owned()).or_insert(loaded)
                     }
                 };
