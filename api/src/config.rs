@@ -108,8 +108,10 @@ pub struct Settings {
     /// Socket.IO.
     #[arg(long, env = "SOUK_SOCKET_ADDR", default_value = "127.0.0.1:8081")]
     pub socket_addr: String,
-    /// Origins allowed to call REST and Socket.IO from a browser, comma
-    /// separated (`*` for any). Default: the web app's own origin.
+    /// More origins allowed to call REST and Socket.IO from a browser, comma
+    /// separated, e.g. `https://shop.example,https://admin.shop.example`
+    /// (`*` for any). They add to the default, the web app's own origin
+    /// (same host as the socket server, any port), which always works.
     #[arg(long, env = "SOUK_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Seed demo users and products and let the sign-in page mint tokens.

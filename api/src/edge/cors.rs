@@ -2,7 +2,9 @@
 //! long-polling transport; browsers do not apply CORS to WebSockets).
 //!
 //! - `*` anywhere in the list: any origin.
-//! - A list of origins (`https://shop.example`): exactly those.
+//! - A list of origins (`https://shop.example`): those, **besides** the
+//!   default below (so the web app served by souk keeps working when a
+//!   marketplace adds its own front end's origin).
 //! - An empty list (the default): any origin whose **host** is the host the
 //!   request was addressed to (its `Host` header), whatever the scheme and
 //!   port. The web app is served from the REST port of the same host, so its
@@ -60,17 +62,30 @@ impl OriginPolicy {
         Ok(Self::List(values))
     }
 
+    /// Whether a browser page of `origin` may connect, the request being
+    /// addressed to `host` (its `Host` header).
+    pub fn admits(&self, origin: &HeaderValue, host: Option<&str>) -> bool {
+        let same = || match (origin.to_str().ok(), host) {
+            (Some(origin), Some(host)) => same_host(origin, host),
+            _ => false,
+        };
+        match self {
+            Self::Any => true,
+            Self::List(values) => values.contains(origin) || same(),
+            Self::SameHost => same(),
+        }
+    }
+
     pub fn layer(&self) -> CorsLayer {
         let allow = match self {
             Self::Any => AllowOrigin::any(),
-            Self::List(values) => AllowOrigin::list(values.iter().cloned()),
-            Self::SameHost => AllowOrigin::predicate(|origin: &HeaderValue, parts: &Parts| {
-                let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok());
-                match (origin.to_str().ok(), host) {
-                    (Some(origin), Some(host)) => same_host(origin, host),
-                    _ => false,
-                }
-            }),
+            policy => {
+                let policy = policy.clone();
+                AllowOrigin::predicate(move |origin: &HeaderValue, parts: &Parts| {
+                    let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok());
+                    policy.admits(origin, host)
+                })
+            }
         };
         CorsLayer::new()
             .allow_origin(allow)
@@ -137,6 +152,25 @@ mod tests {
         assert!(!same_host("http://user@127.0.0.1", "127.0.0.1:8081"));
         assert!(!same_host("http://[::1]:8080", "[::2]:8081"));
         assert!(!same_host("http://localhost", ""));
+    }
+
+    #[test]
+    fn a_configured_list_adds_to_the_same_host_default() {
+        let policy = OriginPolicy::from_config(&["https://shop.example".into()]).unwrap();
+        let admits = |origin: &'static str, host: &str| {
+            policy.admits(&HeaderValue::from_static(origin), Some(host))
+        };
+        assert!(admits("https://shop.example", "chat.example.com:8081"));
+        assert!(
+            admits("http://chat.example.com:8080", "chat.example.com:8081"),
+            "the web app served by souk still connects"
+        );
+        assert!(!admits("https://evil.example", "chat.example.com:8081"));
+        assert!(!OriginPolicy::SameHost.admits(
+            &HeaderValue::from_static("https://shop.example"),
+            Some("chat.example.com")
+        ));
+        assert!(OriginPolicy::Any.admits(&HeaderValue::from_static("https://x.example"), None));
     }
 
     #[test]
