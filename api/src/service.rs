@@ -166,13 +166,29 @@ pub async fn conversation_view(
     Ok(view)
 }
 
-/// Checks that `p` takes part in conversation `id` (from the read models).
+/// Checks that `p` takes part in conversation `id`: from the read models,
+/// and when they do not know it (yet), from the conversation's actor, which
+/// reads the log itself. In a cluster a conversation opened through another
+/// node a moment ago may not have reached this node's read models; it is in
+/// the log all the same.
 pub async fn check_participant(
     state: &AppState,
     p: &Principal,
     id: ConversationId,
 ) -> Result<(), ApiError> {
-    conversation_view(state, p, id).await.map(|_| ())
+    if state
+        .projections
+        .conversation(id, &p.id, p.role)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let known = state.registry.state(id).await?;
+    match &known.info {
+        Some(info) if info.is_participant(&p.id, p.role) => Ok(()),
+        _ => Err(ApiError::conversation_not_found(id)),
+    }
 }
 
 /// Opens the conversation of `p` and the other side (or gets it). Returns the
