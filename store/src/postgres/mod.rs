@@ -154,6 +154,34 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, StoreError> {
     )
 }
 
+/// One connection to the database at `url` outside any pool, set up as the
+/// store's own (TLS per `sslmode`, timeouts, keepalives; see the `connect`
+/// module docs), for `LISTEN` users elsewhere in souk: a pooled
+/// connection's I/O task drops what the server sends unasked. It names
+/// itself `application_name`. Its I/O runs as a task on the current runtime
+/// (the handle returned), which hands `on_message` every notification or
+/// notice and ends with the connection; `timeout` bounds the connecting, and
+/// is the connect timeout unless the URL names one.
+pub async fn connect_unpooled<F>(
+    url: &str,
+    application_name: &str,
+    timeout: Duration,
+    on_message: F,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError>
+where
+    F: FnMut(tokio_postgres::AsyncMessage) + Send + 'static,
+{
+    let mut config = parse(url, timeout)?;
+    config.application_name(application_name);
+    connect_one(&config, timeout, on_message).await
+}
+
+/// The whole of a `tokio_postgres` error: its `Display` alone says only
+/// "db error" for what the server reported.
+pub fn describe_error(e: &tokio_postgres::Error) -> String {
+    describe(e)
+}
+
 /// Whether PostgreSQL answered lately, shared by the writer, the tail and
 /// the reads.
 #[derive(Default)]
