@@ -6,34 +6,17 @@
 // in sessionStorage so that two tabs of one browser can be two different users
 // (a customer and a vendor side by side), and survives a reload of its tab.
 
+import { TokenError, tokenPayload } from '@souk/client';
+
 const KEY = 'souk.session';
 
-export class TokenError extends Error {}
-
-function base64UrlDecode(part) {
-  const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
-  const padded = b64 + '='.repeat((4 - (b64.length % 4)) % 4);
-  const binary = atob(padded);
-  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  return new TextDecoder().decode(bytes);
-}
+// Reading the payload is the client kit's (`tokenPayload`, which throws
+// its `TokenError` when the token is malformed).
+export { TokenError };
 
 /** The payload of a JWT, without verifying it. Throws TokenError if malformed. */
 export function decodeJwt(token) {
-  const parts = String(token ?? '').trim().split('.');
-  if (parts.length !== 3 || parts.some((p) => p.length === 0)) {
-    throw new TokenError('This is not a token (expected three dot-separated parts).');
-  }
-  let payload;
-  try {
-    payload = JSON.parse(base64UrlDecode(parts[1]));
-  } catch {
-    throw new TokenError('The token payload cannot be read.');
-  }
-  if (!payload || typeof payload !== 'object') {
-    throw new TokenError('The token payload is not an object.');
-  }
-  return payload;
+  return tokenPayload(token);
 }
 
 /** Builds a session from a token; `user` (from the demo endpoint) wins over the payload. */
