@@ -17,70 +17,41 @@
 //! The two modes alternate for `--rounds` rounds (default 3) and the medians
 //! are compared, since a shared machine's load moves both.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use souk_store::{EventStore, ExpectedRevision, NewEvent, SqliteConfig, SqliteStore};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use souk_store::{SqliteConfig, SqliteStore};
+
+use common::{append_load, load_average, median, per_round, LoadArgs};
 
 struct Args {
-    conversations: usize,
-    events: usize,
-    baseline_events: usize,
-    concurrency: usize,
-    rounds: usize,
+    load: LoadArgs,
     dir: PathBuf,
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: append_bench [--conversations N] [--events N] [--baseline-events N] \
-         [--concurrency N] [--rounds N] [--dir PATH]"
-    );
-    std::process::exit(2)
-}
-
 fn parse_args() -> Args {
-    let mut args = Args {
-        conversations: 10_000,
-        events: 200_000,
-        baseline_events: 10_000,
-        concurrency: 1_000,
-        rounds: 3,
-        dir: std::env::temp_dir(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| usage());
-        let number = || value.parse::<usize>().ok().filter(|n| *n > 0);
-        match flag.as_str() {
-            "--conversations" => args.conversations = number().unwrap_or_else(|| usage()),
-            "--events" => args.events = number().unwrap_or_else(|| usage()),
-            "--baseline-events" => args.baseline_events = number().unwrap_or_else(|| usage()),
-            "--concurrency" => args.concurrency = number().unwrap_or_else(|| usage()),
-            "--rounds" => args.rounds = number().unwrap_or_else(|| usage()),
-            "--dir" => args.dir = PathBuf::from(&value),
-            _ => usage(),
-        }
-    }
-    args
-}
-
-/// A payload shaped like a `MessageSent` event (about 330 bytes).
-fn message(conversation: usize, seq: u64) -> NewEvent {
-    NewEvent {
-        event_type: "MessageSent".to_owned(),
-        version: 1,
-        data: format!(
-            concat!(
-                r#"{{"messageId":"0190f5a2-7c1e-7d3a-9b2c-{:012x}","seq":{},"#,
-                r#""sender":{{"userId":"customer-{}","role":"customer"}},"senderName":"Customer {}","#,
-                r#""kind":"text","text":"Hello, is the blue one still available? Message {} of conversation {}.","#,
-                r#""product":null,"clientMessageId":"c-{}-{}","at":"2025-01-01T12:00:00.000Z"}}"#
-            ),
-            seq, seq, conversation, conversation, seq, conversation, conversation, seq
-        ),
-    }
+    let mut dir = std::env::temp_dir();
+    let load = common::parse_args(
+        LoadArgs {
+            conversations: 10_000,
+            events: 200_000,
+            baseline_events: 10_000,
+            concurrency: 1_000,
+            rounds: 3,
+        },
+        "append_bench [--conversations N] [--events N] [--baseline-events N] \
+         [--concurrency N] [--rounds N] [--dir PATH]",
+        |flag, value| match flag {
+            "--dir" => {
+                dir = PathBuf::from(value);
+                true
+            }
+            _ => false,
+        },
+    );
+    Args { load, dir }
 }
 
 /// Threads whose CPU time is reported, by the first 15 bytes of their name
@@ -145,64 +116,20 @@ impl Run {
 async fn run(args: &Args, config: SqliteConfig, events: usize) -> Run {
     let dir = tempfile::tempdir_in(&args.dir).expect("temp dir");
     let store = SqliteStore::open(&dir.path().join("events.db"), config).expect("open");
-    let concurrency = args.concurrency.min(args.conversations);
-    let names: Arc<Vec<String>> = Arc::new(
-        (0..args.conversations)
-            .map(|c| format!("conversation-{c:08}"))
-            .collect(),
-    );
     let (cpu_before, threads_before) = cpu_seconds();
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for task in 0..concurrency {
-        let store = store.clone();
-        let names = Arc::clone(&names);
-        // This task's share of the events and of the conversations.
-        let share = events / concurrency + usize::from(task < events % concurrency);
-        tasks.push(tokio::spawn(async move {
-            let mine: Vec<usize> = (task..names.len()).step_by(concurrency).collect();
-            let mut heads: Vec<Option<u64>> = vec![None; mine.len()];
-            let mut latencies = Vec::with_capacity(share);
-            for n in 0..share {
-                let slot = n % mine.len();
-                let conversation = mine[slot];
-                let expected =
-                    heads[slot].map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-                let seq = heads[slot].map_or(1, |r| r + 2);
-                let sent = Instant::now();
-                let written = store
-                    .append(
-                        &names[conversation],
-                        expected,
-                        vec![message(conversation, seq)],
-                    )
-                    .await
-                    .expect("append");
-                latencies.push(sent.elapsed());
-                heads[slot] = Some(written.next_expected_revision);
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::with_capacity(events);
-    for task in tasks {
-        latencies.extend(task.await.expect("appender"));
-    }
-    let elapsed = started.elapsed();
+    let load = append_load(std::slice::from_ref(&store), &args.load, events).await;
     let (cpu_after, threads_after) = cpu_seconds();
     let stats = store.stats();
     assert_eq!(stats.events as usize, events, "every append committed");
     store.close().await;
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     Run {
         events,
         cpu: cpu_after - cpu_before,
         threads_cpu: std::array::from_fn(|i| threads_after[i] - threads_before[i]),
-        elapsed,
+        elapsed: load.elapsed,
         commits: stats.commits,
-        p50: at(0.5),
-        p99: at(0.99),
+        p50: load.p50,
+        p99: load.p99,
     }
 }
 
@@ -225,22 +152,6 @@ fn print_row(name: &str, round: usize, r: &Run) {
     );
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 fn main() {
     let args = parse_args();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -252,10 +163,10 @@ fn main() {
         "append_bench: {} conversations, {} concurrent appenders, one event per append \
          (exact expected revision), SQLite WAL synchronous=FULL, dir {}, {} rounds, \
          load average before: {}",
-        args.conversations,
-        args.concurrency.min(args.conversations),
+        args.load.conversations,
+        args.load.concurrency.min(args.load.conversations),
         args.dir.display(),
-        args.rounds,
+        args.load.rounds,
         load_average(),
     );
     println!();
@@ -269,8 +180,8 @@ fn main() {
     // machine shared with other work.
     let mut grouped = Vec::new();
     let mut single = Vec::new();
-    for round in 1..=args.rounds {
-        let g = runtime.block_on(run(&args, SqliteConfig::default(), args.events));
+    for round in 1..=args.load.rounds {
+        let g = runtime.block_on(run(&args, SqliteConfig::default(), args.load.events));
         print_row("group commit", round, &g);
         let s = runtime.block_on(run(
             &args,
@@ -278,7 +189,7 @@ fn main() {
                 group_commit: false,
                 ..SqliteConfig::default()
             },
-            args.baseline_events,
+            args.load.baseline_events,
         ));
         print_row("one transaction per append", round, &s);
         grouped.push(g.per_second());
@@ -291,11 +202,7 @@ fn main() {
     println!(
         "ratio of the medians: {:.1}x (per round: {})",
         g / s,
-        ratios
-            .iter()
-            .map(|r| format!("{r:.1}x"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        per_round(&ratios)
     );
     println!("load average after: {}", load_average());
 }

@@ -17,72 +17,29 @@
 //! them all. `synchronous_commit` is whatever the server says (printed;
 //! the default, `on`, makes every commit durable).
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use souk_store::postgres::testing::{scratch_database, server_url};
 use souk_store::postgres::tokio_postgres;
-use souk_store::{EventStore, ExpectedRevision, NewEvent, PostgresConfig, PostgresStore};
+use souk_store::{EventStore, PostgresConfig, PostgresStore};
 
-struct Args {
-    conversations: usize,
-    events: usize,
-    baseline_events: usize,
-    concurrency: usize,
-    rounds: usize,
-}
+use common::{append_load, load_average, median, per_round, LoadArgs};
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: pg_append_bench [--conversations N] [--events N] [--baseline-events N] \
-         [--concurrency N] [--rounds N]"
-    );
-    std::process::exit(2)
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
-        conversations: 10_000,
-        events: 100_000,
-        baseline_events: 5_000,
-        concurrency: 1_000,
-        rounds: 3,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| usage());
-        let number = value
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| usage());
-        match flag.as_str() {
-            "--conversations" => args.conversations = number,
-            "--events" => args.events = number,
-            "--baseline-events" => args.baseline_events = number,
-            "--concurrency" => args.concurrency = number,
-            "--rounds" => args.rounds = number,
-            _ => usage(),
-        }
-    }
-    args
-}
-
-/// A payload shaped like a `MessageSent` event (about 330 bytes).
-fn message(conversation: usize, seq: u64) -> NewEvent {
-    NewEvent {
-        event_type: "MessageSent".to_owned(),
-        version: 1,
-        data: format!(
-            concat!(
-                r#"{{"messageId":"0190f5a2-7c1e-7d3a-9b2c-{:012x}","seq":{},"#,
-                r#""sender":{{"userId":"customer-{}","role":"customer"}},"senderName":"Customer {}","#,
-                r#""kind":"text","text":"Hello, is the blue one still available? Message {} of conversation {}.","#,
-                r#""product":null,"clientMessageId":"c-{}-{}","at":"2025-01-01T12:00:00.000Z"}}"#
-            ),
-            seq, seq, conversation, conversation, seq, conversation, conversation, seq
-        ),
-    }
+fn parse_args() -> LoadArgs {
+    common::parse_args(
+        LoadArgs {
+            conversations: 10_000,
+            events: 100_000,
+            baseline_events: 5_000,
+            concurrency: 1_000,
+            rounds: 3,
+        },
+        "pg_append_bench [--conversations N] [--events N] [--baseline-events N] \
+         [--concurrency N] [--rounds N]",
+        |_, _| false,
+    )
 }
 
 struct Run {
@@ -101,54 +58,13 @@ impl Run {
 
 /// `events` appends from `--concurrency` tasks spread over `nodes` stores
 /// on one fresh database.
-async fn run(args: &Args, config: PostgresConfig, nodes: usize, events: usize) -> Run {
+async fn run(args: &LoadArgs, config: PostgresConfig, nodes: usize, events: usize) -> Run {
     let url = scratch_database().await;
     let mut stores = Vec::new();
     for _ in 0..nodes {
         stores.push(PostgresStore::connect(&url, config).await.expect("connect"));
     }
-    let concurrency = args.concurrency.min(args.conversations);
-    let names: Arc<Vec<String>> = Arc::new(
-        (0..args.conversations)
-            .map(|c| format!("conversation-{c:08}"))
-            .collect(),
-    );
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for task in 0..concurrency {
-        let store = stores[task % nodes].clone();
-        let names = Arc::clone(&names);
-        let share = events / concurrency + usize::from(task < events % concurrency);
-        tasks.push(tokio::spawn(async move {
-            let mine: Vec<usize> = (task..names.len()).step_by(concurrency).collect();
-            let mut heads: Vec<Option<u64>> = vec![None; mine.len()];
-            let mut latencies = Vec::with_capacity(share);
-            for n in 0..share {
-                let slot = n % mine.len();
-                let conversation = mine[slot];
-                let expected =
-                    heads[slot].map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-                let seq = heads[slot].map_or(1, |r| r + 2);
-                let sent = Instant::now();
-                let written = store
-                    .append(
-                        &names[conversation],
-                        expected,
-                        vec![message(conversation, seq)],
-                    )
-                    .await
-                    .expect("append");
-                latencies.push(sent.elapsed());
-                heads[slot] = Some(written.next_expected_revision);
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::with_capacity(events);
-    for task in tasks {
-        latencies.extend(task.await.expect("appender"));
-    }
-    let elapsed = started.elapsed();
+    let load = append_load(&stores, args, events).await;
     let mut commits = 0;
     let mut committed = 0;
     for store in &stores {
@@ -162,14 +78,12 @@ async fn run(args: &Args, config: PostgresConfig, nodes: usize, events: usize) -
         stores[0].last_position().await.expect("last position") as usize,
         events
     );
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     Run {
         events,
-        elapsed,
+        elapsed: load.elapsed,
         commits,
-        p50: at(0.5),
-        p99: at(0.99),
+        p50: load.p50,
+        p99: load.p99,
     }
 }
 
@@ -184,22 +98,6 @@ fn print_row(name: &str, round: usize, r: &Run) {
         r.p50.as_secs_f64() * 1e3,
         r.p99.as_secs_f64() * 1e3,
     );
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 async fn server_settings() -> String {
@@ -274,11 +172,7 @@ fn main() {
     println!(
         "ratio of the medians (group / one per append): {:.1}x (per round: {})",
         g / s,
-        ratios
-            .iter()
-            .map(|r| format!("{r:.1}x"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        per_round(&ratios)
     );
     println!("load average after: {}", load_average());
 }
