@@ -14,8 +14,7 @@ use std::time::Duration;
 use common::*;
 use souk_domain::Role;
 use souk_projections::{
-    rebuild, verify, Config, HistoryQuery, Notification, ProjectionError, Projections, State,
-    WriteFault,
+    verify, Config, HistoryQuery, Notification, ProjectionError, Projections, State, WriteFault,
 };
 use souk_store::{EventStore, Position};
 use tokio::sync::broadcast;
@@ -54,6 +53,29 @@ fn drain(w: &World, rx: &mut broadcast::Receiver<Arc<Notification>>, into: &mut 
         check_notification(&w.store, &n);
         into.push(n.position);
     }
+}
+
+/// Waits for the consumer to run again and reach the log's end, then checks
+/// that `notified`, with what `rx` still holds, is each event once, in
+/// order (`what` heads the failure message).
+async fn resumes_each_event_once(
+    w: &World,
+    rx: &mut broadcast::Receiver<Arc<Notification>>,
+    notified: &mut Vec<Position>,
+    what: &str,
+) {
+    let end = w.sync().await;
+    until("the consumer runs again", || {
+        w.projections.health().state == State::Running
+    })
+    .await;
+    assert!(w.projections.wait_live(end, WAIT).await);
+    drain(w, rx, notified);
+    assert_eq!(
+        *notified,
+        (1..=end).collect::<Vec<_>>(),
+        "{what}each event once, in order"
+    );
 }
 
 async fn assert_consistent(w: &World) {
@@ -265,18 +287,7 @@ async fn a_full_disk_stops_nothing_for_good() {
     }
 
     std::fs::remove_file(disk.path().join("filler")).unwrap();
-    let end = w.sync().await;
-    until("the consumer runs again", || {
-        w.projections.health().state == State::Running
-    })
-    .await;
-    assert!(w.projections.wait_live(end, WAIT).await);
-    drain(&w, &mut rx, &mut notified);
-    assert_eq!(
-        notified,
-        (1..=end).collect::<Vec<_>>(),
-        "each event once, in order"
-    );
+    resumes_each_event_once(&w, &mut rx, &mut notified, "").await;
     assert_unread_matches_the_log(&w).await;
     let report = verify(&path, w.dyn_store()).await.unwrap();
     assert!(report.is_consistent(), "{:#?}", report.differences);
@@ -394,18 +405,7 @@ async fn a_file_damaged_while_running_is_set_aside_and_rebuilt() {
             });
             futures::future::join_all(queries).await;
         }
-        let end = w.sync().await;
-        until("the consumer runs again", || {
-            w.projections.health().state == State::Running
-        })
-        .await;
-        assert!(w.projections.wait_live(end, WAIT).await);
-        drain(&w, &mut rx, &mut notified);
-        assert_eq!(
-            notified,
-            (1..=end).collect::<Vec<_>>(),
-            "{how:?}: each event once"
-        );
+        resumes_each_event_once(&w, &mut rx, &mut notified, &format!("{how:?}: ")).await;
         assert_consistent(&w).await;
         w.stop().await;
     }
@@ -418,14 +418,8 @@ async fn rebuild_works_over_a_file_sqlite_cannot_open() {
     let end = w.store.last_position().await.unwrap();
     std::fs::write(w.path(), noise(64 * 1024, 3)).unwrap();
     std::fs::write(w.dir.path().join("readmodels.db-wal"), noise(8 * 1024, 4)).unwrap();
-    assert_eq!(rebuild(&w.path(), w.dyn_store()).await.unwrap(), end);
-    w.projections = Projections::open(&w.path()).unwrap();
-    assert_eq!(w.projections.position(), end);
+    w.projections = rebuild_and_reopen(&w, end).await;
     assert_unread_matches_the_log(&w).await;
-    assert!(verify(&w.path(), w.dyn_store())
-        .await
-        .unwrap()
-        .is_consistent());
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use souk_domain::{
     DisplayName, MessageContent, MessageId, MessageText, Participant, ProductCard,
     ProductCardInput, Role, Timestamp, TypingStopReason, UserId,
 };
-use souk_projections::{ListQuery, Notification, ProjectionError, Projections};
+use souk_projections::{rebuild, verify, ListQuery, Notification, ProjectionError, Projections};
 use souk_store::{EventStore, ExpectedRevision, MemoryStore, NewEvent, Position};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -517,4 +517,17 @@ pub async fn random_history(w: &mut World, rng: &mut Rng, commands: usize) {
         };
         w.exec(id, command).await;
     }
+}
+
+/// Rebuilds the world's read models from its log, which must take them to
+/// `end`; opens them again (at `end`) and checks them against the log.
+pub async fn rebuild_and_reopen(w: &World, end: Position) -> Projections {
+    assert_eq!(rebuild(&w.path(), w.dyn_store()).await.unwrap(), end);
+    let reopened = Projections::open(&w.path()).unwrap();
+    assert_eq!(reopened.position(), end);
+    assert!(verify(&w.path(), w.dyn_store())
+        .await
+        .unwrap()
+        .is_consistent());
+    reopened
 }
