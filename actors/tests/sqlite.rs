@@ -117,7 +117,7 @@ async fn concurrent_senders_on_sqlite_then_a_reopened_log_has_everything() {
         .execute(id, send(&c, "m0", Some("k0"), t(301)))
         .await
         .unwrap();
-    assert_eq!((retry.created, retry.message.unwrap().seq), (false, 1));
+    assert_eq!((retry.created, retry.duplicate_of), (false, Some(1)));
 }
 
 #[actix_rt::test]
