@@ -34,54 +34,23 @@ mod contract_no_group_commit {
     }));
 }
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
 use souk_store::postgres::testing::scratch_database;
-use souk_store::postgres::tokio_postgres;
 use souk_store::{
     Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent, SqliteConfig,
     SqliteStore, StoreError,
 };
-
-fn event(tag: &str) -> NewEvent {
-    NewEvent {
-        event_type: "Tested".to_owned(),
-        version: 1,
-        data: format!("{{\"tag\":\"{tag}\"}}"),
-    }
-}
+use support::{admin, event, take};
 
 async fn node(url: &str) -> PostgresStore {
     PostgresStore::connect(url, PostgresConfig::default())
         .await
         .expect("connect")
-}
-
-/// A plain connection to `url` for the test's own SQL.
-async fn admin(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("admin connection");
-    tokio::spawn(connection);
-    client
-}
-
-/// Takes `n` events from `sub`, failing after 30 s.
-async fn take(sub: &mut souk_store::Subscription, n: usize) -> Vec<RecordedEvent> {
-    let mut out = Vec::with_capacity(n);
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while out.len() < n {
-            match sub.next().await {
-                Some(Ok(e)) => out.push(e),
-                other => panic!("subscription ended: {other:?}"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("only {} of {n} events within 30 s", out.len()));
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

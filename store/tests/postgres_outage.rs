@@ -5,6 +5,8 @@
 //! reported as written, everything resumes by itself, and subscriptions go
 //! on without a gap or a repeat. Needs `SOUK_TEST_PG_URL`.
 
+mod support;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,43 +15,11 @@ use futures::StreamExt;
 use souk_store::postgres::testing::{scratch_database, with_database};
 use souk_store::postgres::tokio_postgres;
 use souk_store::{
-    EventStore, ExpectedRevision, NewEvent, PostgresConfig, PostgresStore, RecordedEvent,
-    StoreError, Subscription,
+    EventStore, ExpectedRevision, PostgresConfig, PostgresStore, RecordedEvent, StoreError,
 };
+use support::{admin, event, take, upstream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-
-fn event(tag: &str) -> NewEvent {
-    NewEvent {
-        event_type: "Tested".to_owned(),
-        version: 1,
-        data: format!("{{\"tag\":\"{tag}\"}}"),
-    }
-}
-
-async fn admin(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("admin connection");
-    tokio::spawn(connection);
-    client
-}
-
-/// Takes `n` events from `sub`, failing after 30 s.
-async fn take(sub: &mut Subscription, n: usize) -> Vec<RecordedEvent> {
-    let mut out = Vec::with_capacity(n);
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while out.len() < n {
-            match sub.next().await {
-                Some(Ok(e)) => out.push(e),
-                other => panic!("subscription ended: {other:?}"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("only {} of {n} events within 30 s", out.len()));
-    out
-}
 
 fn positions(events: &[RecordedEvent]) -> Vec<u64> {
     events.iter().map(|e| e.position).collect()
@@ -210,17 +180,6 @@ fn via(url: &str, port: u16) -> String {
     let user = config.get_user().expect("a user in SOUK_TEST_PG_URL");
     let database = config.get_dbname().expect("a database");
     with_database(&format!("postgres://{user}@127.0.0.1:{port}"), database)
-}
-
-fn upstream(url: &str) -> String {
-    let config = tokio_postgres::Config::from_str(url).unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        #[allow(unreachable_patterns)]
-        _ => panic!("SOUK_TEST_PG_URL must name a TCP host for this test"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}")
 }
 
 async fn expect_unavailable_quickly(store: &PostgresStore, what: &str, within: Duration) {

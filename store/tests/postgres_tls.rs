@@ -8,6 +8,8 @@
 //! process, and this test trusts a CA it makes through `SSL_CERT_FILE`
 //! before anything connects.
 
+mod support;
+
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use souk_store::postgres::tokio_postgres;
 use souk_store::{
     EventStore, ExpectedRevision, NewEvent, PostgresConfig, PostgresStore, StoreError,
 };
+use support::upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -130,17 +133,6 @@ impl TlsProxy {
     fn handshakes(&self) -> usize {
         self.handshakes.load(Ordering::Relaxed)
     }
-}
-
-fn upstream(url: &str) -> String {
-    let config = tokio_postgres::Config::from_str(url).unwrap();
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        #[allow(unreachable_patterns)]
-        _ => panic!("SOUK_TEST_PG_URL must name a TCP host for this test"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}")
 }
 
 async fn connects(url: &str) -> Result<PostgresStore, StoreError> {
