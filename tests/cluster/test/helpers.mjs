@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 
+import { openSocket } from '../../support/sio.mjs';
+
 const execFileAsync = promisify(execFile);
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -293,26 +295,12 @@ export async function verifyProjections(node) {
   }
 }
 
-function connect(node, token, opts) {
-  const socket = io(node.socketUrl, {
-    auth: { token },
-    transports: opts.transports ?? ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    timeout: 10_000,
-  });
-  node.sockets.add(socket);
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => {
-      socket.off('connect_error');
-      resolve(socket);
-    });
-    socket.once('connect_error', (err) => {
-      socket.off('connect');
-      socket.close();
-      reject(new Error(`connect to node ${node.name}: ${err.message}`));
-    });
-  });
+async function connect(node, token, opts) {
+  try {
+    return await openSocket(io, node.socketUrl, { token, transports: opts.transports }, (s) => node.sockets.add(s));
+  } catch (err) {
+    throw new Error(`connect to node ${node.name}: ${err.message}`);
+  }
 }
 
 async function rest(base, token, method, route, body, { timeout = 15_000 } = {}) {

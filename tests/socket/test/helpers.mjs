@@ -11,6 +11,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 
+import { openSocket } from '../../support/sio.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..', '..');
 export const soukBin = path.resolve(repoRoot, process.env.SOUK_BIN ?? 'target/debug/souk');
@@ -103,26 +105,7 @@ export function serverSecret(dataDir) {
 }
 
 function connect(server, token, opts) {
-  const auth = token === undefined ? undefined : { token };
-  const socket = io(server.socketUrl, {
-    auth,
-    transports: opts.transports ?? ['websocket'],
-    reconnection: false,
-    forceNew: true,
-    timeout: 10_000,
-  });
-  server.sockets.add(socket);
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => {
-      socket.off('connect_error');
-      resolve(socket);
-    });
-    socket.once('connect_error', (err) => {
-      socket.off('connect');
-      socket.close();
-      reject(err);
-    });
-  });
+  return openSocket(io, server.socketUrl, { token, transports: opts.transports }, (s) => server.sockets.add(s));
 }
 
 async function rest(base, token, method, route, body) {
