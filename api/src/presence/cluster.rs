@@ -400,12 +400,36 @@ impl Keeper {
 
     async fn flush_with(&mut self, client: &mut deadpool_postgres::Object) -> Result<(), String> {
         let keys: Vec<Key> = self.pending.drain().collect();
+        self.publish_local(client, keys).await
+    }
+
+    /// Publishes each of `keys` as this node counts it now.
+    async fn publish_local(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        keys: impl IntoIterator<Item = Key>,
+    ) -> Result<(), String> {
         for key in keys {
             let (sockets, last_seen) = self.presence.local_entry(&key);
             let at = last_seen.unwrap_or_else(Timestamp::now);
             publish(client, &self.config.node_id, &key, sockets, at, false).await?;
         }
         Ok(())
+    }
+
+    /// The users this node has rows for in `souk_presence`.
+    async fn own_rows(&self, client: &deadpool_postgres::Object) -> Result<Vec<Key>, String> {
+        let rows = client
+            .query(
+                "SELECT user_id, role FROM souk_presence WHERE node_id = $1",
+                &[&self.config.node_id],
+            )
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| key_of(r.get(0), r.get(1)))
+            .collect())
     }
 
     /// Makes this node's rows equal its local counts, user by user.
@@ -417,20 +441,8 @@ impl Keeper {
             .into_iter()
             .map(|(k, _)| k)
             .collect();
-        let rows = client
-            .query(
-                "SELECT user_id, role FROM souk_presence WHERE node_id = $1",
-                &[&self.config.node_id],
-            )
-            .await
-            .map_err(|e| describe(&e))?;
-        keys.extend(rows.iter().filter_map(|r| key_of(r.get(0), r.get(1))));
-        for key in keys {
-            let (sockets, last_seen) = self.presence.local_entry(&key);
-            let at = last_seen.unwrap_or_else(Timestamp::now);
-            publish(client, &self.config.node_id, &key, sockets, at, false).await?;
-        }
-        Ok(())
+        keys.extend(self.own_rows(client).await?);
+        self.publish_local(client, keys).await
     }
 
     /// Deletes the nodes whose lease ran out and the rows of every node
@@ -468,15 +480,9 @@ impl Keeper {
     /// Takes this node's rows away (notifying) and drops its lease.
     async fn leave(&mut self) -> Result<(), String> {
         let mut client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT user_id, role FROM souk_presence WHERE node_id = $1",
-                &[&self.config.node_id],
-            )
-            .await
-            .map_err(|e| describe(&e))?;
+        let keys = self.own_rows(&client).await?;
         let now = Timestamp::now();
-        for key in rows.iter().filter_map(|r| key_of(r.get(0), r.get(1))) {
+        for key in keys {
             publish(&mut client, &self.config.node_id, &key, 0, now, false).await?;
         }
         client
