@@ -20,11 +20,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use souk_store::{SqliteConfig, SqliteStore};
 
-use common::{append_load, load_average, median, per_round, LoadArgs};
+use common::{append_load, load_average, median, per_round, LoadArgs, Run};
 
 struct Args {
     load: LoadArgs,
@@ -95,25 +94,15 @@ fn cpu_seconds() -> (f64, [f64; 4]) {
     (process, threads)
 }
 
-struct Run {
-    events: usize,
+struct CpuRun {
+    run: Run,
     /// CPU seconds of the whole process and of each group of [`THREADS`]
     /// during the run.
     cpu: f64,
     threads_cpu: [f64; 4],
-    elapsed: Duration,
-    commits: u64,
-    p50: Duration,
-    p99: Duration,
 }
 
-impl Run {
-    fn per_second(&self) -> f64 {
-        self.events as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-async fn run(args: &Args, config: SqliteConfig, events: usize) -> Run {
+async fn run(args: &Args, config: SqliteConfig, events: usize) -> CpuRun {
     let dir = tempfile::tempdir_in(&args.dir).expect("temp dir");
     let store = SqliteStore::open(&dir.path().join("events.db"), config).expect("open");
     let (cpu_before, threads_before) = cpu_seconds();
@@ -122,31 +111,26 @@ async fn run(args: &Args, config: SqliteConfig, events: usize) -> Run {
     let stats = store.stats();
     assert_eq!(stats.events as usize, events, "every append committed");
     store.close().await;
-    Run {
-        events,
+    CpuRun {
+        run: Run {
+            events,
+            commits: stats.commits,
+            load,
+        },
         cpu: cpu_after - cpu_before,
         threads_cpu: std::array::from_fn(|i| threads_after[i] - threads_before[i]),
-        elapsed: load.elapsed,
-        commits: stats.commits,
-        p50: load.p50,
-        p99: load.p99,
     }
 }
 
-fn print_row(name: &str, round: usize, r: &Run) {
+fn print_row(name: &str, round: usize, r: &CpuRun) {
+    let events = r.run.events as f64;
     println!(
-        "| {name} | {round} | {} | {:.2} | {:.0} | {} | {:.1} | {:.2} ms | {:.2} ms | {:.1} | {} |",
-        r.events,
-        r.elapsed.as_secs_f64(),
-        r.per_second(),
-        r.commits,
-        r.events as f64 / r.commits as f64,
-        r.p50.as_secs_f64() * 1e3,
-        r.p99.as_secs_f64() * 1e3,
-        r.cpu * 1e6 / r.events as f64,
+        "| {name} | {round} | {} | {:.1} | {} |",
+        r.run.cells(),
+        r.cpu * 1e6 / events,
         r.threads_cpu
             .iter()
-            .map(|c| format!("{:.1}", c * 1e6 / r.events as f64))
+            .map(|c| format!("{:.1}", c * 1e6 / events))
             .collect::<Vec<_>>()
             .join(" / "),
     );
@@ -192,8 +176,8 @@ fn main() {
             args.load.baseline_events,
         ));
         print_row("one transaction per append", round, &s);
-        grouped.push(g.per_second());
-        single.push(s.per_second());
+        grouped.push(g.run.per_second());
+        single.push(s.run.per_second());
     }
     let ratios: Vec<f64> = grouped.iter().zip(&single).map(|(g, s)| g / s).collect();
     let (g, s) = (median(grouped), median(single));

@@ -19,13 +19,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use souk_store::postgres::testing::{scratch_database, server_url};
 use souk_store::postgres::tokio_postgres;
 use souk_store::{EventStore, PostgresConfig, PostgresStore};
 
-use common::{append_load, load_average, median, per_round, LoadArgs};
+use common::{append_load, load_average, median, per_round, LoadArgs, Run};
 
 fn parse_args() -> LoadArgs {
     common::parse_args(
@@ -40,20 +38,6 @@ fn parse_args() -> LoadArgs {
          [--concurrency N] [--rounds N]",
         |_, _| false,
     )
-}
-
-struct Run {
-    events: usize,
-    elapsed: Duration,
-    commits: u64,
-    p50: Duration,
-    p99: Duration,
-}
-
-impl Run {
-    fn per_second(&self) -> f64 {
-        self.events as f64 / self.elapsed.as_secs_f64()
-    }
 }
 
 /// `events` appends from `--concurrency` tasks spread over `nodes` stores
@@ -80,24 +64,13 @@ async fn run(args: &LoadArgs, config: PostgresConfig, nodes: usize, events: usiz
     );
     Run {
         events,
-        elapsed: load.elapsed,
         commits,
-        p50: load.p50,
-        p99: load.p99,
+        load,
     }
 }
 
 fn print_row(name: &str, round: usize, r: &Run) {
-    println!(
-        "| {name} | {round} | {} | {:.2} | {:.0} | {} | {:.1} | {:.2} ms | {:.2} ms |",
-        r.events,
-        r.elapsed.as_secs_f64(),
-        r.per_second(),
-        r.commits,
-        r.events as f64 / r.commits as f64,
-        r.p50.as_secs_f64() * 1e3,
-        r.p99.as_secs_f64() * 1e3,
-    );
+    println!("| {name} | {round} | {} |", r.cells());
 }
 
 async fn server_settings() -> String {

@@ -143,6 +143,34 @@ where
     }
 }
 
+/// A run's outcome: `events` appends in `commits` commits, and their load.
+pub struct Run {
+    pub events: usize,
+    pub commits: u64,
+    pub load: Load,
+}
+
+impl Run {
+    pub fn per_second(&self) -> f64 {
+        self.events as f64 / self.load.elapsed.as_secs_f64()
+    }
+
+    /// The cells both tables start a row with: events, seconds, events/s,
+    /// commits, events/commit, p50 and p99 latency.
+    pub fn cells(&self) -> String {
+        format!(
+            "{} | {:.2} | {:.0} | {} | {:.1} | {:.2} ms | {:.2} ms",
+            self.events,
+            self.load.elapsed.as_secs_f64(),
+            self.per_second(),
+            self.commits,
+            self.events as f64 / self.commits as f64,
+            self.load.p50.as_secs_f64() * 1e3,
+            self.load.p99.as_secs_f64() * 1e3,
+        )
+    }
+}
+
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
