@@ -305,7 +305,15 @@ fn num_cores() -> usize {
 }
 
 /// `GET /api/config`: what the web app needs to know to connect.
-async fn web_config(
+#[utoipa::path(
+    get,
+    path = "/api/config",
+    tag = "operations",
+    operation_id = "web_config",
+    description = "What the bundled web app needs to connect (no token).",
+    responses((status = 200, description = "The settings", body = crate::openapi::schemas::WebConfig)),
+)]
+pub(crate) async fn web_config(
     socket_addr: web::Data<SocketAddr>,
     public: web::Data<Option<String>>,
     demo_mode: web::Data<bool>,

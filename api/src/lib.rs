@@ -28,6 +28,7 @@ pub mod error;
 pub mod input;
 pub mod limit;
 pub mod metrics;
+pub mod openapi;
 pub mod presence;
 pub mod rest;
 pub mod service;

@@ -148,7 +148,20 @@ fn created_or_ok(created: bool) -> StatusCode {
 
 // ---- handlers ----
 
-async fn open_conversation(
+#[utoipa::path(
+    post,
+    path = "/conversation",
+    operation_id = "open_conversation",
+    description = "Opens the conversation with the other side, or returns it when it exists (one per customer-vendor pair).",
+    request_body(content = crate::openapi::schemas::OpenConversationCustomer, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created by this request", body = crate::openapi::schemas::Conversation),
+        (status = 200, description = "It existed already; nothing changes", body = crate::openapi::schemas::Conversation),
+        (status = 409, description = "The conversation kept changing concurrently; try again", body = crate::openapi::schemas::ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub(crate) async fn open_conversation(
     state: web::Data<AppState>,
     Caller(p): Caller,
     req: HttpRequest,
@@ -160,7 +173,19 @@ async fn open_conversation(
     Ok(HttpResponse::build(created_or_ok(created)).json(view))
 }
 
-async fn list_conversations(
+#[utoipa::path(
+    get,
+    path = "/conversations",
+    operation_id = "list_conversations",
+    description = "The caller's conversations on this side, newest activity first, with search and paging.",
+    params(
+        ("search" = Option<String>, Query, description = "Terms that must all occur (names, products, message text); at most 200 characters"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, default 20"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`"),
+    ),
+    responses((status = 200, description = "A page", body = crate::openapi::schemas::ConversationList)),
+)]
+pub(crate) async fn list_conversations(
     state: web::Data<AppState>,
     Caller(p): Caller,
     q: Query,
@@ -191,7 +216,23 @@ async fn list_conversations(
     })))
 }
 
-async fn history(
+#[utoipa::path(
+    get,
+    path = "/{conversationId}/messages",
+    operation_id = "history",
+    description = "A page of the conversation's history, in ascending `seq`.",
+    params(
+        ("conversationId" = String, Path, format = Uuid, description = "The conversation"),
+        ("before" = Option<u64>, Query, description = "Only messages with `seq < before`"),
+        ("after" = Option<u64>, Query, description = "Only messages with `seq > after`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, default 30"),
+    ),
+    responses(
+        (status = 200, description = "The page (possibly empty)", body = crate::openapi::schemas::MessagePage),
+        (status = 404, description = "No such conversation, or the caller is not one of its participants", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub(crate) async fn history(
     state: web::Data<AppState>,
     Caller(p): Caller,
     path: web::Path<String>,
@@ -211,7 +252,21 @@ async fn history(
     })))
 }
 
-async fn send(
+#[utoipa::path(
+    post,
+    path = "/send",
+    operation_id = "send",
+    description = "Sends a message: text, a product card, or both.",
+    request_body(content = crate::openapi::schemas::SendRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Recorded now", body = crate::openapi::schemas::SendAnswer),
+        (status = 200, description = "A repeat of a `clientMessageId`: the earlier message", body = crate::openapi::schemas::SendAnswer),
+        (status = 404, description = "No such conversation, or the caller is not one of its participants", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The conversation kept changing concurrently; retry with the same `clientMessageId`", body = crate::openapi::schemas::ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub(crate) async fn send(
     state: web::Data<AppState>,
     Caller(p): Caller,
     req: HttpRequest,
@@ -223,7 +278,19 @@ async fn send(
     Ok(HttpResponse::build(created_or_ok(created)).json(json!({ "message": message })))
 }
 
-async fn read_message(
+#[utoipa::path(
+    put,
+    path = "/message/{messageId}/read",
+    operation_id = "read_message",
+    description = "Marks that message and every earlier message of the other participant as read. No body.",
+    params(("messageId" = String, Path, format = Uuid, description = "The message")),
+    responses(
+        (status = 200, description = "Read (or already read)", body = crate::openapi::schemas::ReadReceipt),
+        (status = 404, description = "No such message, or not in a conversation of the caller", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "Concurrent change after a retry", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub(crate) async fn read_message(
     state: web::Data<AppState>,
     Caller(p): Caller,
     path: web::Path<String>,
@@ -233,7 +300,19 @@ async fn read_message(
     Ok(HttpResponse::Ok().json(receipt))
 }
 
-async fn read_all(
+#[utoipa::path(
+    put,
+    path = "/{conversationId}/read",
+    operation_id = "read_all",
+    description = "Marks every message of the other participant as read. No body.",
+    params(("conversationId" = String, Path, format = Uuid, description = "The conversation")),
+    responses(
+        (status = 200, description = "Read (or nothing new to read)", body = crate::openapi::schemas::ReadReceipt),
+        (status = 404, description = "No such conversation, or the caller is not one of its participants", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "Concurrent change after a retry", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub(crate) async fn read_all(
     state: web::Data<AppState>,
     Caller(p): Caller,
     path: web::Path<String>,
@@ -243,7 +322,17 @@ async fn read_all(
     Ok(HttpResponse::Ok().json(receipt))
 }
 
-async fn unread(state: web::Data<AppState>, Caller(p): Caller) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/unread",
+    operation_id = "unread",
+    description = "The caller's unread counts on this side.",
+    responses((status = 200, description = "The counts", body = crate::openapi::schemas::UnreadSummary)),
+)]
+pub(crate) async fn unread(
+    state: web::Data<AppState>,
+    Caller(p): Caller,
+) -> Result<HttpResponse, ApiError> {
     let summary = state.projections.unread(&p.id, p.role).await?;
     Ok(HttpResponse::Ok().json(json!({
         "total": summary.total,
@@ -254,7 +343,22 @@ async fn unread(state: web::Data<AppState>, Caller(p): Caller) -> Result<HttpRes
 /// The conversation's recorded events, as stored. `from` is a stream
 /// revision (default 0); `next` is the revision to ask for next, or null at
 /// the end.
-async fn events(
+#[utoipa::path(
+    get,
+    path = "/{conversationId}/events",
+    operation_id = "events",
+    description = "The conversation's recorded events, in order, as stored (the audit log).",
+    params(
+        ("conversationId" = String, Path, format = Uuid, description = "The conversation"),
+        ("from" = Option<u64>, Query, description = "The stream revision to start at, default 0"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, default 100"),
+    ),
+    responses(
+        (status = 200, description = "The page", body = crate::openapi::schemas::EventPage),
+        (status = 404, description = "No such conversation, or the caller is not one of its participants", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub(crate) async fn events(
     state: web::Data<AppState>,
     Caller(p): Caller,
     path: web::Path<String>,
@@ -314,7 +418,19 @@ fn parse_time_param(q: &Query, name: &str) -> Result<Option<Timestamp>, ApiError
         })
 }
 
-async fn analytics(
+#[utoipa::path(
+    get,
+    path = "/api/vendor/analytics",
+    tag = "vendor",
+    operation_id = "vendor_analytics",
+    description = "A vendor's figures over `[from, to)` (at most 366 days). Vendor token only.",
+    params(
+        ("from" = Option<String>, Query, description = "An RFC 3339 time or a YYYY-MM-DD date; default: midnight UTC 29 days before the day of `to`"),
+        ("to" = Option<String>, Query, description = "The same forms; default: now"),
+    ),
+    responses((status = 200, description = "The figures", body = crate::openapi::schemas::VendorAnalytics)),
+)]
+pub(crate) async fn analytics(
     state: web::Data<AppState>,
     Caller(p): Caller,
     q: Query,
@@ -357,7 +473,18 @@ async fn analytics(
 /// far they got (`position`, `logEnd`) and the last failure. Cluster
 /// presence is reported (`presence`) but does not fail the check: without
 /// PostgreSQL the log fails it anyway, and local presence goes on.
-async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(
+    method(get, head),
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    description = "Health: 200 when the log and the read models answer, else 503 naming each part that does not. `HEAD` answers the status without the body.",
+    responses(
+        (status = 200, description = "Healthy", body = crate::openapi::schemas::Health),
+        (status = 503, description = "A part fails", body = crate::openapi::schemas::Health),
+    ),
+)]
+pub(crate) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     /// A probe that does not answer within this is a failure.
     const PROBE: std::time::Duration = std::time::Duration::from_secs(3);
     let status = |ok: bool| if ok { "ok" } else { "unavailable" };
@@ -425,7 +552,15 @@ fn health_probe_user() -> souk_domain::UserId {
     souk_domain::UserId::parse("healthz").expect("a valid id")
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(
+    method(get, head),
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    description = "Prometheus metrics (text exposition format). `HEAD` answers without the body.",
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String)),
+)]
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let log_position = state.store.last_position().await;
     let gauges = Gauges {
         // Reads answered, and appends taken (not refused by a writer that
@@ -555,7 +690,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 (Method::GET, web::get().to(metrics)),
                 (Method::HEAD, web::head().to(metrics)),
             ],
-        ));
+        ))
+        .configure(crate::openapi::configure);
 }
 
 /// Query strings that cannot be parsed at all get the JSON error too.
