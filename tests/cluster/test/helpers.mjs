@@ -18,7 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 
-import { openSocket } from '../../support/sio.mjs';
+import { call, openSocket, recorder } from '../../support/sio.mjs';
+
+export { call, recorder };
 
 const execFileAsync = promisify(execFile);
 
@@ -324,94 +326,6 @@ async function rest(base, token, method, route, body, { timeout = 15_000 } = {})
 }
 
 // ---------------------------------------------------------------- waiting
-
-/** Emits with an ack and returns it (fails after `ms`). */
-export async function call(socket, event, payload, ms = 10_000) {
-  try {
-    return await socket.timeout(ms).emitWithAck(event, payload);
-  } catch (err) {
-    throw new Error(`no ack for ${event} ${JSON.stringify(payload)?.slice(0, 200)} on socket ${socket.id}: ${err.message}`);
-  }
-}
-
-/**
- * Records every `event` the socket receives, from now on.
- * `next(pred)` waits for the first not-yet-taken one matching `pred`.
- */
-export function recorder(socket, event) {
-  const seen = [];
-  const at = [];
-  const waiters = [];
-  let taken = 0;
-  socket.on(event, (payload) => {
-    seen.push(payload);
-    at.push(Date.now());
-    for (const w of [...waiters]) w();
-  });
-  const until = (ok, ms, what) => {
-    if (ok()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (ok()) {
-          done();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${ms} ms waiting for ${what()}`));
-      }, ms);
-      const done = () => {
-        clearTimeout(timer);
-        const i = waiters.indexOf(check);
-        if (i >= 0) waiters.splice(i, 1);
-      };
-      waiters.push(check);
-    });
-  };
-  return {
-    seen,
-    /** When each one arrived (Date.now()). */
-    at,
-    /** Waits until `count` have arrived in total. */
-    async count(count, ms = 10_000) {
-      await until(() => seen.length >= count, ms, () => `${count} × ${event}, got ${seen.length}`);
-      return seen.slice(0, count);
-    },
-    /** Waits until one matching `pred` has arrived (taken or not). */
-    async some(pred, ms = 10_000) {
-      let found;
-      await until(
-        () => {
-          found = seen.find(pred);
-          return found !== undefined;
-        },
-        ms,
-        () => `a matching ${event} (seen ${JSON.stringify(seen).slice(0, 2_000)})`,
-      );
-      return found;
-    },
-    /** The next one matching `pred` (default: any), after those taken before. */
-    async next(pred = () => true, ms = 10_000) {
-      let found;
-      await until(
-        () => {
-          for (let i = taken; i < seen.length; i++) {
-            if (pred(seen[i])) {
-              found = seen[i];
-              taken = i + 1;
-              return true;
-            }
-          }
-          return false;
-        },
-        ms,
-        () => `a matching ${event} (seen ${JSON.stringify(seen).slice(0, 2_000)})`,
-      );
-      return found;
-    },
-  };
-}
 
 /**
  * Polls `probe` (async) until it returns a truthy value, every 50 ms, for at

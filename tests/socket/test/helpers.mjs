@@ -11,7 +11,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 
-import { openSocket } from '../../support/sio.mjs';
+import { call, openSocket, recorder } from '../../support/sio.mjs';
+
+export { call, recorder };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..', '..');
@@ -124,78 +126,6 @@ async function rest(base, token, method, route, body) {
     json = text;
   }
   return { status: res.status, body: json };
-}
-
-/** Emits with an ack and returns it (fails the test after 10 s). */
-export async function call(socket, event, payload) {
-  try {
-    return await socket.timeout(10_000).emitWithAck(event, payload);
-  } catch (err) {
-    throw new Error(`no ack for ${event} ${JSON.stringify(payload)?.slice(0, 200)} on socket ${socket.id}: ${err.message}`);
-  }
-}
-
-/**
- * Records every `event` the socket receives, from now on.
- * `next(pred)` waits for the first not-yet-taken one matching `pred`.
- */
-export function recorder(socket, event) {
-  const seen = [];
-  const waiters = [];
-  let taken = 0;
-  socket.on(event, (payload) => {
-    seen.push(payload);
-    for (const w of [...waiters]) w();
-  });
-  return {
-    seen,
-    /** Waits until `count` have arrived in total. */
-    async count(count, ms = 10_000) {
-      await until(() => seen.length >= count, ms, () => `${count} × ${event}, got ${seen.length}`);
-      return seen.slice(0, count);
-    },
-    /** The next one matching `pred` (default: any), after those taken before. */
-    async next(pred = () => true, ms = 10_000) {
-      let found;
-      await until(
-        () => {
-          for (let i = taken; i < seen.length; i++) {
-            if (pred(seen[i])) {
-              found = seen[i];
-              taken = i + 1;
-              return true;
-            }
-          }
-          return false;
-        },
-        ms,
-        () => `a matching ${event} (seen ${JSON.stringify(seen)})`,
-      );
-      return found;
-    },
-  };
-
-  function until(ok, ms, what) {
-    if (ok()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (ok()) {
-          done();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out waiting for ${what()}`));
-      }, ms);
-      const done = () => {
-        clearTimeout(timer);
-        const i = waiters.indexOf(check);
-        if (i >= 0) waiters.splice(i, 1);
-      };
-      waiters.push(check);
-    });
-  }
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
