@@ -73,6 +73,16 @@ message="$(curl -fsS -X POST "$base/api/chat/send" \
   -d "{\"conversationId\":\"$conversation\",\"text\":\"Is it still available?\"}" |
   json '["message"]["id"]')"
 
+# Every check runs (a 5xx, an undocumented status or content type, a body
+# that does not match its schema, an invalid request accepted, auth ignored,
+# a method that is not 405, ...) but positive_data_acceptance ("every
+# request the schema allows gets a 2xx"): some of souk's rules are not JSON
+# Schema's to say: a `cursor` is opaque (only the server's own are
+# accepted), `send` needs text or a product, the analytics window must run
+# forwards and span at most 366 days, and a JSON integer is written without
+# a fraction (JSON Schema's `integer` admits `5.0`). Those requests get a
+# documented 400, which the other checks verify.
+#
 # The customer's token everywhere, the vendor's on the vendor routes; the
 # ids in paths are the existing conversation and message.
 cat >"$work/schemathesis.toml" <<EOF
@@ -89,7 +99,7 @@ EOF
 # From the temporary directory: Schemathesis keeps its cache in the current one.
 st="$(cd "$venv/bin" && pwd)/schemathesis"
 (cd "$work" && "$st" --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --checks all --exclude-checks positive_data_acceptance \
   --header "Authorization: Bearer $customer" \
   --max-examples "$examples" \
   --phases examples,coverage,fuzzing \

@@ -310,6 +310,7 @@ fn num_cores() -> usize {
     path = "/api/config",
     tag = "operations",
     operation_id = "web_config",
+    summary = "The web app's settings",
     description = "What the bundled web app needs to connect (no token).",
     responses((status = 200, description = "The settings", body = crate::openapi::schemas::WebConfig)),
 )]

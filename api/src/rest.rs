@@ -152,6 +152,7 @@ fn created_or_ok(created: bool) -> StatusCode {
     post,
     path = "/conversation",
     operation_id = "open_conversation",
+    summary = "Open the conversation with the other side, or get it",
     description = "Opens the conversation with the other side, or returns it when it exists (one per customer-vendor pair).",
     request_body(content = crate::openapi::schemas::OpenConversationCustomer, content_type = "application/json"),
     responses(
@@ -177,6 +178,7 @@ pub(crate) async fn open_conversation(
     get,
     path = "/conversations",
     operation_id = "list_conversations",
+    summary = "The caller's conversations",
     description = "The caller's conversations on this side, newest activity first, with search and paging.",
     params(
         ("search" = Option<String>, Query, description = "Terms that must all occur (names, products, message text); at most 200 characters"),
@@ -220,11 +222,12 @@ pub(crate) async fn list_conversations(
     get,
     path = "/{conversationId}/messages",
     operation_id = "history",
+    summary = "A page of history",
     description = "A page of the conversation's history, in ascending `seq`.",
     params(
         ("conversationId" = String, Path, format = Uuid, description = "The conversation"),
-        ("before" = Option<u64>, Query, description = "Only messages with `seq < before`"),
-        ("after" = Option<u64>, Query, description = "Only messages with `seq > after`"),
+        ("before" = Option<u64>, Query, maximum = 18446744073709551615_u64, description = "Only messages with `seq < before`"),
+        ("after" = Option<u64>, Query, maximum = 18446744073709551615_u64, description = "Only messages with `seq > after`"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, default 30"),
     ),
     responses(
@@ -256,6 +259,7 @@ pub(crate) async fn history(
     post,
     path = "/send",
     operation_id = "send",
+    summary = "Send a message",
     description = "Sends a message: text, a product card, or both.",
     request_body(content = crate::openapi::schemas::SendRequest, content_type = "application/json"),
     responses(
@@ -282,6 +286,7 @@ pub(crate) async fn send(
     put,
     path = "/message/{messageId}/read",
     operation_id = "read_message",
+    summary = "Read up to a message",
     description = "Marks that message and every earlier message of the other participant as read. No body.",
     params(("messageId" = String, Path, format = Uuid, description = "The message")),
     responses(
@@ -304,6 +309,7 @@ pub(crate) async fn read_message(
     put,
     path = "/{conversationId}/read",
     operation_id = "read_all",
+    summary = "Read everything",
     description = "Marks every message of the other participant as read. No body.",
     params(("conversationId" = String, Path, format = Uuid, description = "The conversation")),
     responses(
@@ -326,6 +332,7 @@ pub(crate) async fn read_all(
     get,
     path = "/unread",
     operation_id = "unread",
+    summary = "Unread counts",
     description = "The caller's unread counts on this side.",
     responses((status = 200, description = "The counts", body = crate::openapi::schemas::UnreadSummary)),
 )]
@@ -347,10 +354,11 @@ pub(crate) async fn unread(
     get,
     path = "/{conversationId}/events",
     operation_id = "events",
+    summary = "The conversation's recorded events (audit)",
     description = "The conversation's recorded events, in order, as stored (the audit log).",
     params(
         ("conversationId" = String, Path, format = Uuid, description = "The conversation"),
-        ("from" = Option<u64>, Query, description = "The stream revision to start at, default 0"),
+        ("from" = Option<u64>, Query, maximum = 18446744073709551615_u64, description = "The stream revision to start at, default 0"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, default 100"),
     ),
     responses(
@@ -423,6 +431,7 @@ fn parse_time_param(q: &Query, name: &str) -> Result<Option<Timestamp>, ApiError
     path = "/api/vendor/analytics",
     tag = "vendor",
     operation_id = "vendor_analytics",
+    summary = "A vendor's figures",
     description = "A vendor's figures over `[from, to)` (at most 366 days). Vendor token only.",
     params(
         ("from" = Option<String>, Query, description = "An RFC 3339 time or a YYYY-MM-DD date; default: midnight UTC 29 days before the day of `to`"),
@@ -478,6 +487,7 @@ pub(crate) async fn analytics(
     path = "/healthz",
     tag = "operations",
     operation_id = "healthz",
+    summary = "Health",
     description = "Health: 200 when the log and the read models answer, else 503 naming each part that does not. `HEAD` answers the status without the body.",
     responses(
         (status = 200, description = "Healthy", body = crate::openapi::schemas::Health),
@@ -557,6 +567,7 @@ fn health_probe_user() -> souk_domain::UserId {
     path = "/metrics",
     tag = "operations",
     operation_id = "metrics",
+    summary = "Prometheus metrics",
     description = "Prometheus metrics (text exposition format). `HEAD` answers without the body.",
     responses((status = 200, description = "The metrics", content_type = "text/plain", body = String)),
 )]

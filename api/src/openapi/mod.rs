@@ -237,6 +237,7 @@ fn document_json() -> &'static str {
     path = "/api/openapi.json",
     tag = "operations",
     operation_id = "openapi_json",
+    summary = "This document",
     description = "This OpenAPI 3.1 document.",
     responses((status = 200, description = "The document", content_type = "application/json", body = Object)),
 )]
@@ -271,6 +272,7 @@ const DOCS_PAGE: &str = r#"<!doctype html>
     path = "/api/docs",
     tag = "operations",
     operation_id = "docs_page",
+    summary = "The page that renders this document",
     description = "A page that renders this document (Redoc, served by souk).",
     responses((status = 200, description = "The page", content_type = "text/html", body = String)),
 )]
@@ -286,6 +288,7 @@ pub(crate) async fn docs_page() -> HttpResponse {
     path = "/api/docs/redoc.standalone.js",
     tag = "operations",
     operation_id = "docs_script",
+    summary = "The docs page's script",
     description = "The docs page's script (Redoc's standalone bundle).",
     responses((status = 200, description = "The script", content_type = "text/javascript", body = String)),
 )]

@@ -92,8 +92,12 @@ pub struct ProductCardInput {
     /// A product id.
     #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$")]
     pub id: String,
-    /// 1 to 200 characters after trimming, one line.
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1 to 200 characters after trimming, one line, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// 0 to 10^15, in the currency's minor unit.
     #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
@@ -101,11 +105,11 @@ pub struct ProductCardInput {
     /// ISO 4217.
     #[schema(pattern = r"^[A-Z]{3}$")]
     pub currency: Option<String>,
-    /// An http(s) URL of at most 2048 characters.
-    #[schema(max_length = 2048)]
+    /// An http(s) URL of at most 2048 characters, no spaces.
+    #[schema(max_length = 2048, pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]*$")]
     pub image_url: Option<String>,
     /// The product's page, same rules as `imageUrl`.
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]*$")]
     pub url: Option<String>,
 }
 
@@ -166,7 +170,9 @@ pub struct Conversation {
 pub struct OpenConversationCustomer {
     #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$")]
     pub vendor_id: String,
-    /// 1 to 100 characters, one line; blank counts as absent.
+    /// 1 to 100 characters after trimming, one line, no control
+    /// characters; blank counts as absent.
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub vendor_name: Option<String>,
     pub product: Option<ProductCardInput>,
 }
@@ -177,7 +183,9 @@ pub struct OpenConversationCustomer {
 pub struct OpenConversationVendor {
     #[schema(pattern = r"^[A-Za-z0-9_.:@-]{1,128}$")]
     pub customer_id: String,
-    /// 1 to 100 characters, one line; blank counts as absent.
+    /// 1 to 100 characters after trimming, one line, no control
+    /// characters; blank counts as absent.
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub customer_name: Option<String>,
     pub product: Option<ProductCardInput>,
 }
