@@ -13,7 +13,7 @@
 // `souk projections verify`. See README.md.
 
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -61,7 +61,22 @@ const MINUTES = positive('minutes');
 const RATE = positive('rate');
 const PAIRS = positive('pairs');
 const RECONNECT_EVERY_S = Number(opt['reconnect-every']);
-const SOUK = opt.souk ? path.resolve(opt.souk) : path.join(repoRoot, 'target', 'release', 'souk');
+const SOUK_GIVEN = opt.souk ? path.resolve(opt.souk) : path.join(repoRoot, 'target', 'release', 'souk');
+// A copy, so that the server, `souk token` and `souk projections verify` are
+// the same build even when the shared target directory is rebuilt meanwhile.
+let SOUK = SOUK_GIVEN;
+let SOUK_BUILT = null;
+try {
+  SOUK_BUILT = statSync(SOUK_GIVEN).mtime;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'souk-soak-bin-'));
+  SOUK = path.join(dir, 'souk');
+  copyFileSync(SOUK_GIVEN, SOUK);
+  chmodSync(SOUK, 0o755);
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+} catch (e) {
+  console.error(`cannot copy ${SOUK_GIVEN}: ${e.message} (build it: cargo build --release -p souk-api)`);
+  process.exit(2);
+}
 const ACK_TIMEOUT_MS = 10_000;
 const REST_TIMEOUT_MS = 10_000;
 
@@ -670,7 +685,13 @@ function slope(values) {
 
 async function main() {
   const startedAt = new Date();
-  log(`soak: ${MINUTES} min, ${RATE} ops/s over ${PAIRS} pairs, reconnect every ${RECONNECT_EVERY_S} s, souk ${SOUK}`);
+  let commit = '';
+  try {
+    commit = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    /* not a checkout */
+  }
+  log(`soak: ${MINUTES} min, ${RATE} ops/s over ${PAIRS} pairs, reconnect every ${RECONNECT_EVERY_S} s, souk ${SOUK_GIVEN} (run from a copy)`);
   server = await startServer();
   const pid = server.proc.pid;
   let serverExit = null;
@@ -860,16 +881,10 @@ async function main() {
   }
   const pctStr = (t) => (t.growth === null ? '-' : `${t.growth >= 0 ? '+' : ''}${(t.growth * 100).toFixed(1)} %`);
   const memTotal = `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`;
-  let commit = '';
-  try {
-    commit = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    /* not a checkout */
-  }
   const md = [];
   md.push(`Command: \`node bench/soak/soak.mjs --minutes ${MINUTES} --rate ${RATE} --pairs ${PAIRS}${opt['reconnect-every'] !== '2' ? ` --reconnect-every ${RECONNECT_EVERY_S}` : ''}${opt['rate-per-user'] ? ` --rate-per-user ${opt['rate-per-user']}` : ''}\``);
   md.push('');
-  md.push(`Started ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores (\`nproc\` ${os.availableParallelism()}), ${memTotal} RAM, Node ${process.version}, souk at \`${commit || '?'}\` (release build).`);
+  md.push(`Started ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores (\`nproc\` ${os.availableParallelism()}), ${memTotal} RAM, Node ${process.version}; the souk binary built ${SOUK_BUILT.toISOString().slice(0, 16).replace('T', ' ')} UTC, HEAD \`${commit || '?'}\` at the start (a working tree may hold changes not in HEAD).`);
   md.push('');
   md.push('| minute | ops/s | sends acked | delivery p50 ms | p99 ms | max ms | REST p99 ms | errors | reconnects | RSS MiB | open fds | threads | souk CPU % | load CPU % | log MiB | machine loadavg |');
   md.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -879,8 +894,11 @@ async function main() {
   md.push('');
   md.push('| trend | ' + rss.label + ' | growth | slope after minute 5 |');
   md.push('| --- | --- | ---: | ---: |');
-  md.push(`| RSS | ${rss.base?.toFixed(1)} → ${rss.tail?.toFixed(1)} MiB | ${pctStr(rss)} | ${slope(samples.map((s) => s.rssMiB))?.toFixed(3) ?? '-'} MiB/min |`);
-  md.push(`| open fds | ${fds.base?.toFixed(1)} → ${fds.tail?.toFixed(1)} | ${pctStr(fds)} | ${slope(samples.map((s) => s.fds))?.toFixed(3) ?? '-'} /min |`);
+  const rssSlope = slope(samples.map((s) => s.rssMiB));
+  const sendsPerMin = mean(samples.filter((s) => s.minute >= 5).map((s) => s.sends));
+  const perMessage = rssSlope !== null && sendsPerMin ? ` (${((rssSlope * 1024) / sendsPerMin).toFixed(2)} KiB per acknowledged message)` : '';
+  md.push(`| RSS | ${rss.base?.toFixed(1) ?? '-'} → ${rss.tail?.toFixed(1) ?? '-'} MiB | ${pctStr(rss)} | ${rssSlope?.toFixed(3) ?? '-'} MiB/min${perMessage} |`);
+  md.push(`| open fds | ${fds.base?.toFixed(1) ?? '-'} → ${fds.tail?.toFixed(1) ?? '-'} | ${pctStr(fds)} | ${slope(samples.map((s) => s.fds))?.toFixed(3) ?? '-'} /min |`);
   md.push(`| delivery p99 | ${fmtMs(p99.base)} → ${fmtMs(p99.tail)} ms | ${pctStr(p99)} | ${slope(samples.map((s) => s.p99))?.toFixed(3) ?? '-'} ms/min |`);
   md.push('');
   const c = logCheck.counts;
