@@ -3,7 +3,8 @@
 # (npm packages, Debian's Chromium and PostgreSQL), starts a private
 # PostgreSQL for the tests that need one (stopped at exit), then checks that
 # no link leaves the repository and runs the Rust suites, the client kit's
-# and the web app's unit tests, the webhook receiver example, the Socket.IO
+# and the web app's unit tests, Schemathesis against the OpenAPI document,
+# the webhook receiver example, the Socket.IO
 # suite with the official socket.io-client, the cluster suite (three nodes
 # sharing one PostgreSQL log) and the browser tests.
 set -euo pipefail
@@ -60,6 +61,9 @@ npm run --prefix web test:unit
 step "release build and web app"
 cargo build --release -p souk-api
 npm run --prefix web build
+
+step "Schemathesis: the release binary against its own OpenAPI document"
+SOUK_BIN="$PWD/target/release/souk" scripts/schemathesis.sh
 
 step "example: a marketplace backend receiving webhooks"
 SOUK_BIN="$PWD/target/release/souk" node --test examples/marketplace-backend/test.mjs
