@@ -1,9 +1,10 @@
 // Types of @souk/client: every object, request, answer, socket event and ack
 // of souk's wire contract (docs/api.md), and the kit's own API.
 //
-// Written by hand from docs/api.md. When the server publishes an OpenAPI
-// document (GET /api/openapi.json), the REST types below are to be checked
-// against types generated from it: see "Types" in ../README.md.
+// Written by hand from docs/api.md. The REST types are checked against
+// types generated from the server's OpenAPI document (GET /api/openapi.json,
+// snapshot in ../openapi.json) by ../test/types/openapi-check.ts: see "Types"
+// in ../README.md.
 
 import type { StoreApi, UseBoundStore } from 'zustand';
 
@@ -303,6 +304,19 @@ export interface Health {
   projections?: 'ok' | 'unavailable';
   /** Cluster mode only. */
   presence?: 'ok' | 'unavailable';
+  /** Only with 503: how far the read models got. */
+  readModels?: ReadModelsHealth;
+}
+
+export interface ReadModelsHealth {
+  /** `lagging`: running, but more than 8,192 events behind the log. */
+  state: 'idle' | 'checking' | 'rebuilding' | 'catching_up' | 'running' | 'retrying' | 'stopped' | 'lagging';
+  /** The last log position they applied. */
+  position: number;
+  /** The log's last position. */
+  logEnd: number;
+  /** The last failure, or null. */
+  error: string | null;
 }
 
 /** `GET /api/config` (web app). */
