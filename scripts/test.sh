@@ -62,6 +62,9 @@ step "release build and web app"
 cargo build --release -p souk-api
 npm run --prefix web build
 
+step "the client kit's OpenAPI snapshot matches what the release binary serves"
+SOUK_BIN="$PWD/target/release/souk" npm run --prefix clients/js test:openapi
+
 step "Schemathesis: the release binary against its own OpenAPI document"
 SOUK_BIN="$PWD/target/release/souk" scripts/schemathesis.sh
 
