@@ -194,20 +194,19 @@ async fn events_replay_and_projections_from_the_command_line() {
     assert!(ok, "{out}");
 }
 
+/// `souk token --data-dir DATA` with more arguments.
+fn mint(data: &str, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["token", "--data-dir", data];
+    all.extend_from_slice(args);
+    souk(&all)
+}
+
 #[test]
 fn tokens_are_minted_with_the_data_directory_secret() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     // No secret there yet: minting one the server would not know is refused.
-    let (ok, out, err) = souk(&[
-        "token",
-        "--data-dir",
-        data,
-        "--user",
-        "c-42",
-        "--role",
-        "customer",
-    ]);
+    let (ok, out, err) = mint(data, &["--user", "c-42", "--role", "customer"]);
     assert!(!ok && out.is_empty(), "{out}");
     assert!(err.contains("no signing secret"), "{err}");
     assert!(
@@ -216,19 +215,12 @@ fn tokens_are_minted_with_the_data_directory_secret() {
     );
     // The server makes one on its first start.
     let keys = souk_api::auth::TokenKeys::load(dir.path(), None).unwrap();
-    let (ok, out, err) = souk(&[
-        "token",
-        "--data-dir",
+    let (ok, out, err) = mint(
         data,
-        "--user",
-        "c-42",
-        "--role",
-        "customer",
-        "--name",
-        "Alice",
-        "--ttl",
-        "1h",
-    ]);
+        &[
+            "--user", "c-42", "--role", "customer", "--name", "Alice", "--ttl", "1h",
+        ],
+    );
     assert!(ok, "{err}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -236,53 +228,30 @@ fn tokens_are_minted_with_the_data_directory_secret() {
     let p = rt.block_on(keys.verify(out.trim())).unwrap();
     assert_eq!(p.id.as_str(), "c-42");
     assert_eq!(p.role, Role::Customer);
-    let (ok, _, err) = souk(&[
-        "token",
-        "--data-dir",
-        data,
-        "--user",
-        "c 42",
-        "--role",
-        "customer",
-    ]);
+    let (ok, _, err) = mint(data, &["--user", "c 42", "--role", "customer"]);
     assert!(!ok && err.contains("--user"), "{err}");
-    let (ok, _, err) = souk(&[
-        "token",
-        "--data-dir",
-        data,
-        "--user",
-        "c-42",
-        "--role",
-        "admin",
-    ]);
+    let (ok, _, err) = mint(data, &["--user", "c-42", "--role", "admin"]);
     assert!(!ok && err.contains("--role"), "{err}");
     // Beyond the maximum lifetime the server would refuse it: refused here.
-    let (ok, _, err) = souk(&[
-        "token",
-        "--data-dir",
+    let (ok, _, err) = mint(
         data,
-        "--user",
-        "c-42",
-        "--role",
-        "customer",
-        "--ttl",
-        "60d",
-    ]);
+        &["--user", "c-42", "--role", "customer", "--ttl", "60d"],
+    );
     assert!(!ok && err.contains("at most"), "{err}");
     // A token passes the server's issuer and audience rules when given them.
-    let (ok, out, err) = souk(&[
-        "token",
-        "--data-dir",
+    let (ok, out, err) = mint(
         data,
-        "--user",
-        "c-42",
-        "--role",
-        "customer",
-        "--jwt-issuer",
-        "https://id.example",
-        "--jwt-audience",
-        "souk",
-    ]);
+        &[
+            "--user",
+            "c-42",
+            "--role",
+            "customer",
+            "--jwt-issuer",
+            "https://id.example",
+            "--jwt-audience",
+            "souk",
+        ],
+    );
     assert!(ok, "{err}");
     let strict = keys.clone().with_rules(souk_api::auth::TokenSettings {
         jwt_issuer: Some("https://id.example".into()),
