@@ -135,13 +135,15 @@ impl Presence {
         self.hooks.lock().expect("presence hooks lock poisoned")
     }
 
+    /// Counts one more local socket of the user (see
+    /// [`Presence::connected_with_ticket`], which the edge calls).
     pub fn connected(&self, user: &UserId, role: Role) -> Transition {
-        self.count_in(user, role).0
+        self.connected_with_ticket(user, role).0
     }
 
-    /// Counts one more local socket of the user; the publish ticket in
-    /// cluster mode.
-    fn count_in(&self, user: &UserId, role: Role) -> (Transition, Option<u64>) {
+    /// Counts one more local socket of the user, and gives the ticket of its
+    /// write to PostgreSQL in cluster mode (for [`Presence::written`]).
+    pub fn connected_with_ticket(&self, user: &UserId, role: Role) -> (Transition, Option<u64>) {
         let key = (user.clone(), role);
         let transition = {
             let mut view = self.view();
@@ -257,13 +259,6 @@ impl Presence {
             .map(|t| t.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
         let _ = tx.send(key);
         ticket
-    }
-
-    /// Counts one more socket of the user, as [`Presence::connected`], and
-    /// gives the ticket of its write to PostgreSQL in cluster mode (for
-    /// [`Presence::written`]).
-    pub fn connected_with_ticket(&self, user: &UserId, role: Role) -> (Transition, Option<u64>) {
-        self.count_in(user, role)
     }
 
     /// Cluster mode: waits until the change of `ticket` is written to
