@@ -161,7 +161,8 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
-fn now_secs() -> u64 {
+/// Now, in seconds since the epoch: the unit of `exp`, `nbf` and `iat`.
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

@@ -19,7 +19,7 @@ use super::rate::SocketLimiter;
 use super::relay::RelayHandle;
 use super::request::{ack_err, ack_ok, ack_sent, Ack, ClientEvent, Request};
 use super::rooms;
-use crate::auth::Principal;
+use crate::auth::{now_secs, Principal};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::presence::Transition;
@@ -107,13 +107,6 @@ impl std::fmt::Display for Refused {
             Self::TooManySockets => "too many connections",
         })
     }
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }
 
 /// The connect middleware: verifies `auth.token`, then readies the socket.
