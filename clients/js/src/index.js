@@ -1,7 +1,7 @@
 // @souk/client: souk's wire contract (docs/api.md) for JavaScript front ends.
 // Types: types/index.d.ts. React helpers: '@souk/client/react'.
 
-export { ApiError, createChatApi, errorFrom, fetchAnalytics, fetchConfig, fetchDemoToken, fetchDemoUsers, request, socketUrlOf } from './rest.js';
+export { ApiError, createChatApi, createOperatorApi, errorFrom, fetchAnalytics, fetchConfig, fetchDemoToken, fetchDemoUsers, request, socketUrlOf } from './rest.js';
 export { ChatSocket } from './socket.js';
 export {
   applyRead,

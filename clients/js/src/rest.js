@@ -63,8 +63,8 @@ function joinUrl(baseUrl, path) {
   return `${String(baseUrl).replace(/\/+$/, '')}${path}`;
 }
 
-export async function request(method, path, { token, body, signal, baseUrl = '', fetch: fetchImpl } = {}) {
-  const headers = { Accept: 'application/json' };
+export async function request(method, path, { token, body, signal, baseUrl = '', fetch: fetchImpl, as = 'json' } = {}) {
+  const headers = { Accept: as === 'text' ? 'text/html, text/plain, */*' : 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const doFetch = fetchImpl ?? globalThis.fetch;
@@ -81,6 +81,7 @@ export async function request(method, path, { token, body, signal, baseUrl = '',
     throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection.');
   }
   const text = await res.text();
+  if (as === 'text' && res.ok) return text;
   let data = null;
   if (text) {
     try {
@@ -135,9 +136,57 @@ export function createChatApi(token, role, { baseUrl = '', fetch: fetchImpl } = 
     unread() {
       return call('GET', '/unread');
     },
-    /** `{ events, next }`: the conversation's recorded events (audit). */
+    /** `{ events, next }`: the conversation's recorded events (audit), each with its hash. */
     events(conversationId, { from, limit } = {}) {
       return call('GET', `/${encodeURIComponent(conversationId)}/events${query({ from, limit })}`);
+    },
+    /**
+     * The conversation as it was just after the event at stream revision `at`
+     * (the latest when left out): `StateAt`.
+     */
+    state(conversationId, at) {
+      return call('GET', `/${encodeURIComponent(conversationId)}/state${query({ at })}`);
+    },
+    /** The dispute transcript: its JSON (`format` `json`, default) or the printable HTML page as text. */
+    transcript(conversationId, format = 'json') {
+      return call('GET', `/${encodeURIComponent(conversationId)}/transcript${query({ format })}`, {
+        as: format === 'html' ? 'text' : 'json',
+      });
+    },
+  };
+}
+
+/**
+ * The operator routes (`/api/operator`, a token with role `operator`): read
+ * only, and every call names its `reason` (3 to 500 characters). Each
+ * per-conversation call is recorded in that conversation's log first
+ * (`SupportAccessed`), where its participants see it.
+ */
+export function createOperatorApi(token, { baseUrl = '', fetch: fetchImpl } = {}) {
+  const call = (path, params, opts) =>
+    request('GET', `/api/operator/conversations${path}${query(params)}`, { token, baseUrl, fetch: fetchImpl, ...opts });
+  const one = (id) => `/${encodeURIComponent(id)}`;
+  return {
+    role: 'operator',
+    /** `{ conversations }`: those where `participant` is the customer or the vendor. */
+    searchConversations(participant, reason, signal) {
+      return call('', { participant, reason }, { signal });
+    },
+    /** `{ conversation, messages, hasMore }`: the conversation and its first page of messages. */
+    conversation(id, reason) {
+      return call(one(id), { reason });
+    },
+    /** `{ events, next }` as the participants' route. */
+    events(id, reason, { from, limit } = {}) {
+      return call(`${one(id)}/events`, { reason, from, limit });
+    },
+    /** `StateAt` at revision `at` (the latest when null or left out). */
+    state(id, at, reason) {
+      return call(`${one(id)}/state`, { reason, at });
+    },
+    /** The transcript: JSON, or the printable HTML page as text. */
+    transcript(id, format = 'json', reason) {
+      return call(`${one(id)}/transcript`, { reason, format }, { as: format === 'html' ? 'text' : 'json' });
     },
   };
 }

@@ -1,7 +1,7 @@
 // The REST client against a fake fetch: paths, headers, bodies, errors.
 
 import { describe, expect, test } from 'vitest';
-import { ApiError, createChatApi, fetchAnalytics, request } from '../src/index.js';
+import { ApiError, createChatApi, createOperatorApi, fetchAnalytics, request } from '../src/index.js';
 import { CONV, fakeFetch, msg, reply } from './helpers.js';
 
 describe('createChatApi', () => {
@@ -78,5 +78,71 @@ describe('createChatApi', () => {
     const fetch = fakeFetch({ 'GET /api/vendor/analytics': (req) => ({ query: req.query }) });
     const res = await fetchAnalytics('tok', { from: '2026-11-01', to: '2026-12-01' }, { fetch });
     expect(res.query).toEqual({ from: '2026-11-01', to: '2026-12-01' });
+  });
+});
+
+describe('audit and replay routes', () => {
+  test('participants: state at a revision, and the transcript as JSON or as HTML text', async () => {
+    const fetch = fakeFetch({
+      [`GET /api/chat/${CONV}/state`]: (req) => ({ conversationId: CONV, at: Number(req.query.at ?? 7), lastRevision: 7 }),
+      [`GET /api/vendor/chat/${CONV}/transcript`]: (req) =>
+        req.query.format === 'html' ? '<!doctype html><p>transcript</p>' : { conversationId: CONV, events: [], finalHash: 'ab' },
+    });
+    const customer = createChatApi('tok', 'customer', { fetch });
+    expect((await customer.state(CONV, 3)).at).toBe(3);
+    expect(fetch.calls[0].query).toEqual({ at: '3' });
+    expect((await customer.state(CONV, 0)).at).toBe(0);
+    expect(fetch.calls[1].query).toEqual({ at: '0' });
+    expect((await customer.state(CONV)).at).toBe(7);
+    expect(fetch.calls[2].query).toEqual({});
+
+    const vendor = createChatApi('tok', 'vendor', { fetch });
+    expect((await vendor.transcript(CONV)).finalHash).toBe('ab');
+    expect(fetch.calls[3].query).toEqual({ format: 'json' });
+    expect(await vendor.transcript(CONV, 'html')).toBe('<!doctype html><p>transcript</p>');
+    expect(fetch.calls[4].query).toEqual({ format: 'html' });
+    expect(fetch.calls[4].headers.Accept).toMatch(/text\/html/);
+    expect(fetch.calls[4].headers.Authorization).toBe('Bearer tok');
+  });
+
+  test('an HTML transcript that fails still rejects with the server’s error', async () => {
+    const fetch = fakeFetch({
+      [`GET /api/chat/${CONV}/transcript`]: () => reply(404, { error: { code: 'not_found', message: 'no such conversation' } }),
+    });
+    const e = await createChatApi('tok', 'customer', { fetch }).transcript(CONV, 'html').catch((x) => x);
+    expect([e.status, e.code, e.message]).toEqual([404, 'not_found', 'no such conversation']);
+  });
+
+  test('operator: every call carries its reason; ids and participants are encoded', async () => {
+    const seen = (req) => ({ path: req.path, query: req.query });
+    const fetch = fakeFetch({
+      'GET /api/operator/conversations': seen,
+      [`GET /api/operator/conversations/${CONV}`]: seen,
+      [`GET /api/operator/conversations/${CONV}/events`]: seen,
+      [`GET /api/operator/conversations/${CONV}/state`]: seen,
+      [`GET /api/operator/conversations/${CONV}/transcript`]: (req) => (req.query.format === 'html' ? '<p>t</p>' : seen(req)),
+    });
+    const op = createOperatorApi('op-tok', { fetch, baseUrl: 'https://chat.example' });
+    const reason = 'Refund dispute #812';
+    expect((await op.searchConversations('c-alice@x', reason)).query).toEqual({ participant: 'c-alice@x', reason });
+    expect(fetch.calls[0].url).toBe(
+      'https://chat.example/api/operator/conversations?participant=c-alice%40x&reason=Refund+dispute+%23812',
+    );
+    expect((await op.conversation(CONV, reason)).query).toEqual({ reason });
+    expect((await op.events(CONV, reason, { from: 0, limit: 1000 })).query).toEqual({ reason, from: '0', limit: '1000' });
+    expect((await op.state(CONV, 5, reason)).query).toEqual({ reason, at: '5' });
+    expect((await op.state(CONV, null, reason)).query).toEqual({ reason });
+    expect((await op.transcript(CONV, 'json', reason)).query).toEqual({ reason, format: 'json' });
+    expect(await op.transcript(CONV, 'html', reason)).toBe('<p>t</p>');
+    for (const call of fetch.calls) expect(call.headers.Authorization).toBe('Bearer op-tok');
+  });
+
+  test('operator: a refusal is an ApiError with the server’s code', async () => {
+    const fetch = fakeFetch({
+      'GET /api/operator/conversations': () => reply(400, { error: { code: 'invalid_request', message: 'reason: 3 to 500 characters' } }),
+    });
+    const e = await createOperatorApi('tok', { fetch }).searchConversations('c-1', 'x').catch((x) => x);
+    expect(e).toBeInstanceOf(ApiError);
+    expect([e.status, e.code, e.retryable]).toEqual([400, 'invalid_request', false]);
   });
 });

@@ -254,6 +254,20 @@ export interface TypingStoppedData extends TypingStartedData {
   reason: 'stopped' | 'expired' | 'messageSent';
 }
 
+/** An operator (support staff) read the conversation: recorded before the answer. */
+export interface SupportAccessedData {
+  operatorId: UserId;
+  operatorName: string | null;
+  /** The reason the operator gave, 3 to 500 characters. */
+  reason: string;
+  /** Which view: `conversation`, `events`, `state` or `transcript`. */
+  view: string;
+  at: Time;
+}
+
+/** Lowercase hex SHA-256 (64 characters). */
+export type Hash = string;
+
 interface RecordedEventBase<T extends string, D> {
   /** The event's place in the whole log. */
   position: number;
@@ -263,6 +277,8 @@ interface RecordedEventBase<T extends string, D> {
   version: number;
   data: D;
   recordedAt: Time;
+  /** Chains the event to the previous one of its stream (the first to 32 zero bytes). */
+  hash: Hash;
 }
 
 export type RecordedEvent =
@@ -270,12 +286,102 @@ export type RecordedEvent =
   | RecordedEventBase<'MessageSent', MessageSentData>
   | RecordedEventBase<'MessageRead', MessageReadData>
   | RecordedEventBase<'TypingStarted', TypingStartedData>
-  | RecordedEventBase<'TypingStopped', TypingStoppedData>;
+  | RecordedEventBase<'TypingStopped', TypingStoppedData>
+  | RecordedEventBase<'SupportAccessed', SupportAccessedData>;
 
 export interface EventPage {
   events: RecordedEvent[];
   /** The `from` of the next page, or null at the end. */
   next: number | null;
+}
+
+/** One side's figures in a state. */
+export interface SideState {
+  /** This side has read the other side's messages up to this seq. */
+  readUpToSeq: number;
+  /** Messages of the other side this side has not read. */
+  unread: number;
+  typing: boolean;
+  lastReadAt: Time | null;
+}
+
+/** A message as a state has it (`readAt`: when the other side's marker covered it). */
+export interface StateMessage {
+  seq: number;
+  id: Uuid;
+  sender: Sender;
+  kind: MessageKind;
+  text: string | null;
+  product: ProductCard | null;
+  clientMessageId: string | null;
+  sentAt: Time;
+  readAt: Time | null;
+}
+
+/**
+ * `GET {side}/:conversationId/state?at=` (and the operator's): the
+ * conversation as it was just after the event at stream revision `at`,
+ * folded from the log.
+ */
+export interface StateAt {
+  conversationId: Uuid;
+  started: boolean;
+  customer: NamedParticipant | null;
+  vendor: NamedParticipant | null;
+  product: ProductCard | null;
+  createdAt: Time | null;
+  updatedAt: Time | null;
+  eventsApplied: number;
+  lastPosition: number | null;
+  lastRecordedAt: Time | null;
+  sides: { customer: SideState; vendor: SideState };
+  messages: StateMessage[];
+  /** The revision shown. */
+  at: number;
+  /** The stream's last revision. */
+  lastRevision: number;
+  /** The event at `at`. */
+  event: RecordedEvent;
+  /** Whether the hash chain up to `at` verifies. */
+  chainValid?: boolean;
+}
+
+/** `GET {side}/:conversationId/state` query. */
+export interface StateQuery {
+  at?: number;
+}
+
+export type TranscriptFormat = 'json' | 'html';
+
+/** The dispute transcript (JSON): every event with its hash, the final hash and a digest. */
+export interface Transcript {
+  conversationId: Uuid;
+  events: RecordedEvent[];
+  finalHash: Hash | null;
+  [field: string]: unknown;
+}
+
+/** `GET /api/operator/conversations` answer. */
+export interface OperatorConversationList {
+  conversations: OperatorConversationSummary[];
+}
+
+/** A conversation as the operator's search lists it. */
+export interface OperatorConversationSummary {
+  id: Uuid;
+  customer: NamedParticipant | Participant;
+  vendor: NamedParticipant | Participant;
+  product: ProductCard | null;
+  lastMessage: Message | null;
+  updatedAt: Time;
+  createdAt?: Time;
+}
+
+/** `GET /api/operator/conversations/:id` answer. */
+export interface OperatorConversation {
+  conversation: OperatorConversationSummary;
+  messages: Message[];
+  hasMore: boolean;
 }
 
 /** `GET /api/vendor/analytics` query: RFC 3339 times or `YYYY-MM-DD` dates. */
@@ -511,7 +617,13 @@ export declare function errorFrom(status: number, body: unknown): ApiError;
 export declare function request<T = unknown>(
   method: 'GET' | 'POST' | 'PUT' | 'HEAD',
   path: string,
-  options?: HttpOptions & { token?: string; body?: unknown; signal?: AbortSignal },
+  options?: HttpOptions & {
+    token?: string;
+    body?: unknown;
+    signal?: AbortSignal;
+    /** `text`: a successful answer's body as text (HTML), not parsed. */
+    as?: 'json' | 'text';
+  },
 ): Promise<T>;
 
 /** Options of `openConversation`, for either side: `otherId` is the vendor's or the customer's id. */
@@ -531,9 +643,31 @@ export interface ChatApi {
   markAllRead(conversationId: Uuid): Promise<ReadReceipt>;
   unread(): Promise<UnreadCounts>;
   events(conversationId: Uuid, query?: EventsQuery): Promise<EventPage>;
+  /** The conversation as it was at revision `at` (the latest when left out). */
+  state(conversationId: Uuid, at?: number | null): Promise<StateAt>;
+  transcript(conversationId: Uuid, format?: 'json'): Promise<Transcript>;
+  /** The printable HTML page, as text. */
+  transcript(conversationId: Uuid, format: 'html'): Promise<string>;
 }
 
 export declare function createChatApi(token: string, role: Role, options?: HttpOptions): ChatApi;
+
+/**
+ * The operator routes (`/api/operator/...`, a token with role `operator`),
+ * read only; each call names its reason (3 to 500 characters), and each
+ * per-conversation call is recorded in that conversation's log first.
+ */
+export interface OperatorApi {
+  role: 'operator';
+  searchConversations(participant: UserId, reason: string, signal?: AbortSignal): Promise<OperatorConversationList>;
+  conversation(id: Uuid, reason: string): Promise<OperatorConversation>;
+  events(id: Uuid, reason: string, query?: EventsQuery): Promise<EventPage>;
+  state(id: Uuid, at: number | null | undefined, reason: string): Promise<StateAt>;
+  transcript(id: Uuid, format: 'json' | undefined, reason: string): Promise<Transcript>;
+  transcript(id: Uuid, format: 'html', reason: string): Promise<string>;
+}
+
+export declare function createOperatorApi(token: string, options?: HttpOptions): OperatorApi;
 
 export declare function fetchAnalytics(token: string, query?: AnalyticsQuery, options?: HttpOptions): Promise<Analytics>;
 

@@ -12,6 +12,7 @@ import {
   contiguousEnd,
   createChatApi,
   createChatStore,
+  createOperatorApi,
   mergeMessages,
   otherOf,
   userFromToken,
@@ -31,7 +32,9 @@ import type {
   MessagePage,
   ProductCard,
   ReadReceipt,
+  RecordedEvent,
   SendMessageAck,
+  StateAt,
   ServerEvents,
   ServerToClientEvents,
   UnreadCounts,
@@ -106,9 +109,42 @@ const events: EventPage = {
         at: '2026-12-01T04:19:34.204Z',
       },
       recordedAt: '2026-12-01T04:19:34.204Z',
+      hash: '5f0c3b8e2a9d4c7b1e6f0a3d8c2b5e9f4a7d1c6b0e3f8a2d5c9b4e7f1a6d0c3b',
     },
   ],
   next: 2,
+};
+
+const supportAccess: RecordedEvent = {
+  position: 9,
+  revision: 4,
+  type: 'SupportAccessed',
+  version: 1,
+  data: { operatorId: 'o-sam', operatorName: 'Sam Reyes', reason: 'Refund dispute #812', view: 'state', at: '2026-12-01T05:00:00.000Z' },
+  recordedAt: '2026-12-01T05:00:00.000Z',
+  hash: '0'.repeat(64),
+};
+
+const stateAt: StateAt = {
+  conversationId: '49316337-9ec1-52e4-8b6c-d7dc6d8ef7a9',
+  started: true,
+  customer: { id: 'c-42', name: 'Alice' },
+  vendor: { id: 'v-7', name: null },
+  product: null,
+  createdAt: '2026-12-01T04:19:30.513Z',
+  updatedAt: '2026-12-01T04:19:34.204Z',
+  eventsApplied: 2,
+  lastPosition: 2,
+  lastRecordedAt: '2026-12-01T04:19:34.204Z',
+  sides: {
+    customer: { readUpToSeq: 0, unread: 0, typing: false, lastReadAt: null },
+    vendor: { readUpToSeq: 0, unread: 1, typing: true, lastReadAt: null },
+  },
+  messages: [{ ...message, readAt: null }].map(({ conversationId, ...m }) => (void conversationId, m)),
+  at: 1,
+  lastRevision: 4,
+  event: events.events[0],
+  chainValid: true,
 };
 
 const analytics: Analytics = {
@@ -186,6 +222,20 @@ async function rest() {
   return [first, readId];
 }
 
+async function audit() {
+  const past = await api.state(conversation.id, 3);
+  const unreadThen: number = past.sides.customer.unread + past.lastRevision;
+  const html: string = await api.transcript(conversation.id, 'html');
+  const json = await api.transcript(conversation.id);
+  const op = createOperatorApi('a.b.c');
+  const found = await op.searchConversations('c-42', 'Refund dispute #812');
+  const s = await op.state(found.conversations[0].id, null, 'Refund dispute #812');
+  const t: string = await op.transcript(s.conversationId, 'html', 'Refund dispute #812');
+  // @ts-expect-error the reason is required
+  await op.conversation(s.conversationId);
+  return [unreadThen, html, json.finalHash, t];
+}
+
 const socket = new ChatSocket('https://chat.example:8081', 'a.b.c');
 socket.on('user_offline', ({ userId, lastSeenAt }) => void [userId, lastSeenAt]);
 socket.on('message_read', (e: ServerEvents['message_read']) => void e.messageId);
@@ -211,4 +261,4 @@ function Badge(): number {
 }
 
 void [card, error, page, history, receipt, unread, events, analytics, joinAck, sendAck, refused, markAck];
-void [badError, badKind, total, online, rest, acks, end, Badge];
+void [badError, badKind, total, online, rest, acks, end, Badge, supportAccess, stateAt, audit];
