@@ -1,4 +1,5 @@
-//! Commands: what a participant asks a conversation to do.
+//! Commands: what a participant (or, to record a support access, an
+//! operator) asks a conversation to do.
 //!
 //! Commands carry everything `decide` needs, including the time and the id of a
 //! new message, so that `decide` stays a pure function.
@@ -6,6 +7,7 @@
 use crate::content::{MessageContent, ProductCard};
 use crate::event::{Participant, TypingStopReason};
 use crate::ids::{ClientMessageId, ConversationId, DisplayName, MessageId, Role, UserId};
+use crate::support::{Operator, SupportReason, SupportView};
 use crate::time::Timestamp;
 
 /// The authenticated user behind a command.
@@ -56,6 +58,16 @@ pub enum Command {
         reason: TypingStopReason,
         at: Timestamp,
     },
+    /// Record that an operator (support staff, not a participant) reads the
+    /// conversation's `view` for `reason`. A repeat within
+    /// [`SUPPORT_ACCESS_WINDOW`](crate::SUPPORT_ACCESS_WINDOW) records
+    /// nothing.
+    RecordSupportAccess {
+        operator: Operator,
+        reason: SupportReason,
+        view: SupportView,
+        at: Timestamp,
+    },
 }
 
 impl Command {
@@ -81,10 +93,11 @@ impl Command {
         (conversation_id, command)
     }
 
-    /// The user acting, when the command has one.
+    /// The participant acting, when the command has one (a start names
+    /// both participants; a support access, an operator).
     pub fn actor(&self) -> Option<&Actor> {
         match self {
-            Command::StartConversation { .. } => None,
+            Command::StartConversation { .. } | Command::RecordSupportAccess { .. } => None,
             Command::SendMessage { by, .. }
             | Command::MarkRead { by, .. }
             | Command::MarkAllRead { by, .. }

@@ -13,6 +13,8 @@
 //! - the `clientMessageId`s recently used, to recognise a retried send: the
 //!   last [`IDEMPOTENCY_WINDOW`] of the conversation (a retry comes seconds
 //!   after its original, not a thousand messages later);
+//! - the conversation's last [`SUPPORT_ACCESS_MEMORY`] support accesses
+//!   (operator, reason, time), to recognise a repeated access;
 //! - nothing of the text, products or names of past messages.
 //!
 //! So a 20,000-message conversation costs an actor under 1 MB (its ids with
@@ -23,8 +25,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::event::ConversationEvent;
-use crate::ids::{ClientMessageId, MessageId, Role};
+use crate::ids::{ClientMessageId, MessageId, Role, UserId};
 use crate::state::{ConversationInfo, ConversationState};
+use crate::support::{SupportReason, SUPPORT_ACCESS_MEMORY};
 use crate::time::Timestamp;
 
 /// How many of a conversation's most recent `clientMessageId`s are
@@ -46,6 +49,9 @@ pub trait Facts {
     /// The last message sent by `role` with seq at most `max_seq`: its seq
     /// and id.
     fn last_message_from(&self, role: Role, max_seq: u64) -> Option<(u64, MessageId)>;
+    /// When `operator` last recorded an access for `reason`, among the
+    /// conversation's last [`SUPPORT_ACCESS_MEMORY`] support accesses.
+    fn last_support_access(&self, operator: &UserId, reason: &SupportReason) -> Option<Timestamp>;
 }
 
 impl Facts for ConversationState {
@@ -77,6 +83,15 @@ impl Facts for ConversationState {
     fn last_message_from(&self, role: Role, max_seq: u64) -> Option<(u64, MessageId)> {
         ConversationState::last_message_from(self, role, max_seq).map(|m| (m.seq, m.message_id))
     }
+
+    fn last_support_access(&self, operator: &UserId, reason: &SupportReason) -> Option<Timestamp> {
+        self.support_accesses
+            .iter()
+            .rev()
+            .take(SUPPORT_ACCESS_MEMORY)
+            .find(|a| &a.operator.id == operator && &a.reason == reason)
+            .map(|a| a.at)
+    }
 }
 
 /// A conversation as its actor keeps it: see the module docs.
@@ -97,6 +112,9 @@ pub struct CompactState {
     last_read_at: [Option<Timestamp>; 2],
     /// Whether each side is typing.
     pub typing: [bool; 2],
+    /// The last [`SUPPORT_ACCESS_MEMORY`] support accesses, oldest first:
+    /// who, why, when.
+    support_accesses: VecDeque<(UserId, SupportReason, Timestamp)>,
     /// How many events have been applied.
     pub events_applied: u64,
 }
@@ -151,9 +169,16 @@ impl CompactState {
     /// of live actors).
     pub fn heap_bytes(&self) -> usize {
         let client_entry = std::mem::size_of::<(Role, ClientMessageId)>() + 64 + 16;
+        let access_entry = std::mem::size_of::<(UserId, SupportReason, Timestamp)>();
+        let accesses: usize = self
+            .support_accesses
+            .iter()
+            .map(|(id, reason, _)| access_entry + id.as_str().len() + reason.as_str().len())
+            .sum();
         self.ids.capacity() * std::mem::size_of::<MessageId>()
             + self.vendor_bits.capacity() * 8
             + self.client_order.len() * client_entry * 2
+            + accesses
             + 512
     }
 
@@ -192,6 +217,13 @@ impl CompactState {
             }
             ConversationEvent::TypingStarted(e) => self.typing[e.role.index()] = true,
             ConversationEvent::TypingStopped(e) => self.typing[e.role.index()] = false,
+            ConversationEvent::SupportAccessed(e) => {
+                self.support_accesses
+                    .push_back((e.operator.id.clone(), e.reason.clone(), e.at));
+                if self.support_accesses.len() > SUPPORT_ACCESS_MEMORY {
+                    self.support_accesses.pop_front();
+                }
+            }
         }
     }
 
@@ -270,6 +302,14 @@ impl Facts for CompactState {
             .rev()
             .find(|&i| self.side_of(i) == role)
             .map(|i| (i + 1, self.ids[i as usize]))
+    }
+
+    fn last_support_access(&self, operator: &UserId, reason: &SupportReason) -> Option<Timestamp> {
+        self.support_accesses
+            .iter()
+            .rev()
+            .find(|(id, r, _)| id == operator && r == reason)
+            .map(|&(_, _, at)| at)
     }
 }
 

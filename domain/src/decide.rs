@@ -4,14 +4,17 @@ use crate::command::{Actor, Command};
 use crate::compact::Facts;
 use crate::error::DomainError;
 use crate::event::{
-    ConversationEvent, ConversationStarted, MessageRead, MessageSent, Sender, Typing,
-    TypingStopReason,
+    ConversationEvent, ConversationStarted, MessageRead, MessageSent, Sender, SupportAccessed,
+    Typing, TypingStopReason,
 };
 use crate::state::ConversationInfo;
+use crate::support::SUPPORT_ACCESS_WINDOW;
 
 /// Decides what `command` records. An empty list means the command is already
 /// satisfied (an existing conversation, a repeated send, a read marker that is
-/// already there, typing that is already on): nothing new is recorded.
+/// already there, typing that is already on, a support access that repeats
+/// one recorded less than [`SUPPORT_ACCESS_WINDOW`] before): nothing new is
+/// recorded.
 ///
 /// `state` is any state that knows the [`Facts`]: the full
 /// [`ConversationState`](crate::ConversationState) or an actor's
@@ -48,13 +51,39 @@ pub fn decide<S: Facts + ?Sized>(
     }
 
     let info = state.info().ok_or(DomainError::ConversationNotFound)?;
+
+    if let Command::RecordSupportAccess {
+        operator,
+        reason,
+        view,
+        at,
+    } = command
+    {
+        let window = SUPPORT_ACCESS_WINDOW.as_millis() as i64;
+        let repeat = state
+            .last_support_access(&operator.id, reason)
+            .is_some_and(|before| at.millis() - before.millis() < window);
+        return Ok(if repeat {
+            vec![]
+        } else {
+            vec![ConversationEvent::SupportAccessed(SupportAccessed {
+                operator: operator.clone(),
+                reason: reason.clone(),
+                view: *view,
+                at: *at,
+            })]
+        });
+    }
+
     let by = command
         .actor()
-        .expect("every command but StartConversation has an actor");
+        .expect("every participant's command has an actor");
     check_participant(info, by)?;
 
     match command {
-        Command::StartConversation { .. } => unreachable!("handled above"),
+        Command::StartConversation { .. } | Command::RecordSupportAccess { .. } => {
+            unreachable!("handled above")
+        }
         Command::SendMessage {
             message_id,
             content,

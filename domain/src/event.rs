@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::content::{MessageKind, ProductCard};
 use crate::ids::{ClientMessageId, ConversationId, DisplayName, MessageId, Role, UserId};
+use crate::support::{Operator, SupportReason, SupportView};
 use crate::time::Timestamp;
 use crate::MessageText;
 
@@ -103,6 +104,18 @@ pub struct Typing {
     pub at: Timestamp,
 }
 
+/// A member of the support staff read the conversation (see
+/// [`crate::support`]). It changes no message, marker or figure: it is there
+/// for the participants (and auditors) to see who read, when, why and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportAccessed {
+    pub operator: Operator,
+    pub reason: SupportReason,
+    pub view: SupportView,
+    pub at: Timestamp,
+}
+
 /// Everything that can happen in a conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConversationEvent {
@@ -111,6 +124,7 @@ pub enum ConversationEvent {
     MessageRead(MessageRead),
     TypingStarted(Typing),
     TypingStopped(Typing),
+    SupportAccessed(SupportAccessed),
 }
 
 /// An event whose stored form could not be read.
@@ -133,6 +147,7 @@ impl ConversationEvent {
     pub const MESSAGE_READ: &'static str = "MessageRead";
     pub const TYPING_STARTED: &'static str = "TypingStarted";
     pub const TYPING_STOPPED: &'static str = "TypingStopped";
+    pub const SUPPORT_ACCESSED: &'static str = "SupportAccessed";
 
     /// The stable type name stored beside the payload.
     pub fn event_type(&self) -> &'static str {
@@ -142,6 +157,7 @@ impl ConversationEvent {
             Self::MessageRead(_) => Self::MESSAGE_READ,
             Self::TypingStarted(_) => Self::TYPING_STARTED,
             Self::TypingStopped(_) => Self::TYPING_STOPPED,
+            Self::SupportAccessed(_) => Self::SUPPORT_ACCESSED,
         }
     }
 
@@ -157,6 +173,7 @@ impl ConversationEvent {
             Self::MessageSent(e) => e.at,
             Self::MessageRead(e) => e.at,
             Self::TypingStarted(e) | Self::TypingStopped(e) => e.at,
+            Self::SupportAccessed(e) => e.at,
         }
     }
 
@@ -167,6 +184,7 @@ impl ConversationEvent {
             Self::MessageSent(e) => serde_json::to_string(e),
             Self::MessageRead(e) => serde_json::to_string(e),
             Self::TypingStarted(e) | Self::TypingStopped(e) => serde_json::to_string(e),
+            Self::SupportAccessed(e) => serde_json::to_string(e),
         };
         v.expect("event payloads are plain data and always serialize")
     }
@@ -194,6 +212,7 @@ impl ConversationEvent {
             Self::MESSAGE_READ => Self::MessageRead(parse(event_type, data)?),
             Self::TYPING_STARTED => Self::TypingStarted(parse(event_type, data)?),
             Self::TYPING_STOPPED => Self::TypingStopped(parse(event_type, data)?),
+            Self::SUPPORT_ACCESSED => Self::SupportAccessed(parse(event_type, data)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }

@@ -10,6 +10,8 @@
 //! - [`text`]: which characters people's text may hold (shared by text and
 //!   names).
 //! - [`time`]: `Timestamp`, UTC with millisecond precision.
+//! - [`support`]: operators (support staff) reading a conversation: who,
+//!   why, which view, and the window in which repeats are one access.
 //! - [`command`], [`event`]: what is asked and what is recorded.
 //! - [`state`]: `ConversationState` (every message whole: replay, tests) and
 //!   [`evolve`].
@@ -28,6 +30,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod state;
+pub mod support;
 pub mod text;
 pub mod time;
 
@@ -38,8 +41,11 @@ pub use decide::decide;
 pub use error::{DomainError, InputError};
 pub use event::{
     ConversationEvent, ConversationStarted, DecodeError, MessageRead, MessageSent, Participant,
-    Sender, Typing, TypingStopReason,
+    Sender, SupportAccessed, Typing, TypingStopReason,
 };
 pub use ids::{ClientMessageId, ConversationId, DisplayName, MessageId, ProductId, Role, UserId};
 pub use state::{evolve, ConversationInfo, ConversationState};
+pub use support::{
+    Operator, SupportReason, SupportView, SUPPORT_ACCESS_MEMORY, SUPPORT_ACCESS_WINDOW,
+};
 pub use time::Timestamp;

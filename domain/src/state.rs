@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::content::ProductCard;
-use crate::event::{ConversationEvent, MessageSent, Participant};
+use crate::event::{ConversationEvent, MessageSent, Participant, SupportAccessed};
 use crate::ids::{ClientMessageId, ConversationId, MessageId, Role, UserId};
 use crate::time::Timestamp;
 
@@ -88,6 +88,9 @@ pub struct ConversationState {
     read_marks: [Vec<(u64, Timestamp)>; 2],
     /// Whether each side is typing.
     pub typing: [bool; 2],
+    /// Every recorded read by an operator (support staff), oldest first.
+    /// They change no message, marker or figure.
+    pub support_accesses: Vec<SupportAccessed>,
     /// How many events have been applied.
     pub events_applied: u64,
 }
@@ -187,6 +190,7 @@ pub fn evolve(mut state: ConversationState, event: &ConversationEvent) -> Conver
         }
         ConversationEvent::TypingStarted(e) => state.typing[e.role.index()] = true,
         ConversationEvent::TypingStopped(e) => state.typing[e.role.index()] = false,
+        ConversationEvent::SupportAccessed(e) => state.support_accesses.push(e.clone()),
     }
     state
 }

@@ -651,3 +651,188 @@ fn every_applied_event_is_counted() {
     assert_eq!(state.events_applied, 6);
     assert_eq!(given([]).state, ConversationState::default());
 }
+
+// ---- support access ----
+
+mod support_access {
+    use super::*;
+    use souk_domain::{Operator, SupportView, SUPPORT_ACCESS_MEMORY};
+
+    /// 15 minutes, in the fixtures' seconds.
+    const WINDOW: i64 = 15 * 60;
+
+    fn other_operator() -> Operator {
+        Operator {
+            id: user("o-kim"),
+            name: None,
+        }
+    }
+
+    #[test]
+    fn an_access_to_a_conversation_that_does_not_exist_is_refused() {
+        given([])
+            .when(support_access(
+                &sam(),
+                "ticket 1",
+                SupportView::Conversation,
+                1,
+            ))
+            .then_error(DomainError::ConversationNotFound);
+    }
+
+    #[test]
+    fn an_access_is_recorded_with_who_why_which_view_and_when() {
+        let state = given(chat())
+            .when(support_access(&sam(), "ticket 1", SupportView::State, 60))
+            .then([support_accessed(&sam(), "ticket 1", SupportView::State, 60)]);
+        assert_eq!(state.support_accesses.len(), 1);
+        assert_eq!(state.support_accesses[0].operator, sam());
+    }
+
+    #[test]
+    fn an_access_changes_no_message_marker_unread_or_typing_figure() {
+        let before = given(chat().into_iter().chain([typing_started(&vendor(), 20)])).state;
+        let after = given(chat().into_iter().chain([typing_started(&vendor(), 20)]))
+            .when(support_access(&sam(), "ticket 1", SupportView::Events, 60))
+            .then_one_event();
+        assert_eq!(after.messages, before.messages);
+        assert_eq!(after.read_up_to, before.read_up_to);
+        assert_eq!(after.typing, before.typing);
+        assert_eq!(after.info, before.info, "updatedAt and names stay");
+        for role in [Role::Customer, Role::Vendor] {
+            assert_eq!(after.unread(role), before.unread(role));
+            assert_eq!(after.last_read_at(role), before.last_read_at(role));
+        }
+        for m in &before.messages {
+            assert_eq!(after.read_at(m.seq), before.read_at(m.seq));
+        }
+        assert_eq!(after.next_seq(), before.next_seq());
+    }
+
+    #[test]
+    fn the_same_operator_and_reason_within_15_minutes_is_one_access_whatever_the_view() {
+        let first = support_accessed(&sam(), "ticket 1", SupportView::Conversation, 100);
+        let history = || chat().into_iter().chain([first.clone()]);
+        for view in SupportView::ALL {
+            given(history())
+                .when(support_access(&sam(), "ticket 1", view, 100 + WINDOW - 1))
+                .then_nothing();
+        }
+        // The reason is compared after trimming.
+        given(history())
+            .when(support_access(
+                &sam(),
+                "  ticket 1 ",
+                SupportView::State,
+                200,
+            ))
+            .then_nothing();
+    }
+
+    #[test]
+    fn fifteen_minutes_later_the_same_access_is_recorded_again() {
+        let first = support_accessed(&sam(), "ticket 1", SupportView::Conversation, 100);
+        given(chat().into_iter().chain([first]))
+            .when(support_access(
+                &sam(),
+                "ticket 1",
+                SupportView::State,
+                100 + WINDOW,
+            ))
+            .then([support_accessed(
+                &sam(),
+                "ticket 1",
+                SupportView::State,
+                100 + WINDOW,
+            )]);
+    }
+
+    #[test]
+    fn another_reason_or_another_operator_is_a_new_access() {
+        let first = support_accessed(&sam(), "ticket 1", SupportView::Conversation, 100);
+        let history = || chat().into_iter().chain([first.clone()]);
+        given(history())
+            .when(support_access(
+                &sam(),
+                "ticket 2",
+                SupportView::Conversation,
+                101,
+            ))
+            .then([support_accessed(
+                &sam(),
+                "ticket 2",
+                SupportView::Conversation,
+                101,
+            )]);
+        given(history())
+            .when(support_access(
+                &other_operator(),
+                "ticket 1",
+                SupportView::Conversation,
+                101,
+            ))
+            .then([support_accessed(
+                &other_operator(),
+                "ticket 1",
+                SupportView::Conversation,
+                101,
+            )]);
+    }
+
+    #[test]
+    fn a_repeat_is_recognised_after_other_reasons_in_between() {
+        let history = chat().into_iter().chain([
+            support_accessed(&sam(), "ticket 1", SupportView::Conversation, 100),
+            support_accessed(&sam(), "ticket 2", SupportView::Conversation, 110),
+            support_accessed(&other_operator(), "ticket 1", SupportView::Events, 120),
+        ]);
+        given(history)
+            .when(support_access(&sam(), "ticket 1", SupportView::State, 130))
+            .then_nothing();
+    }
+
+    #[test]
+    fn only_the_latest_accesses_are_remembered() {
+        // The first access, followed by as many others as are remembered:
+        // its repeat is recorded again, as full and compact states agree.
+        let mut history = chat();
+        history.push(support_accessed(
+            &sam(),
+            "ticket 0",
+            SupportView::Events,
+            100,
+        ));
+        for i in 0..SUPPORT_ACCESS_MEMORY as i64 {
+            history.push(support_accessed(
+                &other_operator(),
+                &format!("ticket {}", i + 1),
+                SupportView::Events,
+                101 + i,
+            ));
+        }
+        let now = 101 + SUPPORT_ACCESS_MEMORY as i64;
+        let compact = souk_domain::CompactState::from_events(&history);
+        let command = support_access(&sam(), "ticket 0", SupportView::Events, now);
+        assert_eq!(decide(&compact, &command).unwrap().len(), 1);
+        given(history).when(command).then([support_accessed(
+            &sam(),
+            "ticket 0",
+            SupportView::Events,
+            now,
+        )]);
+    }
+
+    #[test]
+    fn participants_commands_are_unaffected_by_support_accesses() {
+        let history = chat().into_iter().chain([support_accessed(
+            &sam(),
+            "ticket 1",
+            SupportView::Conversation,
+            100,
+        )]);
+        let state = given(history)
+            .when(send(&customer(), 6, "still there?", None, 101))
+            .then([sent(&customer(), 6, "still there?", None, 101)]);
+        assert_eq!(state.messages.len(), 6);
+    }
+}

@@ -8,7 +8,7 @@ mod support;
 use serde_json::{json, Value};
 use souk_domain::{
     ConversationEvent, ConversationId, ConversationStarted, DecodeError, MessageKind, MessageRead,
-    MessageSent, Participant, Role, Sender, Typing, TypingStopReason,
+    MessageSent, Operator, Participant, Role, Sender, SupportView, Typing, TypingStopReason,
 };
 use support::*;
 
@@ -63,6 +63,16 @@ fn samples() -> Vec<ConversationEvent> {
         typing_stopped(&customer(), TypingStopReason::Stopped, 6),
         typing_stopped(&vendor(), TypingStopReason::Expired, 7),
         typing_stopped(&customer(), TypingStopReason::MessageSent, 8),
+        support_accessed(&sam(), "ticket 4711: refund dispute", SupportView::State, 9),
+        support_accessed(
+            &Operator {
+                id: user("o-2"),
+                name: None,
+            },
+            "fraud report",
+            SupportView::Conversation,
+            10,
+        ),
     ]
 }
 
@@ -88,6 +98,7 @@ fn the_samples_cover_every_type() {
             "ConversationStarted",
             "MessageRead",
             "MessageSent",
+            "SupportAccessed",
             "TypingStarted",
             "TypingStopped"
         ]
@@ -105,6 +116,10 @@ fn type_names_and_versions_are_stable() {
             typing_stopped(&vendor(), TypingStopReason::Stopped, 4),
             "TypingStopped",
         ),
+        (
+            support_accessed(&sam(), "why", SupportView::Events, 5),
+            "SupportAccessed",
+        ),
     ];
     for (event, name) in expect {
         assert_eq!(event.event_type(), name);
@@ -118,6 +133,7 @@ fn type_names_and_versions_are_stable() {
     assert_eq!(ConversationEvent::MESSAGE_READ, "MessageRead");
     assert_eq!(ConversationEvent::TYPING_STARTED, "TypingStarted");
     assert_eq!(ConversationEvent::TYPING_STOPPED, "TypingStopped");
+    assert_eq!(ConversationEvent::SUPPORT_ACCESSED, "SupportAccessed");
 }
 
 #[test]
@@ -125,7 +141,9 @@ fn every_event_knows_when_it_happened() {
     let times: Vec<_> = samples().iter().map(|e| e.at()).collect();
     assert_eq!(
         times,
-        [0, 0, 1, 2, 70, 70, 3, 4, 5, 6, 7, 8].map(at).to_vec()
+        [0, 0, 1, 2, 70, 70, 3, 4, 5, 6, 7, 8, 9, 10]
+            .map(at)
+            .to_vec()
     );
 }
 
@@ -220,6 +238,20 @@ fn the_stored_shape_of_each_event_is_pinned() {
             "at": "2026-11-26T10:00:04.000Z"
         })
     );
+    assert_eq!(
+        stored(&support_accessed(
+            &sam(),
+            "ticket 4711: refund dispute",
+            SupportView::Transcript,
+            5
+        )),
+        json!({
+            "operator": { "id": "o-sam", "name": "Sam Reyes, support" },
+            "reason": "ticket 4711: refund dispute",
+            "view": "transcript",
+            "at": "2026-11-26T10:00:05.000Z"
+        })
+    );
     let reasons = [
         (TypingStopReason::Stopped, "stopped"),
         (TypingStopReason::Expired, "expired"),
@@ -297,6 +329,32 @@ fn optional_fields_default_when_absent() {
             at: at(3),
         })
     );
+}
+
+#[test]
+fn a_recorded_reason_is_read_as_recorded() {
+    // A reason recorded under other rules is read back, not refused.
+    let e = ConversationEvent::decode(
+        "SupportAccessed",
+        1,
+        r#"{"operator":{"id":"o-1","name":null},"reason":"x",
+            "view":"events","at":"2026-11-26T10:00:03.000Z"}"#,
+    )
+    .unwrap();
+    let ConversationEvent::SupportAccessed(a) = e else {
+        panic!("decoded {e:?}");
+    };
+    assert_eq!(a.reason.as_str(), "x");
+    assert_eq!(a.view, SupportView::Events);
+    assert_eq!(a.operator.name, None);
+    // An unknown view is not guessed.
+    assert!(ConversationEvent::decode(
+        "SupportAccessed",
+        1,
+        r#"{"operator":{"id":"o-1","name":null},"reason":"why",
+            "view":"everything","at":"2026-11-26T10:00:03.000Z"}"#,
+    )
+    .is_err());
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! A customer, a vendor, an outsider and an impostor (the customer's id
 //! claiming the vendor's role) issue random starts, sends (with client message
 //! ids from a small pool, so retries happen), reads of existing and unknown
-//! messages, read-alls and typing starts and stops, at increasing times. Each
+//! messages, read-alls and typing starts and stops, and two operators read
+//! it for a few reasons (now and then after a pause longer than the 15
+//! minutes that make repeats one access), at increasing times. Each
 //! command goes through `decide`, its events through `evolve`, and after every
 //! step the invariants of DESIGN.md that the domain owns are checked against
 //! recounts made from the events and messages, not from the state's own
@@ -17,8 +19,9 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use souk_domain::{
     decide, evolve, Actor, ClientMessageId, Command, CompactState, ConversationEvent,
-    ConversationState, DisplayName, DomainError, Facts, MessageContent, MessageId, Participant,
-    Role, Timestamp, TypingStopReason,
+    ConversationState, DisplayName, DomainError, Facts, MessageContent, MessageId, Operator,
+    Participant, Role, SupportReason, SupportView, Timestamp, TypingStopReason, UserId,
+    SUPPORT_ACCESS_MEMORY, SUPPORT_ACCESS_WINDOW,
 };
 use support::{bike, cid, conversation_id, customer, name, outsider, text, vendor, BASE_MILLIS};
 use uuid::Uuid;
@@ -70,6 +73,13 @@ enum Op {
         who: Who,
         reason: TypingStopReason,
     },
+    /// Operator `operator` (of two) reads `view` for reason `reason` (of
+    /// three).
+    SupportAccess {
+        operator: u8,
+        reason: u8,
+        view: SupportView,
+    },
 }
 
 const NAMES: [&str; 3] = ["Ana", "Bo", "Cy"];
@@ -107,12 +117,26 @@ fn op() -> impl Strategy<Value = Op> {
             ],
         )
             .prop_map(|(who, reason)| Op::TypingStop { who, reason }),
+        3 => (0..2u8, 0..3u8, proptest::sample::select(SupportView::ALL.to_vec()))
+            .prop_map(|(operator, reason, view)| Op::SupportAccess { operator, reason, view }),
     ]
 }
 
-/// Ops, each with the milliseconds since the previous one (at least 1).
+/// Ops, each with the milliseconds since the previous one (at least 1; now
+/// and then up to 20 minutes, so support accesses both repeat within the
+/// window and outlive it).
 fn history() -> impl Strategy<Value = Vec<(Op, i64)>> {
-    prop::collection::vec((op(), 1..5_000i64), 0..80)
+    let gap = prop_oneof![19 => 1..5_000i64, 1 => 60_000..1_200_000i64];
+    prop::collection::vec((op(), gap), 0..80)
+}
+
+const REASONS: [&str; 3] = ["ticket 1", "ticket 2", "fraud report"];
+
+fn operator(i: u8) -> Operator {
+    Operator {
+        id: UserId::parse(&format!("o-{i}")).unwrap(),
+        name: None,
+    }
 }
 
 fn actor(who: Who, name_index: Option<u8>) -> Actor {
@@ -198,6 +222,16 @@ fn command(op: &Op, step: usize, at: Timestamp, state: &ConversationState) -> Co
             reason: *reason,
             at,
         },
+        Op::SupportAccess {
+            operator: o,
+            reason,
+            view,
+        } => Command::RecordSupportAccess {
+            operator: operator(*o),
+            reason: SupportReason::parse(REASONS[*reason as usize]).unwrap(),
+            view: *view,
+            at,
+        },
     }
 }
 
@@ -223,13 +257,49 @@ fn check_outcome(
         );
         return Ok(());
     }
+    if let Command::RecordSupportAccess {
+        operator,
+        reason,
+        view,
+        at,
+    } = command
+    {
+        if !started {
+            prop_assert_eq!(decided, &Err(DomainError::ConversationNotFound));
+            return Ok(());
+        }
+        // A repeat: the same operator and reason among the last accesses
+        // remembered, less than the window before.
+        let window = SUPPORT_ACCESS_WINDOW.as_millis() as i64;
+        let repeat = before
+            .support_accesses
+            .iter()
+            .rev()
+            .take(SUPPORT_ACCESS_MEMORY)
+            .find(|a| a.operator.id == operator.id && &a.reason == reason)
+            .is_some_and(|a| at.millis() - a.at.millis() < window);
+        let events = decided
+            .as_ref()
+            .map_err(|e| fail(format!("support access: {e:?}")))?;
+        if repeat {
+            prop_assert!(events.is_empty(), "a repeat recorded {:?}", events);
+        } else {
+            let [ConversationEvent::SupportAccessed(a)] = events.as_slice() else {
+                return Err(fail(format!("expected one access, got {events:?}")));
+            };
+            prop_assert_eq!(&a.operator, operator);
+            prop_assert_eq!(&a.reason, reason);
+            prop_assert_eq!(a.view, *view);
+        }
+        return Ok(());
+    }
     let who = match op {
         Op::Send { who, .. }
         | Op::Read { who, .. }
         | Op::ReadAll { who, .. }
         | Op::TypingStart { who }
         | Op::TypingStop { who, .. } => *who,
-        Op::Start { .. } => unreachable!("handled above"),
+        Op::Start { .. } | Op::SupportAccess { .. } => unreachable!("handled above"),
     };
     if !started {
         prop_assert_eq!(decided, &Err(DomainError::ConversationNotFound));
@@ -296,7 +366,9 @@ fn check_outcome(
                 .len();
             prop_assert_eq!(n, usize::from(before.typing[side]));
         }
-        Command::StartConversation { .. } => unreachable!("handled above"),
+        Command::StartConversation { .. } | Command::RecordSupportAccess { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }
@@ -424,6 +496,38 @@ fn check_invariants(
         }
     }
 
+    // Support accesses: every one recorded is kept, in order; no two of the
+    // same operator and reason less than the window apart (among the
+    // accesses remembered); and they change nothing else.
+    let recorded: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ConversationEvent::SupportAccessed(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    prop_assert_eq!(state.support_accesses.iter().collect::<Vec<_>>(), recorded);
+    let window = SUPPORT_ACCESS_WINDOW.as_millis() as i64;
+    for (i, a) in state.support_accesses.iter().enumerate() {
+        let remembered = i.saturating_sub(SUPPORT_ACCESS_MEMORY)..i;
+        for b in &state.support_accesses[remembered] {
+            prop_assert!(
+                !(a.operator.id == b.operator.id
+                    && a.reason == b.reason
+                    && a.at.millis() - b.at.millis() < window),
+                "{:?} repeats {:?}",
+                a,
+                b
+            );
+        }
+    }
+    if state.support_accesses.len() > before.support_accesses.len() {
+        prop_assert_eq!(&state.messages, &before.messages);
+        prop_assert_eq!(state.read_up_to, before.read_up_to);
+        prop_assert_eq!(state.typing, before.typing);
+        prop_assert_eq!(&state.info, &before.info);
+    }
+
     // The state is exactly the fold of the recorded events.
     prop_assert_eq!(state.events_applied, events.len() as u64);
     prop_assert_eq!(&ConversationState::from_events(events), state);
@@ -464,6 +568,15 @@ fn check_compact(state: &ConversationState, compact: &CompactState) -> Result<()
     prop_assert_eq!(compact.read_up_to, state.read_up_to);
     prop_assert_eq!(compact.typing, state.typing);
     prop_assert_eq!(compact.last_seq(), state.messages.len() as u64);
+    for o in 0..2 {
+        for reason in REASONS {
+            let (id, reason) = (operator(o).id, SupportReason::parse(reason).unwrap());
+            prop_assert_eq!(
+                Facts::last_support_access(compact, &id, &reason),
+                Facts::last_support_access(state, &id, &reason)
+            );
+        }
+    }
     for role in [Role::Customer, Role::Vendor] {
         prop_assert_eq!(
             compact.unread(role),

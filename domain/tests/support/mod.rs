@@ -9,8 +9,8 @@
 use souk_domain::{
     Actor, ClientMessageId, Command, ConversationEvent, ConversationId, ConversationStarted,
     DisplayName, MessageContent, MessageId, MessageKind, MessageRead, MessageSent, MessageText,
-    Participant, ProductCard, ProductCardInput, Role, Sender, Timestamp, Typing, TypingStopReason,
-    UserId,
+    Operator, Participant, ProductCard, ProductCardInput, Role, Sender, SupportAccessed,
+    SupportReason, SupportView, Timestamp, Typing, TypingStopReason, UserId,
 };
 use uuid::Uuid;
 
@@ -76,6 +76,18 @@ pub fn named(mut actor: Actor, n: Option<&str>) -> Actor {
 pub fn as_role(mut actor: Actor, role: Role) -> Actor {
     actor.role = role;
     actor
+}
+
+/// A member of the support staff.
+pub fn sam() -> Operator {
+    Operator {
+        id: user("o-sam"),
+        name: Some(name("Sam Reyes, support")),
+    }
+}
+
+pub fn reason(s: &str) -> SupportReason {
+    SupportReason::parse(s).expect("fixture reasons are valid")
 }
 
 pub fn conversation_id() -> ConversationId {
@@ -163,6 +175,16 @@ pub fn stop_typing(by: &Actor, reason: TypingStopReason, secs: i64) -> Command {
     }
 }
 
+/// `operator` reads `view` for `why`.
+pub fn support_access(operator: &Operator, why: &str, view: SupportView, secs: i64) -> Command {
+    Command::RecordSupportAccess {
+        operator: operator.clone(),
+        reason: reason(why),
+        view,
+        at: at(secs),
+    }
+}
+
 // ---- events ----
 
 /// What [`start`] records on a new conversation.
@@ -229,6 +251,21 @@ pub fn typing_stopped(by: &Actor, reason: TypingStopReason, secs: i64) -> Conver
         user_id: by.id.clone(),
         role: by.role,
         reason: Some(reason),
+        at: at(secs),
+    })
+}
+
+/// What [`support_access`] records.
+pub fn support_accessed(
+    operator: &Operator,
+    why: &str,
+    view: SupportView,
+    secs: i64,
+) -> ConversationEvent {
+    ConversationEvent::SupportAccessed(SupportAccessed {
+        operator: operator.clone(),
+        reason: reason(why),
+        view,
         at: at(secs),
     })
 }
