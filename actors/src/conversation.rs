@@ -585,14 +585,17 @@ impl Draft {
         decided: &[ConversationEvent],
         events: Range<usize>,
     ) -> Self {
+        // Whose figures the reply carries: the side that started, or the
+        // participant acting; an operator has none.
         let role = match command {
-            Command::StartConversation { by, .. } => *by,
-            other => {
+            Command::StartConversation { by, .. } => Some(*by),
+            Command::RecordSupportAccess { .. } => None,
+            other => Some(
                 other
                     .actor()
-                    .expect("every command but StartConversation has an actor")
-                    .role
-            }
+                    .expect("every participant's command has an actor")
+                    .role,
+            ),
         };
         let created = decided.iter().any(|e| {
             matches!(
@@ -620,8 +623,8 @@ impl Draft {
             message,
             duplicate_of,
             info: state.info.clone(),
-            unread: state.unread(role),
-            last_read_at: state.last_read_at(role),
+            unread: role.map_or(0, |role| state.unread(role)),
+            last_read_at: role.and_then(|role| state.last_read_at(role)),
         }
     }
 }

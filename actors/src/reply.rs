@@ -9,7 +9,8 @@ use thiserror::Error;
 pub struct CommandReply {
     /// The events this command recorded (empty when nothing new was recorded:
     /// an existing conversation, a repeated clientMessageId, a read marker
-    /// already there, typing already on).
+    /// already there, typing already on, a support access repeated within
+    /// its window).
     pub recorded: Vec<RecordedEvent>,
     /// Global log position of the conversation's latest event after the
     /// command (so callers can wait for projections to reach it:
@@ -28,9 +29,11 @@ pub struct CommandReply {
     /// times).
     pub info: Option<ConversationInfo>,
     /// The acting user's unread count in this conversation after the command
-    /// (for StartConversation: the side that started it).
+    /// (for StartConversation: the side that started it; for a support
+    /// access: 0, an operator reads nothing as a participant).
     pub unread: u64,
-    /// When the acting user's read marker last moved (None if never).
+    /// When the acting user's read marker last moved (None if never, and
+    /// for a support access).
     pub last_read_at: Option<Timestamp>,
 }
 

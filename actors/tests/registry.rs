@@ -999,3 +999,77 @@ async fn memory_pressure_passivates_the_least_recently_used() {
         .unwrap();
     assert_eq!(next.message.unwrap().seq, MESSAGES as u64 + 1);
 }
+
+/// An operator's read through the conversation's actor: recorded once,
+/// its repeat within 15 minutes answered without a record, a conversation
+/// that does not exist refused, and a log that cannot record answered as a
+/// failure (the caller shows nothing then).
+#[actix_rt::test]
+async fn support_accesses_are_recorded_through_the_actor() {
+    use souk_domain::{Operator, SupportReason, SupportView};
+    let store = Arc::new(MemoryStore::new());
+    let registry = ConversationRegistry::start(store.clone(), local());
+    let (c, v) = (customer(), vendor());
+    let id = conversation_of(&c, &v);
+    let access = |reason: &str, at| Command::RecordSupportAccess {
+        operator: Operator {
+            id: user("o-sam"),
+            name: None,
+        },
+        reason: SupportReason::parse(reason).unwrap(),
+        view: SupportView::Events,
+        at,
+    };
+
+    let missing = registry
+        .execute(id, access("ticket 1", t(0)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            missing,
+            ActorError::Domain(DomainError::ConversationNotFound)
+        ),
+        "{missing:?}"
+    );
+    assert_eq!(store.last_position().await.unwrap(), 0);
+
+    registry.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+    registry
+        .execute(id, send(&c, "hi", None, t(1)))
+        .await
+        .unwrap();
+    let first = registry
+        .execute(id, access("ticket 1", t(2)))
+        .await
+        .unwrap();
+    assert_eq!(first.recorded.len(), 1);
+    assert_eq!(first.recorded[0].event_type, "SupportAccessed");
+    assert_eq!((first.position, first.created, first.unread), (3, false, 0));
+    assert_eq!(first.info.as_ref().unwrap().customer.id, c.id);
+
+    let repeat = registry
+        .execute(id, access("ticket 1", t(60_000)))
+        .await
+        .unwrap();
+    assert!(repeat.recorded.is_empty());
+    assert_eq!(repeat.position, 3);
+
+    store.set_fail_appends(true);
+    let failed = registry
+        .execute(id, access("ticket 2", t(61_000)))
+        .await
+        .unwrap_err();
+    assert!(matches!(failed, ActorError::Store(_)), "{failed:?}");
+    store.set_fail_appends(false);
+
+    // The participants' figures are untouched: the vendor still has the
+    // customer's message unread, and the next message is seq 2.
+    let state = registry.state(id).await.unwrap();
+    assert_eq!(state.unread(Role::Vendor), 1);
+    let next = registry
+        .execute(id, send(&v, "hello", None, t(62_000)))
+        .await
+        .unwrap();
+    assert_eq!(next.message.unwrap().seq, 2);
+}

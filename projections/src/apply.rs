@@ -339,8 +339,11 @@ fn apply_event(
             match other {
                 ConversationEvent::MessageSent(e) => send(tx, conversation, &id, &mut conv, e)?,
                 ConversationEvent::MessageRead(e) => read(tx, &id, &mut conv, e)?,
-                // Typing changes no read model; it only moves the checkpoint.
-                ConversationEvent::TypingStarted(_) | ConversationEvent::TypingStopped(_) => {}
+                // Typing and support accesses change no read model; they
+                // only move the checkpoint.
+                ConversationEvent::TypingStarted(_)
+                | ConversationEvent::TypingStopped(_)
+                | ConversationEvent::SupportAccessed(_) => {}
                 ConversationEvent::ConversationStarted(_) => unreachable!("matched above"),
             }
             store_conv(tx, &id, &before, &conv)?;

@@ -214,7 +214,9 @@ impl LiveFigures {
                     }
                 }
             }
-            ConversationEvent::TypingStarted(_) | ConversationEvent::TypingStopped(_) => {}
+            ConversationEvent::TypingStarted(_)
+            | ConversationEvent::TypingStopped(_)
+            | ConversationEvent::SupportAccessed(_) => {}
         }
         let f = self.conversations.get(conversation)?;
         Some(Notification {

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use souk_domain::{
     decide, evolve, Actor, Command, ConversationEvent, ConversationId, ConversationState,
-    DisplayName, MessageContent, MessageId, MessageText, Participant, ProductCard,
-    ProductCardInput, Role, Timestamp, TypingStopReason, UserId,
+    DisplayName, MessageContent, MessageId, MessageText, Operator, Participant, ProductCard,
+    ProductCardInput, Role, SupportReason, SupportView, Timestamp, TypingStopReason, UserId,
 };
 use souk_projections::{rebuild, verify, ListQuery, Notification, ProjectionError, Projections};
 use souk_store::{EventStore, ExpectedRevision, MemoryStore, NewEvent, Position};
@@ -241,6 +241,28 @@ impl World {
             }
         };
         self.exec(id, command).await;
+    }
+
+    /// Operator `operator` reads the conversation's `view` for `reason`;
+    /// returns what was recorded (nothing for a repeat).
+    pub async fn support_access(
+        &mut self,
+        id: ConversationId,
+        operator: &str,
+        reason: &str,
+        view: SupportView,
+    ) -> Vec<ConversationEvent> {
+        let at = self.tick();
+        let command = Command::RecordSupportAccess {
+            operator: Operator {
+                id: user(operator),
+                name: Some(name("Support")),
+            },
+            reason: SupportReason::parse(reason).unwrap(),
+            view,
+            at,
+        };
+        self.exec(id, command).await
     }
 
     /// Waits until the read models include the whole log.
