@@ -147,10 +147,14 @@ export function createChatApi(token, role, { baseUrl = '', fetch: fetchImpl } = 
     state(conversationId, at) {
       return call('GET', `/${encodeURIComponent(conversationId)}/state${query({ at })}`);
     },
-    /** The dispute transcript: its JSON (`format` `json`, default) or the printable HTML page as text. */
-    transcript(conversationId, format = 'json') {
+    /**
+     * The dispute transcript: its JSON (`format` `json`, default) or the
+     * printable HTML page as text; with `{ raw: true }` the body exactly as
+     * served, as text (to save it to a file unchanged).
+     */
+    transcript(conversationId, format = 'json', { raw = false } = {}) {
       return call('GET', `/${encodeURIComponent(conversationId)}/transcript${query({ format })}`, {
-        as: format === 'html' ? 'text' : 'json',
+        as: raw || format === 'html' ? 'text' : 'json',
       });
     },
   };
@@ -168,13 +172,16 @@ export function createOperatorApi(token, { baseUrl = '', fetch: fetchImpl } = {}
   const one = (id) => `/${encodeURIComponent(id)}`;
   return {
     role: 'operator',
-    /** `{ conversations }`: those where `participant` is the customer or the vendor. */
-    searchConversations(participant, reason, signal) {
-      return call('', { participant, reason }, { signal });
+    /**
+     * `{ conversations, hasMore }`: those where `participant` is the customer
+     * or the vendor, newest activity first (records nothing).
+     */
+    searchConversations(participant, reason, { limit, signal } = {}) {
+      return call('', { participant, reason, limit }, { signal });
     },
-    /** `{ conversation, messages, hasMore }`: the conversation and its first page of messages. */
-    conversation(id, reason) {
-      return call(one(id), { reason });
+    /** `{ conversation, messages, hasMore }`: the conversation and a page of its messages (the newest unless `before`). */
+    conversation(id, reason, { before, limit } = {}) {
+      return call(one(id), { reason, before, limit });
     },
     /** `{ events, next }` as the participants' route. */
     events(id, reason, { from, limit } = {}) {
@@ -184,9 +191,9 @@ export function createOperatorApi(token, { baseUrl = '', fetch: fetchImpl } = {}
     state(id, at, reason) {
       return call(`${one(id)}/state`, { reason, at });
     },
-    /** The transcript: JSON, or the printable HTML page as text. */
-    transcript(id, format = 'json', reason) {
-      return call(`${one(id)}/transcript`, { reason, format }, { as: format === 'html' ? 'text' : 'json' });
+    /** The transcript: JSON, or the printable HTML page as text (`{ raw: true }`: as served, as text). */
+    transcript(id, format = 'json', reason, { raw = false } = {}) {
+      return call(`${one(id)}/transcript`, { reason, format }, { as: raw || format === 'html' ? 'text' : 'json' });
     },
   };
 }

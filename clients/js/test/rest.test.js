@@ -103,6 +103,8 @@ describe('audit and replay routes', () => {
     expect(fetch.calls[4].query).toEqual({ format: 'html' });
     expect(fetch.calls[4].headers.Accept).toMatch(/text\/html/);
     expect(fetch.calls[4].headers.Authorization).toBe('Bearer tok');
+    // raw: the JSON exactly as served, not parsed (a saved file verifies byte for byte).
+    expect(await vendor.transcript(CONV, 'json', { raw: true })).toBe('{"conversationId":"' + CONV + '","events":[],"finalHash":"ab"}');
   });
 
   test('an HTML transcript that fails still rejects with the server’s error', async () => {
@@ -128,12 +130,15 @@ describe('audit and replay routes', () => {
     expect(fetch.calls[0].url).toBe(
       'https://chat.example/api/operator/conversations?participant=c-alice%40x&reason=Refund+dispute+%23812',
     );
+    expect((await op.searchConversations('v-bolt', reason, { limit: 5 })).query).toEqual({ participant: 'v-bolt', reason, limit: '5' });
     expect((await op.conversation(CONV, reason)).query).toEqual({ reason });
+    expect((await op.conversation(CONV, reason, { before: 31, limit: 30 })).query).toEqual({ reason, before: '31', limit: '30' });
     expect((await op.events(CONV, reason, { from: 0, limit: 1000 })).query).toEqual({ reason, from: '0', limit: '1000' });
     expect((await op.state(CONV, 5, reason)).query).toEqual({ reason, at: '5' });
     expect((await op.state(CONV, null, reason)).query).toEqual({ reason });
     expect((await op.transcript(CONV, 'json', reason)).query).toEqual({ reason, format: 'json' });
     expect(await op.transcript(CONV, 'html', reason)).toBe('<p>t</p>');
+    expect(JSON.parse(await op.transcript(CONV, 'json', reason, { raw: true })).query).toEqual({ reason, format: 'json' });
     for (const call of fetch.calls) expect(call.headers.Authorization).toBe('Bearer op-tok');
   });
 

@@ -256,12 +256,12 @@ export interface TypingStoppedData extends TypingStartedData {
 
 /** An operator (support staff) read the conversation: recorded before the answer. */
 export interface SupportAccessedData {
-  operatorId: UserId;
-  operatorName: string | null;
+  /** The operator as their token names them. */
+  operator: NamedParticipant;
   /** The reason the operator gave, 3 to 500 characters. */
   reason: string;
-  /** Which view: `conversation`, `events`, `state` or `transcript`. */
-  view: string;
+  /** What they looked at. */
+  view: 'conversation' | 'events' | 'state' | 'transcript';
   at: Time;
 }
 
@@ -361,25 +361,21 @@ export interface Transcript {
   [field: string]: unknown;
 }
 
+/** A conversation as an operator sees it: no viewer, so no unread count. */
+export type OperatorConversationSummary = Omit<Conversation, 'unreadCount'>;
+
 /** `GET /api/operator/conversations` answer. */
 export interface OperatorConversationList {
+  /** Newest activity first. */
   conversations: OperatorConversationSummary[];
-}
-
-/** A conversation as the operator's search lists it. */
-export interface OperatorConversationSummary {
-  id: Uuid;
-  customer: NamedParticipant | Participant;
-  vendor: NamedParticipant | Participant;
-  product: ProductCard | null;
-  lastMessage: Message | null;
-  updatedAt: Time;
-  createdAt?: Time;
+  /** More than `limit` were found. */
+  hasMore: boolean;
 }
 
 /** `GET /api/operator/conversations/:id` answer. */
 export interface OperatorConversation {
   conversation: OperatorConversationSummary;
+  /** Ascending seq. */
   messages: Message[];
   hasMore: boolean;
 }
@@ -648,6 +644,8 @@ export interface ChatApi {
   transcript(conversationId: Uuid, format?: 'json'): Promise<Transcript>;
   /** The printable HTML page, as text. */
   transcript(conversationId: Uuid, format: 'html'): Promise<string>;
+  /** Either format's body exactly as served, as text (to save it unchanged). */
+  transcript(conversationId: Uuid, format: TranscriptFormat, options: { raw: true }): Promise<string>;
 }
 
 export declare function createChatApi(token: string, role: Role, options?: HttpOptions): ChatApi;
@@ -659,12 +657,18 @@ export declare function createChatApi(token: string, role: Role, options?: HttpO
  */
 export interface OperatorApi {
   role: 'operator';
-  searchConversations(participant: UserId, reason: string, signal?: AbortSignal): Promise<OperatorConversationList>;
-  conversation(id: Uuid, reason: string): Promise<OperatorConversation>;
+  /** Records nothing (it names no single conversation). `limit`: 1 to 100, default 20. */
+  searchConversations(
+    participant: UserId,
+    reason: string,
+    options?: { limit?: number; signal?: AbortSignal },
+  ): Promise<OperatorConversationList>;
+  conversation(id: Uuid, reason: string, query?: { before?: number; limit?: number }): Promise<OperatorConversation>;
   events(id: Uuid, reason: string, query?: EventsQuery): Promise<EventPage>;
   state(id: Uuid, at: number | null | undefined, reason: string): Promise<StateAt>;
   transcript(id: Uuid, format: 'json' | undefined, reason: string): Promise<Transcript>;
   transcript(id: Uuid, format: 'html', reason: string): Promise<string>;
+  transcript(id: Uuid, format: TranscriptFormat, reason: string, options: { raw: true }): Promise<string>;
 }
 
 export declare function createOperatorApi(token: string, options?: HttpOptions): OperatorApi;

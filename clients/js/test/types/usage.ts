@@ -120,7 +120,7 @@ const supportAccess: RecordedEvent = {
   revision: 4,
   type: 'SupportAccessed',
   version: 1,
-  data: { operatorId: 'o-sam', operatorName: 'Sam Reyes', reason: 'Refund dispute #812', view: 'state', at: '2026-12-01T05:00:00.000Z' },
+  data: { operator: { id: 'o-sam', name: 'Sam Reyes' }, reason: 'Refund dispute #812', view: 'state', at: '2026-12-01T05:00:00.000Z' },
   recordedAt: '2026-12-01T05:00:00.000Z',
   hash: '0'.repeat(64),
 };
@@ -231,6 +231,8 @@ async function audit() {
   const found = await op.searchConversations('c-42', 'Refund dispute #812');
   const s = await op.state(found.conversations[0].id, null, 'Refund dispute #812');
   const t: string = await op.transcript(s.conversationId, 'html', 'Refund dispute #812');
+  const saved: string = await api.transcript(conversation.id, 'json', { raw: true });
+  void saved;
   // @ts-expect-error the reason is required
   await op.conversation(s.conversationId);
   return [unreadThen, html, json.finalHash, t];
