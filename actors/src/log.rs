@@ -93,9 +93,9 @@ pub(crate) async fn catch_up(
 /// recorded.
 ///
 /// When the store numbered the batch's positions consecutively (the embedded
-/// log does, one writer), the recorded events are built from the append's
-/// answer; otherwise (a clustered log may leave gaps between positions) they
-/// are read back from the stream.
+/// log does, one writer) and answered each event's hash, the recorded
+/// events are built from the append's answer; otherwise (a clustered log may
+/// leave gaps between positions) they are read back from the stream.
 pub(crate) async fn append(
     store: Arc<dyn EventStore>,
     stream: String,
@@ -112,7 +112,9 @@ pub(crate) async fn append(
                 result.next_expected_revision
             ))
         })?;
-    if result.position.checked_sub(result.first_position) == Some(count - 1) {
+    if result.position.checked_sub(result.first_position) == Some(count - 1)
+        && result.hashes.len() as u64 == count
+    {
         return Ok(events
             .into_iter()
             .enumerate()
@@ -124,6 +126,7 @@ pub(crate) async fn append(
                 version: e.version,
                 data: e.data,
                 recorded_at: result.recorded_at,
+                hash: result.hashes[i],
             })
             .collect());
     }

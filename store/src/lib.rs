@@ -29,6 +29,9 @@
 //!   the choices and what they cost; [`postgres::pool`] gives other parts
 //!   of souk a pool set up the same way, [`postgres::testing`] scratch
 //!   databases for tests.
+//! - [`chain`]: the hash chain that makes the log tamper-evident (every
+//!   event's [`EventHash`] chains it to its stream's previous event): the
+//!   exact bytes hashed, checks, and [`chain::verify`] over a store.
 //! - [`memory`]: [`MemoryStore`], the in-memory backend for tests.
 //! - [`contract`]: the behaviour every backend must show, as test cases any
 //!   backend's tests can run ([`contract_tests!`]).
@@ -40,12 +43,14 @@
 //! log from one to the other.
 #![forbid(unsafe_code)]
 
+pub mod chain;
 pub mod contract;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;
 mod subscription;
 
+pub use chain::{ChainUpgrade, EventHash};
 pub use memory::MemoryStore;
 pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::{SqliteConfig, SqliteStore, WriteFault, WriterStats};
@@ -116,6 +121,8 @@ pub struct RecordedEvent {
     /// The payload, JSON text, exactly as stored.
     pub data: String,
     pub recorded_at: Timestamp,
+    /// Chains this event to its stream's previous one (see [`chain`]).
+    pub hash: EventHash,
 }
 
 impl RecordedEvent {
@@ -137,6 +144,8 @@ pub struct AppendResult {
     pub position: Position,
     /// When the batch was recorded.
     pub recorded_at: Timestamp,
+    /// The hash of each event written, in order (see [`chain`]).
+    pub hashes: Vec<EventHash>,
 }
 
 /// Where a stream read starts.
@@ -234,6 +243,13 @@ pub trait EventStore: Send + Sync + 'static {
     /// failure by trying (the default) says `None`, and its reads fail.
     fn write_failure(&self) -> Option<String> {
         None
+    }
+
+    /// When the hashes of a log written before the hash chain existed were
+    /// computed (see [`ChainUpgrade`]); `None` when every event was hashed
+    /// as it was appended (the default).
+    async fn chain_upgrade(&self) -> Result<Option<ChainUpgrade>, StoreError> {
+        Ok(None)
     }
 }
 

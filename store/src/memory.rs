@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use souk_domain::Timestamp;
 use tokio::sync::broadcast;
 
+use crate::chain::{self, EventHash};
 use crate::subscription::{catch_up_then_live, Batch, PageSource};
 use crate::{
     check_expected, validate_append, AppendResult, Direction, EventStore, ExpectedRevision,
@@ -131,19 +132,36 @@ impl EventStore for MemoryStore {
         let first_revision = actual.map_or(0, |r| r + 1);
         let first_position = log.events.len() as Position + 1;
         let count = events.len() as u64;
+        let mut prev = indexes
+            .and_then(|ix| ix.last())
+            .map_or(EventHash::GENESIS, |&i| log.events[i].hash);
         let recorded: Vec<RecordedEvent> = events
             .into_iter()
             .enumerate()
-            .map(|(i, e)| RecordedEvent {
-                stream: stream.to_owned(),
-                revision: first_revision + i as u64,
-                position: first_position + i as u64,
-                event_type: e.event_type,
-                version: e.version,
-                data: e.data,
-                recorded_at,
+            .map(|(i, e)| {
+                let revision = first_revision + i as u64;
+                prev = chain::link(
+                    &prev,
+                    stream,
+                    revision,
+                    &e.event_type,
+                    e.version,
+                    &e.data,
+                    &recorded_at,
+                );
+                RecordedEvent {
+                    stream: stream.to_owned(),
+                    revision,
+                    position: first_position + i as u64,
+                    event_type: e.event_type,
+                    version: e.version,
+                    data: e.data,
+                    recorded_at,
+                    hash: prev,
+                }
             })
             .collect();
+        let hashes = recorded.iter().map(|e| e.hash).collect();
         let indexes = log.streams.entry(stream.to_owned()).or_default();
         indexes.extend((0..recorded.len()).map(|i| log.events.len() + i));
         log.events.extend(recorded.iter().cloned());
@@ -156,6 +174,7 @@ impl EventStore for MemoryStore {
             first_position,
             position: first_position + count - 1,
             recorded_at,
+            hashes,
         })
     }
 

@@ -546,6 +546,7 @@ fn row_event(row: &tokio_postgres::Row) -> RecordedEvent {
         version: row.get::<_, i64>(4) as u32,
         data: row.get(5),
         recorded_at: Timestamp::from_datetime(row.get::<_, DateTime<Utc>>(6)),
+        hash: crate::EventHash::GENESIS,
     }
 }
 

@@ -478,6 +478,7 @@ impl Writer {
                 first_position,
                 position: first_position + count - 1,
                 recorded_at: now,
+                hashes: Vec::new(),
             }));
         }
         if rows.is_empty() {
@@ -504,6 +505,7 @@ impl Writer {
                             version: e.version,
                             data: e.data.clone(),
                             recorded_at: now,
+                            hash: crate::EventHash::GENESIS,
                         }
                     }));
                 }

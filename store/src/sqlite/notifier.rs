@@ -83,6 +83,7 @@ pub(super) fn answer_and_publish(committed: Committed, live: &broadcast::Sender<
             first_position: placed.first_position,
             position: placed.first_position + count - 1,
             recorded_at,
+            hashes: Vec::new(),
         }));
         if publish {
             recorded.extend(
@@ -98,6 +99,7 @@ pub(super) fn answer_and_publish(committed: Committed, live: &broadcast::Sender<
                         version: e.version,
                         data: e.data,
                         recorded_at,
+                        hash: crate::EventHash::GENESIS,
                     }),
             );
         }

@@ -119,6 +119,7 @@ pub(super) fn row_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEve
         version: row.get(4)?,
         data: row.get(5)?,
         recorded_at: Timestamp::from_millis(row.get(6)?),
+        hash: crate::EventHash::GENESIS,
     })
 }
 
