@@ -24,8 +24,8 @@ export function sessionFromToken(token, user) {
   const payload = decodeJwt(token);
   const role = user?.role ?? payload.role;
   const id = user?.id ?? payload.sub;
-  if (role !== 'customer' && role !== 'vendor') {
-    throw new TokenError('The token has no role (customer or vendor).');
+  if (role !== 'customer' && role !== 'vendor' && role !== 'operator') {
+    throw new TokenError('The token has no role (customer, vendor or operator).');
   }
   if (typeof id !== 'string' || id.length === 0) {
     throw new TokenError('The token names no user (sub).');
@@ -68,7 +68,8 @@ export function clearSession() {
   sessionStorage.removeItem(KEY);
 }
 
-/** The page of each side. */
+/** The page of each side; support staff (operators) land on their search. */
 export function homeOf(role) {
+  if (role === 'operator') return '/operator';
   return role === 'vendor' ? '/vendor/chat' : '/chat';
 }

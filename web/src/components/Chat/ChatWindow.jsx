@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { Link } from 'react-router-dom';
 import { otherOf, visibleMessages } from '@souk/client';
 import { useChatStore } from '../../chat.js';
 import { dayKey, formatDay, formatLastSeen, formatPrice } from '../../utils/format.js';
@@ -250,6 +251,9 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
             </span>
           </a>
         )}
+        <Link className="button button-small chat-head-audit" to={`/replay/${activeId}`} data-testid="history-link">
+          History &amp; audit
+        </Link>
       </header>
 
       <div className="chat-scroll" ref={scrollRef} onScroll={onScroll} data-testid="message-list">
