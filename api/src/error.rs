@@ -137,7 +137,10 @@ impl From<InputError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        Self::new(ErrorCode::Unauthorized, e.to_string())
+        match e {
+            AuthError::Forbidden(why) => Self::forbidden(why),
+            other => Self::new(ErrorCode::Unauthorized, other.to_string()),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The REST rate limit: a token bucket per user (id and side), from
+//! The REST rate limit: a token bucket per user (id and seat: customer,
+//! vendor or operator), from
 //! `governor`. A user may make `rate` requests per second on average, with
 //! bursts of twice that; beyond it they get `429 rate_limited` and nothing is
 //! done. Buckets of users who went quiet are dropped by [`UserLimiter::sweep`].
@@ -8,11 +9,13 @@ use std::num::NonZeroU32;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use souk_domain::{Role, UserId};
 
+use crate::auth::Seat;
+
 /// Typing changes per second per user that are recorded (bursts of twice).
 pub const TYPING_PER_SECOND: u32 = 2;
 
 pub struct UserLimiter {
-    limiter: DefaultKeyedRateLimiter<(UserId, Role)>,
+    limiter: DefaultKeyedRateLimiter<(UserId, Seat)>,
 }
 
 impl UserLimiter {
@@ -28,7 +31,12 @@ impl UserLimiter {
 
     /// Whether `user` may make one more request now.
     pub fn allow(&self, user: &UserId, role: Role) -> bool {
-        self.limiter.check_key(&(user.clone(), role)).is_ok()
+        self.allow_seat(user, Seat::from(role))
+    }
+
+    /// Whether `user` in `seat` may make one more request now.
+    pub fn allow_seat(&self, user: &UserId, seat: Seat) -> bool {
+        self.limiter.check_key(&(user.clone(), seat)).is_ok()
     }
 
     /// Forgets buckets that are full again (users who went quiet).

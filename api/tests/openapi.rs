@@ -2,7 +2,8 @@
 //! answers are the same set:
 //!
 //! - every route registered in the source (`route("...", [(Method::X, ...)])`
-//!   in `src/rest.rs`, `src/app.rs` and `src/openapi/mod.rs`) has a
+//!   in `src/rest.rs`, `src/app.rs`, `src/openapi/mod.rs` and
+//!   `src/operator.rs`) has a
 //!   description, and every description has a registration;
 //! - on a running server, every documented method and path is answered by
 //!   a route (not the `no route` 404, not 405), every other method on a
@@ -52,7 +53,12 @@ fn relative(path: &str) -> String {
 /// call in the files that register routes.
 fn registered() -> BTreeSet<(String, String)> {
     let mut routes = BTreeSet::new();
-    for file in ["src/rest.rs", "src/app.rs", "src/openapi/mod.rs"] {
+    for file in [
+        "src/rest.rs",
+        "src/app.rs",
+        "src/openapi/mod.rs",
+        "src/operator.rs",
+    ] {
         let source = std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR")))
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         let mut rest = source.as_str();
@@ -244,7 +250,9 @@ fn every_operation_documents_its_statuses_and_chat_routes_take_a_bearer_token() 
                 responses.keys().any(|s| s.starts_with('2')),
                 "{where_}: no success"
             );
-            let authenticated = path.starts_with("/api/chat/") || path.starts_with("/api/vendor/");
+            let authenticated = path.starts_with("/api/chat/")
+                || path.starts_with("/api/vendor/")
+                || path.starts_with("/api/operator/");
             if authenticated {
                 assert!(
                     op["security"][0].get("bearer").is_some(),

@@ -1,6 +1,15 @@
 //! Identity: the tokens of the contract (`sub`, `role`, `name`, `exp`;
-//! docs/api.md, "Identity"), who a verified token stands for
-//! ([`Principal`]), and the rules a token must meet.
+//! docs/api.md, "Identity"), who a verified token stands for, and the rules
+//! a token must meet.
+//!
+//! A token's role gives one of three [`Seat`]s. A customer or a vendor is a
+//! participant ([`Principal`], whose side is a [`Role`]: the chat routes and
+//! the Socket.IO edge take only these); an operator (the marketplace's
+//! support staff) is an [`OperatorPrincipal`], taken only by the operator
+//! routes, which record every read in the conversation's log. Each verifier
+//! refuses the other kind with `403 forbidden` ([`AuthError::Forbidden`]):
+//! [`TokenKeys::verify`] takes participants, [`TokenKeys::verify_operator`]
+//! operators, [`TokenKeys::verify_identity`] either.
 //!
 //! Two kinds of signature are accepted:
 //! - **HS256** with souk's own secret (given, or made once and kept in the
@@ -19,7 +28,8 @@
 //! never how a parser failed.
 //!
 //! # Layout
-//! - this file: [`TokenKeys`] (verify, mint), [`TokenSettings`], [`Principal`].
+//! - this file: [`TokenKeys`] (verify, mint), [`TokenSettings`], [`Seat`],
+//!   [`Principal`], [`OperatorPrincipal`], [`Identity`].
 //! - [`secret`]: the HS256 secret, given or kept in the data directory.
 //! - [`jwks`]: the identity provider's keys.
 
@@ -36,7 +46,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use souk_domain::{Actor, DisplayName, Role, UserId};
+use souk_domain::{Actor, DisplayName, Operator, Role, UserId};
 
 use self::jwks::{Jwks, JwksConfig};
 pub use self::secret::SECRET_FILE;
@@ -67,7 +77,65 @@ struct MintedClaims<'a> {
     aud: Option<&'a str>,
 }
 
-/// Who a verified token stands for.
+/// What a token's role claim may give: a side of conversations
+/// (`customer`, `vendor`) or the support staff (`operator`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Seat {
+    Customer,
+    Vendor,
+    Operator,
+}
+
+impl Seat {
+    pub const ALL: [Seat; 3] = [Seat::Customer, Seat::Vendor, Seat::Operator];
+
+    /// `customer`, `vendor` or `operator`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|seat| seat.as_str() == s)
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Seat::Customer => "customer",
+            Seat::Vendor => "vendor",
+            Seat::Operator => "operator",
+        }
+    }
+
+    /// The side of conversations, for a participant's seat.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Seat::Customer => Some(Role::Customer),
+            Seat::Vendor => Some(Role::Vendor),
+            Seat::Operator => None,
+        }
+    }
+}
+
+impl From<Role> for Seat {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Customer => Seat::Customer,
+            Role::Vendor => Seat::Vendor,
+        }
+    }
+}
+
+impl std::fmt::Display for Seat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a participant's route refuses an operator's token (`403`, and the
+/// Socket.IO handshake's refusal).
+pub const OPERATORS_NEVER_WRITE: &str =
+    "operators read conversations under /api/operator and never write";
+
+/// Why an operator route refuses a participant's token (`403`).
+pub const OPERATORS_ONLY: &str = "these routes are for operators (support staff)";
+
+/// A participant (customer or vendor) a verified token stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub id: UserId,
@@ -88,13 +156,45 @@ impl Principal {
     }
 }
 
-/// Why a token was refused. Every variant is `401 unauthorized`.
+/// A member of the support staff a verified token (role `operator`)
+/// stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorPrincipal {
+    pub id: UserId,
+    pub name: Option<DisplayName>,
+    /// When the token expires (seconds since the epoch).
+    pub expires_at: u64,
+}
+
+impl OperatorPrincipal {
+    /// The operator as recorded in a support access.
+    pub fn operator(&self) -> Operator {
+        Operator {
+            id: self.id.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// Whoever a verified token stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    Participant(Principal),
+    Operator(OperatorPrincipal),
+}
+
+/// Why a token was refused: `401 unauthorized`, except
+/// [`AuthError::Forbidden`].
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("missing bearer token")]
     Missing,
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// A valid token of a seat these routes do not serve (an operator on a
+    /// participant's route, or the other way round): `403 forbidden`.
+    #[error("{0}")]
+    Forbidden(&'static str),
 }
 
 impl AuthError {
@@ -119,8 +219,8 @@ pub struct TokenSettings {
     /// minute.
     #[arg(long, env = "SOUK_JWT_JWKS_URL")]
     pub jwt_jwks_url: Option<String>,
-    /// The claim that holds the role (`customer` or `vendor`; a string, or an
-    /// array holding exactly one of them).
+    /// The claim that holds the role (`customer`, `vendor` or `operator`; a
+    /// string, or an array holding exactly one of them).
     #[arg(long, env = "SOUK_JWT_ROLE_CLAIM", default_value = "role")]
     pub jwt_role_claim: String,
     /// The claim that holds the display name.
@@ -219,13 +319,35 @@ impl TokenKeys {
         self.jwks.as_deref()
     }
 
-    /// Mints a token valid for `ttl`, with the configured issuer and
-    /// audience; refuses a `ttl` beyond the maximum lifetime (the server
-    /// would refuse the token).
+    /// Mints a participant's token valid for `ttl` ([`TokenKeys::mint_as`]).
     pub fn mint(
         &self,
         user: &UserId,
         role: Role,
+        name: Option<&str>,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        self.mint_as(user, Seat::from(role), name, ttl)
+    }
+
+    /// Mints an operator's token (role `operator`) valid for `ttl`
+    /// ([`TokenKeys::mint_as`]).
+    pub fn mint_operator(
+        &self,
+        user: &UserId,
+        name: Option<&str>,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        self.mint_as(user, Seat::Operator, name, ttl)
+    }
+
+    /// Mints a token for `seat` valid for `ttl`, with the configured issuer
+    /// and audience; refuses a `ttl` beyond the maximum lifetime (the server
+    /// would refuse the token).
+    pub fn mint_as(
+        &self,
+        user: &UserId,
+        seat: Seat,
         name: Option<&str>,
         ttl: Duration,
     ) -> anyhow::Result<String> {
@@ -237,7 +359,7 @@ impl TokenKeys {
         );
         let claims = Claims {
             sub: user.as_str().to_owned(),
-            role: role.as_str().to_owned(),
+            role: seat.as_str().to_owned(),
             name: name.map(str::to_owned),
             exp: now_secs() + ttl.as_secs(),
         };
@@ -257,8 +379,26 @@ impl TokenKeys {
             .context("while signing a token")
     }
 
-    /// Verifies a token and parses its claims.
+    /// Verifies a participant's token; an operator's is
+    /// [`AuthError::Forbidden`] ([`OPERATORS_NEVER_WRITE`]).
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        match self.verify_identity(token).await? {
+            Identity::Participant(p) => Ok(p),
+            Identity::Operator(_) => Err(AuthError::Forbidden(OPERATORS_NEVER_WRITE)),
+        }
+    }
+
+    /// Verifies an operator's token; a participant's is
+    /// [`AuthError::Forbidden`] ([`OPERATORS_ONLY`]).
+    pub async fn verify_operator(&self, token: &str) -> Result<OperatorPrincipal, AuthError> {
+        match self.verify_identity(token).await? {
+            Identity::Operator(o) => Ok(o),
+            Identity::Participant(_) => Err(AuthError::Forbidden(OPERATORS_ONLY)),
+        }
+    }
+
+    /// Verifies a token of any seat and parses its claims.
+    pub async fn verify_identity(&self, token: &str) -> Result<Identity, AuthError> {
         let token = token.trim();
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::invalid("not a JSON Web Token"))?;
@@ -290,17 +430,20 @@ impl TokenKeys {
                 )))
             }
         };
-        self.principal(&claims)
+        self.identity(&claims)
     }
 
-    /// Verifies the value of an `Authorization` header.
+    /// Verifies the participant's token of an `Authorization` header.
     pub async fn verify_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
-        let value = header.ok_or(AuthError::Missing)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(AuthError::Missing)?;
-        self.verify(token).await
+        self.verify(bearer(header)?).await
+    }
+
+    /// Verifies the operator's token of an `Authorization` header.
+    pub async fn verify_operator_header(
+        &self,
+        header: Option<&str>,
+    ) -> Result<OperatorPrincipal, AuthError> {
+        self.verify_operator(bearer(header)?).await
     }
 
     /// Checks the signature and the registered claims.
@@ -332,9 +475,9 @@ impl TokenKeys {
         Ok(data.claims)
     }
 
-    /// The principal of verified claims, after the rules jsonwebtoken does
+    /// The identity of verified claims, after the rules jsonwebtoken does
     /// not know (lifetime, `iat`, the mapped role and name).
-    fn principal(&self, claims: &Map<String, Value>) -> Result<Principal, AuthError> {
+    fn identity(&self, claims: &Map<String, Value>) -> Result<Identity, AuthError> {
         let now = now_secs();
         let exp = claims
             .get("exp")
@@ -360,7 +503,7 @@ impl TokenKeys {
             .ok_or_else(|| AuthError::invalid("sub must be a string"))?;
         let id =
             UserId::parse(sub).map_err(|e| AuthError::invalid(format!("sub: {}", e.reason)))?;
-        let role = self.role(claims)?;
+        let seat = self.seat(claims)?;
         let name = match claims.get(&self.rules.jwt_name_claim) {
             None | Some(Value::Null) => None,
             Some(Value::String(n)) if n.trim().is_empty() => None,
@@ -374,27 +517,35 @@ impl TokenKeys {
                 )))
             }
         };
-        Ok(Principal {
-            id,
-            role,
-            name,
-            expires_at: exp,
+        Ok(match seat.role() {
+            Some(role) => Identity::Participant(Principal {
+                id,
+                role,
+                name,
+                expires_at: exp,
+            }),
+            None => Identity::Operator(OperatorPrincipal {
+                id,
+                name,
+                expires_at: exp,
+            }),
         })
     }
 
-    /// The role from the configured claim: `customer` or `vendor`, or an
-    /// array holding exactly one of them (other roles of the provider are
-    /// ignored).
-    fn role(&self, claims: &Map<String, Value>) -> Result<Role, AuthError> {
+    /// The seat from the configured role claim: `customer`, `vendor` or
+    /// `operator`, or an array holding exactly one of them (other roles of
+    /// the provider are ignored).
+    fn seat(&self, claims: &Map<String, Value>) -> Result<Seat, AuthError> {
         let claim = &self.rules.jwt_role_claim;
-        let refused = || AuthError::invalid(format!("{claim} must be customer or vendor"));
+        let refused =
+            || AuthError::invalid(format!("{claim} must be customer, vendor or operator"));
         match claims.get(claim) {
-            Some(Value::String(r)) => Role::parse(r).map_err(|_| refused()),
+            Some(Value::String(r)) => Seat::parse(r).ok_or_else(refused),
             Some(Value::Array(values)) => {
                 let mut roles = values
                     .iter()
                     .filter_map(Value::as_str)
-                    .filter_map(|r| Role::parse(r).ok());
+                    .filter_map(Seat::parse);
                 match (roles.next(), roles.next()) {
                     (Some(role), None) => Ok(role),
                     _ => Err(refused()),
@@ -403,6 +554,15 @@ impl TokenKeys {
             _ => Err(refused()),
         }
     }
+}
+
+/// The token of an `Authorization` header (`Bearer` or `bearer`).
+fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
+    let value = header.ok_or(AuthError::Missing)?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(AuthError::Missing)
 }
 
 /// A fixed reason for each way a token fails, so that a 401 never echoes a
@@ -515,7 +675,7 @@ mod tests {
         let bad_role = raw(serde_json::json!({ "sub": "v-7", "role": "admin", "exp": now() + 60 }));
         assert_eq!(
             refusal(&keys, &bad_role).await,
-            "role must be customer or vendor"
+            "role must be customer, vendor or operator"
         );
         assert_eq!(refusal(&keys, "not.a.token").await, "not a JSON Web Token");
         let no_exp = raw(serde_json::json!({ "sub": "v-7", "role": "vendor" }));
@@ -615,6 +775,83 @@ mod tests {
             "https://marketplace.example/roles": ["customer", "vendor"],
         }));
         assert!(keys.verify(&both).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn operator_tokens_are_their_own_seat() {
+        let keys = TokenKeys::new(SECRET);
+        let sam = UserId::parse("o-sam").unwrap();
+        let t = keys
+            .mint_operator(&sam, Some("Sam Reyes, support"), Duration::from_secs(60))
+            .unwrap();
+        let Identity::Operator(o) = keys.verify_identity(&t).await.unwrap() else {
+            panic!("an operator's token is an operator's");
+        };
+        assert_eq!(o.id, sam);
+        assert_eq!(o.operator().name.unwrap().as_str(), "Sam Reyes, support");
+        assert_eq!(
+            keys.verify_operator_header(Some(&format!("Bearer {t}")))
+                .await
+                .unwrap(),
+            o
+        );
+        // Participants' verifiers refuse it: 403, not 401.
+        let refused = keys.verify(&t).await.unwrap_err();
+        assert!(matches!(
+            refused,
+            AuthError::Forbidden(OPERATORS_NEVER_WRITE)
+        ));
+        assert!(matches!(
+            keys.verify_header(Some(&format!("Bearer {t}"))).await,
+            Err(AuthError::Forbidden(_))
+        ));
+        // And the operator's verifier refuses participants.
+        let customer = keys
+            .mint(&sam, Role::Customer, None, Duration::from_secs(60))
+            .unwrap();
+        assert!(matches!(
+            keys.verify_operator(&customer).await,
+            Err(AuthError::Forbidden(OPERATORS_ONLY))
+        ));
+        assert!(matches!(
+            keys.verify_operator_header(None).await,
+            Err(AuthError::Missing)
+        ));
+        let raw_operator =
+            raw(serde_json::json!({ "sub": "o-1", "role": "operator", "exp": now() + 60 }));
+        assert!(keys.verify_operator(&raw_operator).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_operator_role_may_come_from_a_mapped_claim() {
+        let keys = TokenKeys::new(SECRET).with_rules(TokenSettings {
+            jwt_role_claim: "https://marketplace.example/roles".into(),
+            ..TokenSettings::default()
+        });
+        let t = raw(serde_json::json!({
+            "sub": "o-9", "exp": now() + 60,
+            "https://marketplace.example/roles": ["offline_access", "operator"],
+        }));
+        assert!(keys.verify_operator(&t).await.is_ok());
+        // Exactly one seat: an operator who is also a vendor is refused.
+        let both = raw(serde_json::json!({
+            "sub": "o-9", "exp": now() + 60,
+            "https://marketplace.example/roles": ["operator", "vendor"],
+        }));
+        assert!(matches!(
+            keys.verify_identity(&both).await,
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn seats_parse_and_name_their_side() {
+        for seat in Seat::ALL {
+            assert_eq!(Seat::parse(seat.as_str()), Some(seat));
+        }
+        assert_eq!(Seat::parse("admin"), None);
+        assert_eq!(Seat::from(Role::Vendor).role(), Some(Role::Vendor));
+        assert_eq!(Seat::Operator.role(), None);
     }
 
     #[test]

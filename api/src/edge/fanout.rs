@@ -124,11 +124,15 @@ fn side(n: &Notification, role: Role) -> &UserId {
 ///   `user_stopped_typing` to the room, except the typist's sockets.
 /// - `ConversationStarted`: nothing (the contract has no event for it; the
 ///   first message announces the conversation to the recipient).
+/// - `SupportAccessed`: nothing (not a chat event: participants see it in
+///   the conversation's recorded events).
 pub fn deliveries(n: &Notification) -> Vec<Delivery> {
     let id = n.conversation_id;
     let room = rooms::conversation(id);
     match &n.event {
-        ConversationEvent::ConversationStarted(_) => Vec::new(),
+        ConversationEvent::ConversationStarted(_) | ConversationEvent::SupportAccessed(_) => {
+            Vec::new()
+        }
         ConversationEvent::MessageSent(sent) => {
             let Some(message) = &n.message else {
                 tracing::error!(
@@ -447,6 +451,20 @@ mod tests {
             },
             product: None,
             started_by: Role::Customer,
+            at: at(),
+        });
+        assert!(deliveries(&notification(e, None)).is_empty());
+    }
+
+    #[test]
+    fn a_support_access_relays_nothing() {
+        let e = ConversationEvent::SupportAccessed(souk_domain::SupportAccessed {
+            operator: souk_domain::Operator {
+                id: uid("o-sam"),
+                name: None,
+            },
+            reason: souk_domain::SupportReason::parse("ticket 4711").unwrap(),
+            view: souk_domain::SupportView::Events,
             at: at(),
         });
         assert!(deliveries(&notification(e, None)).is_empty());

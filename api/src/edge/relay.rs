@@ -645,7 +645,8 @@ async fn missed_batch(
 }
 
 /// A notification for a recorded event, with today's figures (lag recovery).
-/// `None` for events of streams that are not conversations.
+/// `None` for events of streams that are not conversations, and for events
+/// nothing is relayed for (a support access).
 async fn rebuild(
     projections: &Projections,
     recorded: &RecordedEvent,
@@ -663,6 +664,7 @@ async fn rebuild(
         ConversationEvent::TypingStarted(t) | ConversationEvent::TypingStopped(t) => {
             (t.user_id.clone(), t.role)
         }
+        ConversationEvent::SupportAccessed(_) => return Ok(None),
     };
     let view = projections
         .conversation(conversation, &viewer, role)
@@ -841,6 +843,80 @@ mod tests {
             .unwrap();
         assert!(none.notifications.is_empty() && none.next.is_none());
 
+        projections.shutdown();
+        consumer.await.unwrap().unwrap();
+    }
+
+    /// A support access between messages: nothing is relayed for it, and
+    /// a recovery from the log goes through it to the events after it.
+    #[tokio::test]
+    async fn a_support_access_is_skipped_and_the_events_around_it_are_recovered() {
+        use souk_domain::{Operator, SupportAccessed, SupportReason, SupportView};
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+        let projections = Projections::open(&dir.path().join("readmodels.db")).unwrap();
+        let consumer = projections.start(store.clone());
+        let (c, v) = (uid("c-3"), uid("v-3"));
+        let id = ConversationId::for_pair(&c, &v);
+        let at = Timestamp::from_millis(1_795_000_000_000);
+        let events = [
+            ConversationEvent::ConversationStarted(ConversationStarted {
+                conversation_id: id,
+                customer: Participant {
+                    id: c.clone(),
+                    name: None,
+                },
+                vendor: Participant {
+                    id: v.clone(),
+                    name: None,
+                },
+                product: None,
+                started_by: Role::Customer,
+                at,
+            }),
+            sent(&c, 1, MessageId::new(), at.plus_millis(1)),
+            ConversationEvent::SupportAccessed(SupportAccessed {
+                operator: Operator {
+                    id: uid("o-sam"),
+                    name: None,
+                },
+                reason: SupportReason::parse("ticket 4711").unwrap(),
+                view: SupportView::Conversation,
+                at: at.plus_millis(2),
+            }),
+            sent(&c, 2, MessageId::new(), at.plus_millis(3)),
+        ];
+        let appended = store
+            .append(
+                &id.stream_name(),
+                ExpectedRevision::NoStream,
+                events.iter().map(NewEvent::from_domain).collect(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            projections
+                .wait_for(appended.position, Duration::from_secs(10))
+                .await
+        );
+        // Live: the access is published (in log order) but delivers nothing.
+        let kept = projections
+            .published_between(0, appended.position + 1)
+            .unwrap();
+        assert_eq!(kept.len(), 4);
+        assert!(fanout::deliveries(&kept[2]).is_empty());
+        assert_eq!(fanout::deliveries(&kept[3]).len(), 2);
+        // Recovered from the log: the messages on both sides of it.
+        let all = missed_batch(&store, &projections, 1, appended.position + 1)
+            .await
+            .unwrap();
+        let kinds: Vec<_> = all
+            .notifications
+            .iter()
+            .map(|n| n.event.event_type())
+            .collect();
+        assert_eq!(kinds, ["ConversationStarted", "MessageSent", "MessageSent"]);
+        assert_eq!(all.notifications[2].unread, [0, 2]);
         projections.shutdown();
         consumer.await.unwrap().unwrap();
     }

@@ -19,7 +19,7 @@ use super::rate::SocketLimiter;
 use super::relay::RelayHandle;
 use super::request::{ack_err, ack_ok, ack_sent, Ack, ClientEvent, Request};
 use super::rooms;
-use crate::auth::{now_secs, Principal};
+use crate::auth::{now_secs, AuthError, Principal, OPERATORS_NEVER_WRITE};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::presence::Transition;
@@ -98,14 +98,17 @@ pub enum Refused {
     Unauthorized,
     /// The user holds [`Edge::max_sockets_per_user`] sockets already.
     TooManySockets,
+    /// An operator's token: operators never take part in chats.
+    Operator,
 }
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Unauthorized => "unauthorized",
-            Self::TooManySockets => "too many connections",
-        })
+        match self {
+            Self::Unauthorized => f.write_str("unauthorized"),
+            Self::TooManySockets => f.write_str("too many connections"),
+            Self::Operator => write!(f, "forbidden: {OPERATORS_NEVER_WRITE}"),
+        }
     }
 }
 
@@ -133,6 +136,10 @@ pub async fn authenticate(
     };
     let principal = match edge.state.keys.verify(token).await {
         Ok(principal) => principal,
+        Err(AuthError::Forbidden(_)) => {
+            tracing::debug!(socket = %socket.id, "handshake refused: an operator's token");
+            return Err(Refused::Operator);
+        }
         Err(e) => {
             tracing::debug!(socket = %socket.id, error = %e, "handshake refused");
             return Err(Refused::Unauthorized);

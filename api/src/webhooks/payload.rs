@@ -37,7 +37,7 @@ pub fn body(
 }
 
 /// The kind and `data` an event is reported with; `None` for events no
-/// webhook reports (typing).
+/// webhook reports (typing, support accesses).
 pub fn for_event(conversation: ConversationId, event: &ConversationEvent) -> Option<(Kind, Value)> {
     match event {
         ConversationEvent::ConversationStarted(e) => {
@@ -75,7 +75,11 @@ pub fn for_event(conversation: ConversationId, event: &ConversationEvent) -> Opt
                 "readAt": e.at,
             }),
         )),
-        ConversationEvent::TypingStarted(_) | ConversationEvent::TypingStopped(_) => None,
+        // Typing is too chatty for webhooks; a support access is for the
+        // participants' audit log, not for the marketplace's systems.
+        ConversationEvent::TypingStarted(_)
+        | ConversationEvent::TypingStopped(_)
+        | ConversationEvent::SupportAccessed(_) => None,
     }
 }
 
@@ -149,5 +153,23 @@ mod tests {
         assert_eq!(kind, Kind::MessageRead);
         assert_eq!(data["reader"], json!({ "id": "v-1", "role": "vendor" }));
         assert_eq!(data["upToSeq"], 3);
+    }
+
+    #[test]
+    fn a_support_access_is_not_reported() {
+        let conversation = ConversationId::for_pair(
+            &UserId::parse("c-1").unwrap(),
+            &UserId::parse("v-1").unwrap(),
+        );
+        let access = ConversationEvent::SupportAccessed(souk_domain::SupportAccessed {
+            operator: souk_domain::Operator {
+                id: UserId::parse("o-sam").unwrap(),
+                name: None,
+            },
+            reason: souk_domain::SupportReason::parse("ticket 4711").unwrap(),
+            view: souk_domain::SupportView::Transcript,
+            at: Timestamp::from_millis(1_795_000_000_123),
+        });
+        assert!(for_event(conversation, &access).is_none());
     }
 }
