@@ -1,19 +1,33 @@
 //! Demo mode (`souk serve --demo`): a few customers, vendors and products, a
-//! seeded conversation, and a sign-in route that mints tokens for them, so a
-//! visitor can try souk in a browser a minute after cloning it. Without
-//! `--demo` none of this exists and tokens come only from the marketplace.
+//! month of history and a seeded conversation, and a sign-in route that
+//! mints tokens for them, so a visitor can try souk in a browser a minute
+//! after cloning it. Without `--demo` none of this exists and tokens come
+//! only from the marketplace.
+//!
+//! On a first start (an empty log) [`seed`] records the month of history of
+//! [`history`] (about 30 conversations of the two shops with shoppers who
+//! appear only there, Bolt Bikes slowly getting faster and leaving some
+//! questions unread, Lumen Home quick and caught up) through the
+//! conversations' actors with the scripted past times, then the
+//! conversation Alice opened with Bolt Bikes about the red bike, at the
+//! current time, which the sign-in page and the browser tests start from. A
+//! restart finds the log not empty and records no history again; the
+//! seeded conversation is idempotent by itself.
 
-use std::time::Duration;
+mod history;
+
+use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 use souk_domain::{
-    ClientMessageId, DisplayName, MessageContent, MessageText, ProductCard, ProductCardInput, Role,
-    UserId,
+    Actor, ClientMessageId, Command, DisplayName, MessageContent, MessageId, MessageText,
+    Participant, ProductCard, ProductCardInput, Role, Timestamp, UserId,
 };
+use souk_store::Position;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Seat};
 use crate::error::ApiError;
 use crate::input::Fields;
 use crate::service::{self, OpenInput, SendInput};
@@ -22,7 +36,7 @@ use crate::state::AppState;
 /// How long demo tokens live.
 const DEMO_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DemoUser {
     pub id: &'static str,
     pub name: &'static str,
@@ -66,6 +80,13 @@ pub const VENDORS: [DemoUser; 2] = [
         name: "Lumen Home",
     },
 ];
+
+/// The support staff: an operator reads conversations under
+/// `/api/operator` (every access recorded in the log) and never writes.
+pub const OPERATORS: [DemoUser; 1] = [DemoUser {
+    id: "o-sam",
+    name: "Sam Reyes, support",
+}];
 
 pub const PRODUCTS: [DemoProduct; 4] = [
     DemoProduct {
@@ -139,10 +160,21 @@ fn card(p: &DemoProduct, origin: &str) -> ProductCard {
     .expect("demo products are valid")
 }
 
-/// Seeds one conversation with a short exchange. Idempotent: the pair's
-/// conversation id is fixed and every message has a `clientMessageId`, so a
-/// restart records nothing new.
+/// Seeds the demo: on an empty log the month of history first, then one
+/// conversation with a short exchange. The conversation is idempotent: the
+/// pair's conversation id is fixed and every message has a
+/// `clientMessageId`, so a restart records nothing new.
 pub async fn seed(state: &AppState, origin: &str) -> Result<(), ApiError> {
+    if state.store.last_position().await? == 0 {
+        let started = Instant::now();
+        let (conversations, events) = seed_history(state, origin, Timestamp::now()).await?;
+        tracing::info!(
+            conversations,
+            events,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "seeded a month of demo history"
+        );
+    }
     let alice = principal(&CUSTOMERS[0], Role::Customer);
     let bolt = principal(&VENDORS[0], Role::Vendor);
     let bike = card(&PRODUCTS[0], origin);
@@ -180,6 +212,108 @@ pub async fn seed(state: &AppState, origin: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The product card of a history item.
+fn item_card(item: &history::Item, origin: &str) -> ProductCard {
+    ProductCard::parse(
+        "product",
+        ProductCardInput {
+            id: item.id.into(),
+            name: item.name.into(),
+            price_minor: Some(item.price_minor),
+            currency: Some("EUR".into()),
+            image_url: item.image_path.map(|path| format!("{origin}{path}")),
+            url: None,
+        },
+    )
+    .expect("demo products are valid")
+}
+
+/// Records the month before `now` of [`history::plan`]: each conversation's
+/// commands in order, the conversations side by side (each has its own
+/// actor; the log's writer groups their appends). Waits until the read
+/// models hold it all. Answers how many conversations and events it recorded.
+async fn seed_history(
+    state: &AppState,
+    origin: &str,
+    now: Timestamp,
+) -> Result<(usize, usize), ApiError> {
+    let scripts = history::plan(now.millis(), history::SEED);
+    let recorded =
+        futures::future::try_join_all(scripts.iter().map(|s| record(state, origin, s))).await?;
+    let events = recorded.iter().map(|r| r.0).sum();
+    let last = recorded.iter().map(|r| r.1).max().unwrap_or(0);
+    if !state
+        .projections
+        .wait_live(last, crate::state::READ_YOUR_WRITES_TIMEOUT * 5)
+        .await
+    {
+        tracing::warn!(
+            position = last,
+            "the read models have not caught up with the demo history yet"
+        );
+    }
+    Ok((scripts.len(), events))
+}
+
+/// Runs one script through its conversation's actor. Answers the number of
+/// events recorded and the log position of the last.
+async fn record(
+    state: &AppState,
+    origin: &str,
+    script: &history::Script,
+) -> Result<(usize, Position), ApiError> {
+    let person = |user: &DemoUser, role: Role| Participant {
+        id: principal(user, role).id,
+        name: principal(user, role).name,
+    };
+    let customer = principal(script.customer, Role::Customer).actor();
+    let vendor = principal(script.vendor, Role::Vendor).actor();
+    let (id, start) = Command::start_conversation(
+        person(script.customer, Role::Customer),
+        person(script.vendor, Role::Vendor),
+        script.product.as_ref().map(|p| item_card(p, origin)),
+        Role::Customer,
+        Timestamp::from_millis(script.started_at),
+    );
+    let reply = state.registry.execute(id, start).await?;
+    let (mut events, mut position) = (reply.recorded.len(), reply.position);
+    for (n, step) in script.steps.iter().enumerate() {
+        let by: Actor = match step.by {
+            Role::Customer => customer.clone(),
+            Role::Vendor => vendor.clone(),
+        };
+        let at = Timestamp::from_millis(step.at);
+        let content = match &step.action {
+            history::Action::ReadAll => None,
+            history::Action::Say(text) => Some(MessageContent::Text(MessageText::parse(text)?)),
+            history::Action::Share { item, caption } => Some(MessageContent::Product {
+                product: item_card(item, origin),
+                caption: Some(MessageText::parse(caption)?),
+            }),
+        };
+        let command = match content {
+            None => Command::MarkAllRead { by, at },
+            Some(content) => Command::SendMessage {
+                by,
+                message_id: MessageId::from_uuid(
+                    uuid::Builder::from_unix_timestamp_millis(step.at as u64, &step.id_bits)
+                        .into_uuid(),
+                ),
+                content,
+                client_message_id: Some(ClientMessageId::parse(&format!(
+                    "demo-h-{}-{}-{n}",
+                    script.vendor.id, script.customer.id
+                ))?),
+                at,
+            },
+        };
+        let reply = state.registry.execute(id, command).await?;
+        events += reply.recorded.len();
+        position = position.max(reply.position);
+    }
+    Ok((events, position))
+}
+
 /// `GET /api/demo/users`.
 async fn users(req: actix_web::HttpRequest) -> HttpResponse {
     let origin = origin_of(&req);
@@ -196,26 +330,38 @@ async fn users(req: actix_web::HttpRequest) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "customers": CUSTOMERS,
         "vendors": VENDORS,
+        "operators": OPERATORS,
         "products": products,
     }))
 }
 
-/// `POST /api/demo/token` with `{ userId, role }`: a token for a demo user.
+/// `POST /api/demo/token` with `{ userId, role }`: a token for a demo user
+/// (`role`: `customer`, `vendor` or `operator`).
 async fn token(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let value = crate::input::parse_json(&body)?;
     let f = Fields::of(&value)?;
-    let role = Role::parse(f.req_str("role")?)?;
+    let seat = f.req_str("role")?;
+    let seat = Seat::parse(seat)
+        .ok_or_else(|| ApiError::invalid("role: must be customer, vendor or operator"))?;
     let id = f.req_str("userId")?;
-    let user =
-        find_user(id, role).ok_or_else(|| ApiError::not_found(format!("no demo {role} {id}")))?;
-    let p = principal(user, role);
-    let token = state
-        .keys
-        .mint(&p.id, role, Some(user.name), DEMO_TOKEN_TTL)
-        .map_err(|e| ApiError::internal("minting a demo token", &e))?;
+    let user = match seat.role() {
+        Some(role) => find_user(id, role),
+        None => OPERATORS.iter().find(|u| u.id == id),
+    }
+    .ok_or_else(|| ApiError::not_found(format!("no demo {seat} {id}")))?;
+    let user_id = UserId::parse(user.id).expect("demo ids are valid");
+    let token = match seat.role() {
+        Some(role) => state
+            .keys
+            .mint(&user_id, role, Some(user.name), DEMO_TOKEN_TTL),
+        None => state
+            .keys
+            .mint_operator(&user_id, Some(user.name), DEMO_TOKEN_TTL),
+    }
+    .map_err(|e| ApiError::internal("minting a demo token", &e))?;
     Ok(HttpResponse::Ok().json(json!({
         "token": token,
-        "user": { "id": user.id, "role": role, "name": user.name },
+        "user": { "id": user.id, "role": seat.as_str(), "name": user.name },
     })))
 }
 
