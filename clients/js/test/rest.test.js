@@ -86,7 +86,7 @@ describe('audit and replay routes', () => {
     const fetch = fakeFetch({
       [`GET /api/chat/${CONV}/state`]: (req) => ({ conversationId: CONV, at: Number(req.query.at ?? 7), lastRevision: 7 }),
       [`GET /api/vendor/chat/${CONV}/transcript`]: (req) =>
-        req.query.format === 'html' ? '<!doctype html><p>transcript</p>' : { conversationId: CONV, events: [], finalHash: 'ab' },
+        req.query.format === 'html' ? '<!doctype html><p>transcript</p>' : { format: 'souk-transcript/1', events: [], finalHash: 'ab' },
     });
     const customer = createChatApi('tok', 'customer', { fetch });
     expect((await customer.state(CONV, 3)).at).toBe(3);
@@ -104,7 +104,7 @@ describe('audit and replay routes', () => {
     expect(fetch.calls[4].headers.Accept).toMatch(/text\/html/);
     expect(fetch.calls[4].headers.Authorization).toBe('Bearer tok');
     // raw: the JSON exactly as served, not parsed (a saved file verifies byte for byte).
-    expect(await vendor.transcript(CONV, 'json', { raw: true })).toBe('{"conversationId":"' + CONV + '","events":[],"finalHash":"ab"}');
+    expect(await vendor.transcript(CONV, 'json', { raw: true })).toBe('{"format":"souk-transcript/1","events":[],"finalHash":"ab"}');
   });
 
   test('an HTML transcript that fails still rejects with the server’s error', async () => {

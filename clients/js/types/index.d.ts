@@ -342,8 +342,8 @@ export interface StateAt {
   lastRevision: number;
   /** The event at `at`. */
   event: RecordedEvent;
-  /** Whether the hash chain up to `at` verifies. */
-  chainValid?: boolean;
+  /** Whether the hash chain of the events folded (revisions 0 to `at`) holds. */
+  chainValid: boolean;
 }
 
 /** `GET {side}/:conversationId/state` query. */
@@ -353,16 +353,75 @@ export interface StateQuery {
 
 export type TranscriptFormat = 'json' | 'html';
 
-/** The dispute transcript (JSON): every event with its hash, the final hash and a digest. */
+/** `GET {side}/:conversationId/transcript` query. */
+export interface TranscriptQuery {
+  /** Default `json`. */
+  format?: TranscriptFormat;
+}
+
+/** A participant in a transcript. */
+export interface TranscriptParticipant {
+  id: UserId;
+  name: string | null;
+}
+
+/** One event of a transcript, exactly as stored (`data` is the payload's JSON text). */
+export interface TranscriptEvent {
+  stream: string;
+  revision: number;
+  position: number;
+  type: string;
+  version: number;
+  data: string;
+  recordedAt: Time;
+  hash: Hash;
+}
+
+/**
+ * The dispute transcript, `souk-transcript/1`: every event as stored with its
+ * hash, the final hash, and a digest of the rest. The file is exactly its
+ * canonical serialization: save it as served (`transcript(id, 'json', { raw: true })`).
+ */
 export interface Transcript {
-  conversationId: Uuid;
-  events: RecordedEvent[];
-  finalHash: Hash | null;
-  [field: string]: unknown;
+  format: string;
+  conversation: {
+    id: Uuid;
+    customer: TranscriptParticipant;
+    vendor: TranscriptParticipant;
+    product: ProductCard | null;
+    createdAt: Time;
+  };
+  /** Who asked for it; `role` is `customer`, `vendor` or `operator`. */
+  generatedBy: { id: UserId; role: string; name: string | null };
+  generatedAt: Time;
+  events: TranscriptEvent[];
+  /** The last event's hash. */
+  finalHash: Hash;
+  /** SHA-256 (lowercase hex) of the canonical serialization of the rest. */
+  digest: Hash;
 }
 
 /** A conversation as an operator sees it: no viewer, so no unread count. */
 export type OperatorConversationSummary = Omit<Conversation, 'unreadCount'>;
+
+/** Every operator route names why: 3 to 500 characters, one line. */
+export interface OperatorReason {
+  reason: string;
+}
+
+/** `GET /api/operator/conversations` query. */
+export interface OperatorSearchQuery extends OperatorReason {
+  participant: UserId;
+  /** 1 to 100, default 20. */
+  limit?: number;
+}
+
+/** `GET /api/operator/conversations/:id` query. */
+export interface OperatorConversationQuery extends OperatorReason {
+  before?: number;
+  /** 1 to 100, default 30. */
+  limit?: number;
+}
 
 /** `GET /api/operator/conversations` answer. */
 export interface OperatorConversationList {

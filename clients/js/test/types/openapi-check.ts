@@ -122,6 +122,19 @@ type RouteChecks<P extends Side> = {
   events_answer200_Same: Same<K.EventPage['next'], Answer<`${P}_events`, 200>['next']>;
   recordedEvent_SameKeys: SameKeys<K.RecordedEvent, S['RecordedEvent']>;
   recordedEvent_Extends: Extends<K.RecordedEvent, S['RecordedEvent']>;
+
+  // GET {side}/:conversationId/state. Its `event` is a RecordedEvent, typed
+  // by the kit (see above): one way, and the same fields.
+  state_query_Twin: Twin<K.StateQuery, Query<`${P}_state_at`>>;
+  state_answer200_SameKeys: SameKeys<K.StateAt, Answer<`${P}_state_at`, 200>>;
+  state_answer200_Extends: Extends<K.StateAt, Answer<`${P}_state_at`, 200>>;
+  state_answer200_rest_Twin: Twin<Omit<K.StateAt, 'event'>, Omit<Answer<`${P}_state_at`, 200>, 'event'>>;
+
+  // GET {side}/:conversationId/transcript. The document's `format` is a
+  // string (the server names the two it takes); the kit's, those two.
+  transcript_query_SameKeys: SameKeys<K.TranscriptQuery, Query<`${P}_transcript`>>;
+  transcript_query_Extends: Extends<K.TranscriptQuery, Query<`${P}_transcript`>>;
+  transcript_answer200_Twin: Twin<K.Transcript, Answer<`${P}_transcript`, 200>>;
 };
 
 type AllTrue<T> = { [N in keyof T]: true };
@@ -130,6 +143,29 @@ declare const vendor: RouteChecks<'vendor'>;
 // A failed check reads "Types of property '<name>' are incompatible" here.
 export const customerRoutes: AllTrue<RouteChecks<'customer'>> = customer;
 export const vendorRoutes: AllTrue<RouteChecks<'vendor'>> = vendor;
+
+// ---------------------------------------------------------------------------
+// Operator routes
+// ---------------------------------------------------------------------------
+
+type OpState = Answer<'operator_state', 200>;
+
+export type OperatorChecks = [
+  Assert<Twin<K.OperatorSearchQuery, Query<'operator_search'>>>,
+  Assert<Answered<K.OperatorConversationList, Answer<'operator_search', 200>>>,
+  Assert<Answered<K.OperatorConversationSummary, S['OperatorConversationSummary']>>,
+  Assert<Twin<K.OperatorConversationQuery, Query<'operator_conversation'>>>,
+  Assert<Answered<K.OperatorConversation, Answer<'operator_conversation', 200>>>,
+  Assert<Twin<K.EventsQuery & K.OperatorReason, Query<'operator_events'>>>,
+  Assert<SameKeys<K.EventPage, Answer<'operator_events', 200>>>,
+  Assert<Extends<K.EventPage, Answer<'operator_events', 200>>>,
+  Assert<Twin<K.StateQuery & K.OperatorReason, Query<'operator_state'>>>,
+  Assert<SameKeys<K.StateAt, OpState>>,
+  Assert<Extends<K.StateAt, OpState>>,
+  Assert<SameKeys<K.TranscriptQuery & K.OperatorReason, Query<'operator_transcript'>>>,
+  Assert<Extends<K.TranscriptQuery & K.OperatorReason, Query<'operator_transcript'>>>,
+  Assert<Twin<K.Transcript, Answer<'operator_transcript', 200>>>,
+];
 
 // ---------------------------------------------------------------------------
 // Vendor analytics, config, health
@@ -172,7 +208,10 @@ export type Documented = Assert<
         | 'read_message'
         | 'read_all'
         | 'unread'
-        | 'events'}`
+        | 'events'
+        | 'state_at'
+        | 'transcript'}`
+    | `operator_${'search' | 'conversation' | 'events' | 'state' | 'transcript'}`
     | 'vendor_analytics'
     | 'web_config'
     | 'healthz'
