@@ -4,7 +4,9 @@
 //! `--data-dir`, or the shared PostgreSQL log of `--log-url`
 //! (`SOUK_LOG_URL`) when given; `log copy` moves a whole log from one to the
 //! other (see [`copy_log`]); `webhooks status|retry` work on the data
-//! directory's `webhooks.db` (see [`crate::webhooks::command`]).
+//! directory's `webhooks.db` (see [`crate::webhooks::command`]); `audit
+//! verify|verify-transcript` check the log's hash chain and dispute
+//! transcripts (see [`crate::audit::command`]).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -13,11 +15,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use serde_json::{json, Value};
-use souk_domain::{ConversationId, ConversationState, Role, Timestamp, UserId};
-use souk_store::{Direction, EventStore, Position, ReadFrom, RecordedEvent};
+use serde_json::json;
+use souk_domain::{ConversationId, Timestamp, UserId};
+use souk_store::{EventStore, Position, RecordedEvent};
 
 use crate::app::{open_log, open_postgres, open_store, Application, EVENTS_DB, READ_MODELS_DB};
+use crate::audit::command::AuditAction;
+use crate::audit::event::event_line;
+use crate::audit::state::{fold, state_json, Replayed, Until};
 use crate::auth::{self, parse_ttl, TokenKeys, TokenSettings};
 use crate::config::{is_postgres_url, redact_url, DataDirArg, LogArg, SecretArg, Settings};
 
@@ -95,6 +100,11 @@ pub enum Command {
         #[command(subcommand)]
         action: LogAction,
     },
+    /// Audit: check the log's hash chain, or a dispute transcript.
+    Audit {
+        #[command(subcommand)]
+        action: crate::audit::command::AuditAction,
+    },
     /// The webhooks of `--data-dir`: status, and retrying dead letters.
     Webhooks {
         #[command(flatten)]
@@ -167,9 +177,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let keys =
                 TokenKeys::load(&data.data_dir, secret.jwt_secret.as_deref())?.with_rules(tokens);
             let user = UserId::parse(&user).map_err(|e| anyhow::anyhow!("--user: {}", e.reason))?;
-            let role = Role::parse(&role).map_err(|e| anyhow::anyhow!("--role: {}", e.reason))?;
+            let seat = auth::Seat::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role: must be customer, vendor or operator"))?;
             let ttl = parse_ttl(&ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
-            println!("{}", keys.mint(&user, role, name.as_deref(), ttl)?);
+            println!("{}", keys.mint_as(&user, seat, name.as_deref(), ttl)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Events {
@@ -184,6 +195,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log {
             action: LogAction::Copy { from, to, batch },
         } => block_on(copy_log(&from, &to, batch)),
+        Command::Audit { action } => match action {
+            AuditAction::Verify {
+                data,
+                log,
+                conversation,
+            } => block_on(crate::audit::command::verify(data, log, conversation)),
+            AuditAction::VerifyTranscript { file } => {
+                crate::audit::command::verify_transcript(&file)
+            }
+        },
         Command::Webhooks { data, log, action } => block_on(async move {
             let log_end = open_log(&data.data_dir, log.log_url.as_deref())
                 .await?
@@ -232,19 +253,6 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// One event as a line of `souk events`.
-pub fn event_json(e: &RecordedEvent) -> Value {
-    json!({
-        "position": e.position,
-        "stream": e.stream,
-        "revision": e.revision,
-        "type": e.event_type,
-        "version": e.version,
-        "data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null),
-        "recordedAt": e.recorded_at,
-    })
-}
-
 async fn events(
     data: DataDirArg,
     log: LogArg,
@@ -268,7 +276,7 @@ async fn events(
             let mut out = stdout.lock();
             for e in &batch {
                 if stream.as_ref().is_none_or(|s| *s == e.stream) {
-                    writeln!(out, "{}", event_json(e))?;
+                    writeln!(out, "{}", event_line(e))?;
                 }
             }
             out.flush()?;
@@ -300,53 +308,6 @@ fn parse_point(s: &str) -> anyhow::Result<ReplayPoint> {
         .map_err(|_| anyhow::anyhow!("--at: give a global position or an RFC 3339 time"))
 }
 
-/// The state of a conversation as JSON, for `souk replay`.
-pub fn state_json(
-    id: ConversationId,
-    state: &ConversationState,
-    last: Option<&RecordedEvent>,
-) -> Value {
-    let side = |role: Role| {
-        json!({
-            "readUpToSeq": state.read_up_to[role.index()],
-            "unread": state.unread(role),
-            "typing": state.typing[role.index()],
-            "lastReadAt": state.last_read_at(role),
-        })
-    };
-    let messages: Vec<Value> = state
-        .messages
-        .iter()
-        .map(|m| {
-            json!({
-                "seq": m.seq,
-                "id": m.message_id,
-                "sender": m.sender,
-                "kind": m.kind,
-                "text": m.text,
-                "product": m.product,
-                "clientMessageId": m.client_message_id,
-                "sentAt": m.at,
-                "readAt": state.read_at(m.seq),
-            })
-        })
-        .collect();
-    json!({
-        "conversationId": id,
-        "started": state.info.is_some(),
-        "customer": state.info.as_ref().map(|i| &i.customer),
-        "vendor": state.info.as_ref().map(|i| &i.vendor),
-        "product": state.info.as_ref().and_then(|i| i.product.as_ref()),
-        "createdAt": state.info.as_ref().map(|i| i.created_at),
-        "updatedAt": state.info.as_ref().map(|i| i.updated_at),
-        "eventsApplied": state.events_applied,
-        "lastPosition": last.map(|e| e.position),
-        "lastRecordedAt": last.map(|e| e.recorded_at),
-        "sides": { "customer": side(Role::Customer), "vendor": side(Role::Vendor) },
-        "messages": messages,
-    })
-}
-
 async fn replay(
     data: DataDirArg,
     log: LogArg,
@@ -356,36 +317,12 @@ async fn replay(
     let id = ConversationId::parse(&id).map_err(|e| anyhow::anyhow!("id: {}", e.reason))?;
     let point = at.as_deref().map(parse_point).transpose()?;
     let store = open_log(&data.data_dir, log.log_url.as_deref()).await?;
-    let mut state = ConversationState::default();
-    let mut last: Option<RecordedEvent> = None;
-    let mut revision = 0;
-    'pages: loop {
-        let page = store
-            .read_stream(
-                &id.stream_name(),
-                ReadFrom::Revision(revision),
-                Direction::Forwards,
-                1000,
-            )
-            .await?;
-        let Some(tail) = page.last() else { break };
-        revision = tail.revision + 1;
-        for e in page {
-            let included = match &point {
-                None => true,
-                Some(ReplayPoint::Position(p)) => e.position <= *p,
-                Some(ReplayPoint::Time(t)) => e.recorded_at <= *t,
-            };
-            if !included {
-                break 'pages;
-            }
-            let event = e
-                .decode()
-                .with_context(|| format!("while decoding event at position {}", e.position))?;
-            state = souk_domain::evolve(state, &event);
-            last = Some(e);
-        }
-    }
+    let until = match point {
+        None => Until::End,
+        Some(ReplayPoint::Position(p)) => Until::Position(p),
+        Some(ReplayPoint::Time(t)) => Until::Time(t),
+    };
+    let Replayed { state, last, .. } = fold(&*store, id, until).await?;
     if state.events_applied == 0 && at.is_none() {
         anyhow::bail!("conversation {id} has no events");
     }

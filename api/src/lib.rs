@@ -4,7 +4,9 @@
 //! # Layout
 //! - [`app`]: startup ([`app::Application::build`], [`app::spawn`]) and the
 //!   HTTP server.
-//! - [`rest`]: the REST routes of docs/api.md; [`demo`]: demo mode.
+//! - [`rest`]: the REST routes of docs/api.md; [`operator`]: the support
+//!   staff's routes, each read recorded in the conversation's log;
+//!   [`demo`]: demo mode.
 //! - [`edge`]: the Socket.IO edge, relaying the log to sockets.
 //! - [`service`]: the chat operations that REST and the edge share.
 //! - [`input`]: field-by-field parsing of JSON bodies and payloads.
@@ -12,6 +14,7 @@
 //!   [`limit`]: the REST rate limit per user.
 //! - [`error`]: the wire's error type; [`metrics`]: `/metrics`.
 //! - [`config`]: settings from flags and `SOUK_*` variables.
+//! - [`audit`]: replay to a revision, dispute transcripts, their checks.
 //! - [`cli`]: `souk events`, `souk replay`, `souk projections`, `souk token`,
 //!   `souk log copy`, `souk webhooks`.
 //! - [`webhooks`]: signed deliveries of the log's events (and unread
@@ -19,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -29,6 +33,7 @@ pub mod input;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;
+pub mod operator;
 pub mod presence;
 pub mod rest;
 pub mod service;

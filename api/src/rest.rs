@@ -109,9 +109,14 @@ async fn json_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value
     parse_json(&body)
 }
 
-type Query = web::Query<HashMap<String, String>>;
+pub(crate) type Query = web::Query<HashMap<String, String>>;
 
-fn query_usize(q: &Query, name: &str, default: usize, max: usize) -> Result<usize, ApiError> {
+pub(crate) fn query_usize(
+    q: &Query,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
     match q.get(name) {
         None => Ok(default),
         Some(v) => match v.trim().parse::<usize>() {
@@ -123,7 +128,7 @@ fn query_usize(q: &Query, name: &str, default: usize, max: usize) -> Result<usiz
     }
 }
 
-fn query_u64(q: &Query, name: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn query_u64(q: &Query, name: &str) -> Result<Option<u64>, ApiError> {
     q.get(name)
         .map(|v| {
             v.trim()
@@ -133,7 +138,7 @@ fn query_u64(q: &Query, name: &str) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-fn parse_conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+pub(crate) fn parse_conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     Ok(ConversationId::parse(raw)?)
 }
 
@@ -391,20 +396,7 @@ pub(crate) async fn events(
     } else {
         None
     };
-    let events: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            let data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
-            json!({
-                "position": e.position,
-                "revision": e.revision,
-                "type": e.event_type,
-                "version": e.version,
-                "data": data,
-                "recordedAt": e.recorded_at,
-            })
-        })
-        .collect();
+    let events: Vec<Value> = events.iter().map(crate::audit::event::event_item).collect();
     Ok(HttpResponse::Ok().json(json!({ "events": events, "next": next })))
 }
 
@@ -669,6 +661,14 @@ fn chat_scope(prefix: &str, side: Role) -> actix_web::Scope {
             "/{conversationId}/events",
             [(Method::GET, web::get().to(events))],
         ))
+        .service(route(
+            "/{conversationId}/state",
+            [(Method::GET, web::get().to(crate::audit::routes::state))],
+        ))
+        .service(route(
+            "/{conversationId}/transcript",
+            [(Method::GET, web::get().to(crate::audit::routes::transcript))],
+        ))
         .default_service(web::to(not_found))
 }
 
@@ -702,6 +702,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 (Method::HEAD, web::head().to(metrics)),
             ],
         ))
+        .configure(crate::operator::configure)
         .configure(crate::openapi::configure);
 }
 

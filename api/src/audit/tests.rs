@@ -146,11 +146,16 @@ async fn the_state_at_a_revision_is_the_fold_up_to_it() {
     assert_eq!(latest, after);
     let err = state_at(&*store, chat.id, Some(4)).await.unwrap_err();
     assert_eq!(err.code, crate::error::ErrorCode::InvalidRequest);
-    let unknown = state_at(&*store, ConversationId::for_pair(&UserId::parse("c-x").unwrap(), &UserId::parse("v-x").unwrap()), None).await;
-    assert_eq!(
-        unknown.unwrap_err().code,
-        crate::error::ErrorCode::NotFound
-    );
+    let unknown = state_at(
+        &*store,
+        ConversationId::for_pair(
+            &UserId::parse("c-x").unwrap(),
+            &UserId::parse("v-x").unwrap(),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.unwrap_err().code, crate::error::ErrorCode::NotFound);
 }
 
 /// A log that counts the events its stream reads return.
@@ -239,9 +244,14 @@ async fn sample_transcript() -> transcript::Transcript {
         .await;
     chat.read(Role::Vendor, m1).await;
     chat.say(Role::Vendor, "ok").await;
-    transcript::build(&*store, chat.id, by(), Timestamp::from_millis(1_796_000_000_000))
-        .await
-        .unwrap()
+    transcript::build(
+        &*store,
+        chat.id,
+        by(),
+        Timestamp::from_millis(1_796_000_000_000),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+pub mod audit;
 pub mod schemas;
 
 /// The chat routes of one side, relative to its prefix.
@@ -30,6 +31,8 @@ pub mod schemas;
     crate::rest::read_all,
     crate::rest::unread,
     crate::rest::events,
+    crate::audit::routes::state,
+    crate::audit::routes::transcript,
 ))]
 struct ChatApi;
 
@@ -41,7 +44,8 @@ struct ChatApi;
         description = "souk's REST routes: customer-vendor chat for a marketplace. \
             The full wire contract, Socket.IO included, is docs/api.md. Every chat route \
             takes `Authorization: Bearer <token>` (a JWT whose `role` is the route's side: \
-            `customer` under `/api/chat`, `vendor` under `/api/vendor`). Failures carry \
+            `customer` under `/api/chat`, `vendor` under `/api/vendor`; `operator` under \
+            `/api/operator`, whose reads are recorded in the conversation's log). Failures carry \
             `{ \"error\": { \"code\", \"message\" } }`; a path asked with a method it does \
             not take answers 405 with `Allow`; an unknown path under `/api` answers 404.",
         license(name = "MIT"),
@@ -51,6 +55,11 @@ struct ChatApi;
         crate::rest::healthz,
         crate::rest::metrics,
         crate::app::web_config,
+        crate::operator::search,
+        crate::operator::conversation,
+        crate::operator::events,
+        crate::operator::state_view,
+        crate::operator::transcript,
         openapi_json,
         docs_page,
         docs_script,
@@ -83,11 +92,25 @@ struct ChatApi;
         schemas::TopProduct,
         schemas::Health,
         schemas::WebConfig,
+        audit::StateAt,
+        audit::StateSides,
+        audit::StateSide,
+        audit::StateMessage,
+        audit::RecordedParticipant,
+        audit::Transcript,
+        audit::TranscriptConversation,
+        audit::TranscriptParticipant,
+        audit::TranscriptEvent,
+        audit::GeneratedBy,
+        schemas::OperatorConversationSummary,
+        schemas::OperatorConversationList,
+        schemas::OperatorConversation,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "customer", description = "The customer side: `/api/chat`, a customer token."),
         (name = "vendor", description = "The vendor side: `/api/vendor/chat` and `/api/vendor/analytics`, a vendor token."),
+        (name = "operator", description = "Support staff: `/api/operator`, an operator token; every read of a conversation is recorded in its log."),
         (name = "operations", description = "Health, metrics, the web app's settings and this document."),
     )
 )]
@@ -152,7 +175,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 }
             }
         }
-        let authenticated = path.starts_with("/api/chat/") || path.starts_with("/api/vendor/");
+        let authenticated = path.starts_with("/api/chat/")
+            || path.starts_with("/api/vendor/")
+            || path.starts_with("/api/operator/");
         for op in operations(item) {
             add_common_responses(op, authenticated);
         }
@@ -197,7 +222,10 @@ fn add_common_responses(op: &mut Operation, authenticated: bool) {
                 "401",
                 "Unauthorized: the bearer token is missing, malformed or refused",
             ),
-            ("403", "Forbidden: a token of the other side"),
+            (
+                "403",
+                "Forbidden: a token of another seat (the other side, an operator on a chat route, a participant on an operator route)",
+            ),
             ("429", "Rate limited: too many requests from this user"),
             (
                 "503",

@@ -266,6 +266,10 @@ pub struct RecordedEvent {
     pub data: serde_json::Value,
     #[schema(format = DateTime)]
     pub recorded_at: String,
+    /// SHA-256 chaining it to the stream's previous event, 64 lowercase
+    /// hex digits (docs/api.md, "Audit and replay").
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -347,4 +351,42 @@ pub struct WebConfig {
     #[schema(required)]
     pub socket_url: Option<String>,
     pub socket_port: u16,
+}
+
+/// A conversation as an operator sees it: no viewer, so no unread count.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorConversationSummary {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub customer: Participant,
+    pub vendor: Participant,
+    #[schema(required)]
+    pub product: Option<ProductCard>,
+    #[schema(required)]
+    pub last_message: Option<Message>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// `GET /api/operator/conversations`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorConversationList {
+    /// Newest activity first.
+    pub conversations: Vec<OperatorConversationSummary>,
+    /// More conversations than `limit` were found.
+    pub has_more: bool,
+}
+
+/// `GET /api/operator/conversations/{conversationId}`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorConversation {
+    pub conversation: OperatorConversationSummary,
+    /// Ascending `seq`.
+    pub messages: Vec<Message>,
+    pub has_more: bool,
 }
