@@ -274,7 +274,7 @@ async fn nodes_starting_at_once_create_the_schema_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     nodes[0]
         .append(
             "conversation-s",

@@ -423,7 +423,7 @@ async fn a_version_1_file_is_migrated_on_open_and_reads_back_the_same() {
             .unwrap()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
     }
 }
 

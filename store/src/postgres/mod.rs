@@ -31,7 +31,11 @@
 //! serialization, or readers that wait on in-flight transactions.
 //!
 //! Expected revisions are checked under the same lock (see [`writer`]),
-//! with `UNIQUE (stream, revision)` as the backstop.
+//! with `UNIQUE (stream, revision)` as the backstop. Each event's hash
+//! (see [`crate::chain`]) is computed in the same transaction from its
+//! stream's last row as read under that lock, so two nodes racing on one
+//! stream never chain to a predecessor that is not the real one: the loser
+//! gets a conflict and writes nothing.
 //!
 //! # Runtime
 //!
@@ -62,7 +66,8 @@
 //!   checks), pools and single connections; [`pool`] gives other parts of
 //!   souk keeping state in the same database a pool set up the same way.
 //! - `schema`: the versioned schema (`sql/*.sql`), migrated at start under
-//!   an advisory lock.
+//!   an advisory lock; `upgrade`: hashing a log written before the hash
+//!   chain, once, inside that migration.
 //! - [`writer`]: group commit, expected revisions, imports.
 //! - `tail`: `LISTEN/NOTIFY` and the poll, publishing committed events to
 //!   live subscriptions.
@@ -72,6 +77,7 @@ mod connect;
 mod schema;
 mod tail;
 pub mod testing;
+mod upgrade;
 pub mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,8 +99,9 @@ use self::tail::{listen_forever, Tail};
 use self::writer::{to_sql, AppendRequest, Command, ImportRequest, Writer};
 use crate::subscription::{catch_up_then_live, Batch, PageSource};
 use crate::{
-    stream_range, validate_append, AppendResult, Direction, EventStore, ExpectedRevision, NewEvent,
-    Position, ReadFrom, RecordedEvent, Revision, StoreError, Subscription,
+    stream_range, validate_append, AppendResult, ChainUpgrade, Direction, EventHash, EventStore,
+    ExpectedRevision, NewEvent, Position, ReadFrom, RecordedEvent, Revision, StoreError,
+    Subscription,
 };
 
 /// Append requests that may wait for the writer before callers wait to send.
@@ -234,7 +241,7 @@ pub(crate) struct Reader {
 }
 
 /// The columns of a [`RecordedEvent`], in [`row_event`]'s order.
-const COLUMNS: &str = "position, stream, revision, event_type, version, data, recorded_at";
+const COLUMNS: &str = "position, stream, revision, event_type, version, data, recorded_at, hash";
 
 impl PostgresStore {
     /// Connects, creates or migrates the schema, starts the writer and the
@@ -546,8 +553,17 @@ fn row_event(row: &tokio_postgres::Row) -> RecordedEvent {
         version: row.get::<_, i64>(4) as u32,
         data: row.get(5),
         recorded_at: Timestamp::from_datetime(row.get::<_, DateTime<Utc>>(6)),
-        hash: crate::EventHash::GENESIS,
+        hash: stored_hash(row.get(7)),
     }
+}
+
+/// A hash as stored: 32 bytes (the column's check), else (only a log
+/// edited behind souk's back) 32 zero bytes, which no event's hash is: the
+/// read succeeds and `chain::verify` reports the event.
+pub(crate) fn stored_hash(bytes: Option<&[u8]>) -> EventHash {
+    bytes
+        .and_then(EventHash::from_slice)
+        .unwrap_or(EventHash::GENESIS)
 }
 
 /// The subscriptions' reads: a failed read is retried (with backoff) rather
@@ -662,5 +678,17 @@ impl EventStore for PostgresStore {
             None => broadcast::channel(1).1,
         };
         catch_up_then_live(Pages(self.inner.reader.clone()), live, after)
+    }
+
+    async fn chain_upgrade(&self) -> Result<Option<ChainUpgrade>, StoreError> {
+        self.inner
+            .reader
+            .read("reading the hash chain's upgrade", |client| {
+                Box::pin(async move {
+                    let rows = client.query(upgrade::READ_UPGRADE, &[]).await?;
+                    Ok(rows.first().map(upgrade::row_upgrade))
+                })
+            })
+            .await
     }
 }

@@ -1,6 +1,8 @@
 //! The versioned schema of the shared log: migrations as SQL files under
 //! `sql/`, applied in order at start, each in its own transaction with its
-//! version recorded in `event_log_schema`.
+//! version recorded in `event_log_schema`. Version 2 (the hash chain) also
+//! runs code in its transaction: hashing the events already there (see
+//! `upgrade`), then making the column `NOT NULL`.
 //!
 //! Several nodes may start at once against a new database: each takes a
 //! session-level advisory lock ([`MIGRATION_LOCK`]) on its own connection
@@ -16,7 +18,13 @@ use super::connect::unavailable;
 use crate::StoreError;
 
 /// Version and name of each migration, in order, with its SQL.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "event log", include_str!("sql/001_event_log.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "event log", include_str!("sql/001_event_log.sql")),
+    (2, "event hash", include_str!("sql/002_event_hash.sql")),
+];
+
+/// The version whose migration adds the hash chain.
+const HASH_VERSION: i32 = 2;
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -74,6 +82,12 @@ async fn migrate_locked(client: &mut Client) -> Result<i32, StoreError> {
         };
         let tx = client.transaction().await.map_err(at)?;
         tx.batch_execute(sql).await.map_err(at)?;
+        if *version == HASH_VERSION {
+            super::upgrade::hash_existing(&tx).await.map_err(at)?;
+            tx.batch_execute("ALTER TABLE event_log ALTER COLUMN hash SET NOT NULL")
+                .await
+                .map_err(at)?;
+        }
         tx.execute(
             "INSERT INTO event_log_schema (version, name) VALUES ($1, $2)",
             &[version, name],

@@ -52,7 +52,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::connect::{describe, pool_unavailable};
 use super::tail::Committed;
-use super::{PostgresConfig, RuntimeGuard, Shared};
+use super::{stored_hash, PostgresConfig, RuntimeGuard, Shared};
+use crate::chain::{self, EventHash};
 use crate::subscription::Batch;
 use crate::{
     check_expected, AppendResult, ExpectedRevision, NewEvent, Position, RecordedEvent, Revision,
@@ -67,18 +68,23 @@ const LOCK_HEAD: &str =
     "SELECT position, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint \
      FROM event_log_head FOR UPDATE";
 
-/// The last revision of each stream of `$1`, NULL for a stream without
-/// events: one backward probe of the `(stream, revision)` index each.
-const STREAM_HEADS: &str = "SELECT s.stream, \
-     (SELECT max(e.revision) FROM event_log AS e WHERE e.stream = s.stream) \
-     FROM unnest($1::text[]) AS s(stream)";
+/// The last revision and hash of each stream of `$1`, NULLs for a stream
+/// without events: one backward probe of the `(stream, revision)` index
+/// each. Read under the head lock, so they are the real predecessors of
+/// whatever this transaction appends.
+const STREAM_HEADS: &str = "SELECT s.stream, e.revision, e.hash \
+     FROM unnest($1::text[]) AS s(stream) LEFT JOIN LATERAL ( \
+         SELECT revision, hash FROM event_log WHERE stream = s.stream \
+         ORDER BY revision DESC LIMIT 1 \
+     ) AS e ON true";
 
-/// Inserts the rows (one array per column), moves the head to `$8` and
-/// notifies the new head, in one statement.
+/// Inserts the rows (one array per column, the hashes `$9`), moves the
+/// head to `$8` and notifies the new head, in one statement.
 const WRITE: &str = "WITH inserted AS ( \
-         INSERT INTO event_log (position, stream, revision, event_type, version, data, recorded_at) \
+         INSERT INTO event_log \
+             (position, stream, revision, event_type, version, data, recorded_at, hash) \
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], \
-                              $6::text[], $7::timestamptz[]) \
+                              $6::text[], $7::timestamptz[], $9::bytea[]) \
      ), head AS ( \
          UPDATE event_log_head SET position = $8 RETURNING position \
      ) \
@@ -129,8 +135,9 @@ impl Failure {
 struct Locked {
     position: Position,
     now: Timestamp,
-    /// Last revision of each stream asked about.
-    heads: HashMap<String, Option<Revision>>,
+    /// Last revision and hash of each stream asked about (`None`: no
+    /// events).
+    heads: HashMap<String, Option<(Revision, EventHash)>>,
 }
 
 /// Column arrays of the rows to insert.
@@ -143,6 +150,7 @@ struct Rows<'a> {
     versions: Vec<i64>,
     datas: Vec<&'a str>,
     times: Vec<DateTime<Utc>>,
+    hashes: Vec<EventHash>,
 }
 
 impl<'a> Rows<'a> {
@@ -156,6 +164,7 @@ impl<'a> Rows<'a> {
         version: u32,
         data: &'a str,
         at: Timestamp,
+        hash: EventHash,
     ) {
         self.positions.push(to_sql(position));
         self.streams.push(stream);
@@ -164,6 +173,7 @@ impl<'a> Rows<'a> {
         self.versions.push(i64::from(version));
         self.datas.push(data);
         self.times.push(at.datetime());
+        self.hashes.push(hash);
     }
 
     fn is_empty(&self) -> bool {
@@ -453,32 +463,47 @@ impl Writer {
         let mut placed = Vec::with_capacity(group.len());
         for request in group {
             let head = heads.entry(request.stream.clone()).or_insert(None);
-            if let Err(conflict) = check_expected(&request.stream, request.expected, *head) {
+            let revision = head.map(|(r, _)| r);
+            if let Err(conflict) = check_expected(&request.stream, request.expected, revision) {
                 placed.push(Err(conflict));
                 continue;
             }
-            let first_revision = head.map_or(0, |r| r + 1);
+            let first_revision = revision.map_or(0, |r| r + 1);
             let first_position = next;
+            let mut prev = head.map_or(EventHash::GENESIS, |(_, h)| h);
+            let mut hashes = Vec::with_capacity(request.events.len());
             for (i, event) in request.events.iter().enumerate() {
+                let revision = first_revision + i as u64;
+                prev = chain::link(
+                    &prev,
+                    &request.stream,
+                    revision,
+                    &event.event_type,
+                    event.version,
+                    &event.data,
+                    &now,
+                );
+                hashes.push(prev);
                 rows.push(
                     next,
                     &request.stream,
-                    first_revision + i as u64,
+                    revision,
                     &event.event_type,
                     event.version,
                     &event.data,
                     now,
+                    prev,
                 );
                 next += 1;
             }
             let count = request.events.len() as u64;
-            *head = Some(first_revision + count - 1);
+            *head = Some((first_revision + count - 1, prev));
             placed.push(Ok(AppendResult {
                 next_expected_revision: first_revision + count - 1,
                 first_position,
                 position: first_position + count - 1,
                 recorded_at: now,
-                hashes: Vec::new(),
+                hashes,
             }));
         }
         if rows.is_empty() {
@@ -489,28 +514,27 @@ impl Writer {
         let accepted = placed.iter().filter(|p| p.is_ok()).count() as u64;
         self.count(accepted, rows.positions.len() as u64);
 
-        let events =
-            self.wants_events().then(|| {
-                let mut recorded = Vec::with_capacity(rows.positions.len());
-                for (request, answer) in group.iter().zip(&placed) {
-                    let Ok(answer) = answer else { continue };
-                    let first_revision =
-                        answer.next_expected_revision + 1 - request.events.len() as u64;
-                    recorded.extend(request.events.iter().enumerate().map(|(i, e)| {
-                        RecordedEvent {
-                            stream: request.stream.clone(),
-                            revision: first_revision + i as u64,
-                            position: answer.first_position + i as u64,
-                            event_type: e.event_type.clone(),
-                            version: e.version,
-                            data: e.data.clone(),
-                            recorded_at: now,
-                            hash: crate::EventHash::GENESIS,
-                        }
-                    }));
-                }
-                Batch::from(recorded)
-            });
+        let events = self.wants_events().then(|| {
+            let mut recorded = Vec::with_capacity(rows.positions.len());
+            for (request, answer) in group.iter().zip(&placed) {
+                let Ok(answer) = answer else { continue };
+                let first_revision =
+                    answer.next_expected_revision + 1 - request.events.len() as u64;
+                recorded.extend(request.events.iter().zip(&answer.hashes).enumerate().map(
+                    |(i, (e, hash))| RecordedEvent {
+                        stream: request.stream.clone(),
+                        revision: first_revision + i as u64,
+                        position: answer.first_position + i as u64,
+                        event_type: e.event_type.clone(),
+                        version: e.version,
+                        data: e.data.clone(),
+                        recorded_at: now,
+                        hash: *hash,
+                    },
+                ));
+            }
+            Batch::from(recorded)
+        });
         self.publish(next - 1, events);
         Ok(placed)
     }
@@ -550,7 +574,7 @@ impl Writer {
         let mut rows = Rows::default();
         for event in events {
             let head = heads.entry(event.stream.clone()).or_insert(None);
-            let expected = head.map_or(0, |r| r + 1);
+            let expected = head.map_or(0, |(r, _)| r + 1);
             if event.revision != expected {
                 self.rollback().await;
                 return Err(Failure::Invalid(StoreError::InvalidAppend(format!(
@@ -558,7 +582,14 @@ impl Writer {
                     event.position, event.revision, event.stream
                 ))));
             }
-            *head = Some(event.revision);
+            let prev = head.map_or(EventHash::GENESIS, |(_, h)| h);
+            if let Err(broken) = chain::check(prev, std::slice::from_ref(event)) {
+                self.rollback().await;
+                return Err(Failure::Invalid(StoreError::InvalidAppend(format!(
+                    "import: {broken}"
+                ))));
+            }
+            *head = Some((event.revision, event.hash));
             rows.push(
                 event.position,
                 &event.stream,
@@ -567,6 +598,7 @@ impl Writer {
                 event.version,
                 &event.data,
                 event.recorded_at,
+                event.hash,
             );
         }
         self.write(&rows, last.position).await?;
@@ -616,7 +648,8 @@ async fn lock_round_trip(
         .iter()
         .map(|row| {
             let revision: Option<i64> = row.get(1);
-            (row.get::<_, String>(0), revision.map(|r| r as Revision))
+            let head = revision.map(|r| (r as Revision, stored_hash(row.get(2))));
+            (row.get::<_, String>(0), head)
         })
         .collect();
     Ok(Locked {
@@ -633,7 +666,8 @@ async fn write_round_trip(
 ) -> Result<(), tokio_postgres::Error> {
     let write = client.prepare_cached(WRITE).await?;
     let last = to_sql(last);
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+    let hashes: Vec<&[u8]> = rows.hashes.iter().map(|h| &h.0[..]).collect();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
         &rows.positions,
         &rows.streams,
         &rows.revisions,
@@ -642,6 +676,7 @@ async fn write_round_trip(
         &rows.datas,
         &rows.times,
         &last,
+        &hashes,
     ];
     let (_, ()) = futures::try_join!(
         client.query(&write, &params),

@@ -5,8 +5,8 @@
 use std::sync::LazyLock;
 
 pub(super) const INSERT: &str = "INSERT OR ROLLBACK INTO events \
-    (position, stream_id, revision, event_type, version, data, recorded_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    (position, stream_id, revision, event_type, version, data, recorded_at, hash) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// One row of `events` to insert.
 pub(super) struct Row<'a> {
@@ -18,6 +18,7 @@ pub(super) struct Row<'a> {
     pub(super) data: &'a str,
     /// `recorded_at`, in milliseconds.
     pub(super) at: i64,
+    pub(super) hash: [u8; 32],
 }
 
 /// Rows inserted by one execution of [`INSERT_CHUNK_SQL`]: executing a
@@ -25,14 +26,15 @@ pub(super) struct Row<'a> {
 pub(super) const INSERT_CHUNK: usize = 32;
 
 /// Columns bound per row.
-pub(super) const INSERT_COLUMNS: usize = 7;
+pub(super) const INSERT_COLUMNS: usize = 8;
 
 /// [`INSERT`] with [`INSERT_CHUNK`] rows.
 pub(super) static INSERT_CHUNK_SQL: LazyLock<String> = LazyLock::new(|| {
-    let row = "(?, ?, ?, ?, ?, ?, ?)";
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?)";
     format!(
         "INSERT OR ROLLBACK INTO events \
-         (position, stream_id, revision, event_type, version, data, recorded_at) VALUES {}",
+         (position, stream_id, revision, event_type, version, data, recorded_at, hash) \
+         VALUES {}",
         vec![row; INSERT_CHUNK].join(", ")
     )
 });
@@ -54,7 +56,8 @@ pub(super) fn insert_rows(
         stmt.raw_bind_parameter(first + 3, row.event_type)?;
         stmt.raw_bind_parameter(first + 4, row.version)?;
         stmt.raw_bind_parameter(first + 5, row.data)?;
-        stmt.raw_bind_parameter(first + 6, row.at)
+        stmt.raw_bind_parameter(first + 6, row.at)?;
+        stmt.raw_bind_parameter(first + 7, &row.hash[..])
     }
     let mut chunks = rows.chunks_exact(INSERT_CHUNK);
     if chunks.len() > 0 {

@@ -31,6 +31,11 @@
 //!   the database before the next group, so memory never disagrees with
 //!   disk; the failed group is then retried one append per transaction, so
 //!   that one bad append cannot fail its neighbours.
+//! - **Hashes are computed by the writer** (see `crate::chain`), from the
+//!   stream's last hash kept with its head in the same cache (loaded with
+//!   it, one lookup), and written in the event's row, in the group's
+//!   transaction. A log of schema version 2 (no hashes) is hashed once at
+//!   open, in the migration's transaction (`upgrade`).
 //! - **Positions are assigned by the writer**, contiguous from 1, and
 //!   written explicitly (`position INTEGER PRIMARY KEY`), so the log has no
 //!   holes, even after failed transactions.
@@ -118,7 +123,8 @@
 //! # Layout
 //! - this file: [`SqliteStore`] (open, close, import, health) and its
 //!   [`EventStore`] implementation, the requests it sends the writer.
-//! - `schema`: the file's schema, its migration, the write connection.
+//! - `schema`: the file's schema, its migrations, the write connection.
+//! - `upgrade`: hashing a log written before the hash chain, once.
 //! - `writer`: the writer thread (group commit, failures, panics).
 //! - `insert`: a group's rows, many per statement.
 //! - `notifier`: the thread that answers callers and feeds live
@@ -133,6 +139,7 @@ mod insert;
 mod notifier;
 mod readers;
 mod schema;
+mod upgrade;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -151,9 +158,9 @@ use self::readers::{read_stream_sql, row_event, Readers};
 use self::schema::{max_position, open_writer};
 use crate::subscription::{catch_up_then_live, Batch};
 use crate::{
-    check_expected, stream_range, validate_append, AppendResult, Direction, EventStore,
-    ExpectedRevision, NewEvent, Position, ReadFrom, RecordedEvent, Revision, StoreError,
-    Subscription,
+    check_expected, stream_range, validate_append, AppendResult, ChainUpgrade, Direction,
+    EventStore, ExpectedRevision, NewEvent, Position, ReadFrom, RecordedEvent, Revision,
+    StoreError, Subscription,
 };
 
 /// Append requests that may wait for the writer before callers wait to send.
@@ -499,5 +506,9 @@ impl EventStore for SqliteStore {
 
     fn write_failure(&self) -> Option<String> {
         self.inner.health.failure()
+    }
+
+    async fn chain_upgrade(&self) -> Result<Option<ChainUpgrade>, StoreError> {
+        self.inner.readers.read(upgrade::read_upgrade).await
     }
 }

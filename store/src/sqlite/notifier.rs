@@ -78,20 +78,21 @@ pub(super) fn answer_and_publish(committed: Committed, live: &broadcast::Sender<
             }
         };
         let count = request.events.len() as u64;
-        let _ = request.reply.send(Ok(AppendResult {
+        let answer = AppendResult {
             next_expected_revision: placed.first_revision + count - 1,
             first_position: placed.first_position,
             position: placed.first_position + count - 1,
             recorded_at,
-            hashes: Vec::new(),
-        }));
+            hashes: placed.hashes,
+        };
         if publish {
             recorded.extend(
                 request
                     .events
                     .into_iter()
+                    .zip(&answer.hashes)
                     .enumerate()
-                    .map(|(i, e)| RecordedEvent {
+                    .map(|(i, (e, hash))| RecordedEvent {
                         stream: request.stream.clone(),
                         revision: placed.first_revision + i as u64,
                         position: placed.first_position + i as u64,
@@ -99,10 +100,11 @@ pub(super) fn answer_and_publish(committed: Committed, live: &broadcast::Sender<
                         version: e.version,
                         data: e.data,
                         recorded_at,
-                        hash: crate::EventHash::GENESIS,
+                        hash: *hash,
                     }),
             );
         }
+        let _ = request.reply.send(Ok(answer));
     }
     if !recorded.is_empty() {
         // No receiver left is not an error.

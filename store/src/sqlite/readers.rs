@@ -12,11 +12,12 @@ use souk_domain::Timestamp;
 use tokio::sync::Semaphore;
 
 use super::{to_sql, unavailable, Position, RecordedEvent, Revision, StoreError};
+use crate::chain::EventHash;
 use crate::subscription::PageSource;
 
 /// The columns of a [`RecordedEvent`], from `events AS e` and `streams AS s`.
 pub(super) const COLUMNS: &str =
-    "e.position, s.name, e.revision, e.event_type, e.version, e.data, e.recorded_at";
+    "e.position, s.name, e.revision, e.event_type, e.version, e.data, e.recorded_at, e.hash";
 
 /// The read-only connections.
 pub(super) struct Readers {
@@ -119,8 +120,21 @@ pub(super) fn row_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEve
         version: row.get(4)?,
         data: row.get(5)?,
         recorded_at: Timestamp::from_millis(row.get(6)?),
-        hash: crate::EventHash::GENESIS,
+        hash: stored_hash(row.get_ref(7)?),
     })
+}
+
+/// A hash as stored: 32 bytes. Anything else (only a file edited behind
+/// the log's back holds anything else) reads as 32 zero bytes, which no
+/// event's hash is: the read succeeds and `chain::verify` reports the
+/// event (see the `chain` module docs).
+pub(super) fn stored_hash(value: rusqlite::types::ValueRef<'_>) -> EventHash {
+    value
+        .as_blob_or_null()
+        .ok()
+        .flatten()
+        .and_then(EventHash::from_slice)
+        .unwrap_or(EventHash::GENESIS)
 }
 
 impl PageSource for Arc<Readers> {

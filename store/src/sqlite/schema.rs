@@ -1,7 +1,7 @@
-//! The event log's file: its schema (version 2, stream names interned),
-//! the migration from version 1, and the write connection's settings
-//! (WAL, `synchronous=FULL`, its page cache). See the parent module for why
-//! the writer is shaped as it is.
+//! The event log's file: its schema (version 3: stream names interned,
+//! each event's hash), the migrations from versions 1 and 2, and the write
+//! connection's settings (WAL, `synchronous=FULL`, its page cache). See the
+//! parent module for why the writer is shaped as it is.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,9 +17,10 @@ use super::{unavailable, StoreError, WAL_AUTOCHECKPOINT_PAGES};
 pub(super) const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
 /// The schema version this code writes (`PRAGMA user_version`). Version 1
-/// kept the stream name in every event row; [`open`](SqliteStore::open)
-/// migrates such a file to version 2 (see [`migrate`]).
-pub(super) const SCHEMA_VERSION: i64 = 2;
+/// kept the stream name in every event row; version 2 had no hashes.
+/// [`open`](super::SqliteStore::open) migrates such a file to version 3
+/// (see [`migrate`] and [`super::upgrade`]).
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Version 2: stream names interned in `streams`, so that each row of
 /// `events` and each entry of its `(stream_id, revision)` index carries a
@@ -31,8 +32,9 @@ CREATE TABLE IF NOT EXISTS streams (
 ) STRICT;
 ";
 
-/// The columns of `events`, after `CREATE TABLE <name>`: the migration
-/// builds the table under another name first. `stream_id` is a `streams.id`,
+/// The columns of `events` in version 2, after `CREATE TABLE <name>`: the
+/// migration from version 1 builds the table under another name first;
+/// version 3 then adds [`HASH_COLUMN`]. `stream_id` is a `streams.id`,
 /// written by the writer in the same transaction as the stream's first
 /// event; it is deliberately not declared a foreign key, since the bundled
 /// SQLite enforces foreign keys by default, which would cost a lookup in
@@ -47,6 +49,22 @@ pub(super) const EVENTS_TABLE: &str = "(
     recorded_at INTEGER NOT NULL
 ) STRICT";
 
+/// Version 3: each event's hash (32 bytes, see `crate::chain`), written
+/// with the event. Added to the version-2 table, hence nullable in SQL;
+/// never NULL once the file is open (a log of version 2 is hashed when it
+/// is upgraded, in the same transaction).
+pub(super) const HASH_COLUMN: &str = "ALTER TABLE events ADD COLUMN hash BLOB";
+
+/// Version 3: at most one row, written when a log of version 2 that held
+/// events was upgraded: events up to `hashed_through` were hashed then
+/// (`hashed_at`, Unix milliseconds), not when they were appended.
+pub(super) const CHAIN_UPGRADE_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS chain_upgrade (
+    hashed_through INTEGER NOT NULL,
+    hashed_at      INTEGER NOT NULL
+) STRICT;
+";
+
 /// Created by name (not as a table constraint), after the table is filled
 /// when migrating.
 pub(super) const EVENTS_INDEX: &str =
@@ -54,10 +72,12 @@ pub(super) const EVENTS_INDEX: &str =
 
 pub(super) const INSERT_STREAM: &str = "INSERT INTO streams (name) VALUES (?1)";
 
-/// A stream's id and last revision, `None` if it has no events.
-pub(super) const HEAD_OF: &str =
-    "SELECT id, (SELECT MAX(revision) FROM events WHERE stream_id = streams.id) \
-    FROM streams WHERE name = ?1";
+/// A stream's id, and its last event's revision and hash (NULL if it has
+/// no events), along the `(stream_id, revision)` index.
+pub(super) const HEAD_OF: &str = "SELECT s.id, e.revision, e.hash FROM streams AS s \
+    LEFT JOIN events AS e ON e.stream_id = s.id \
+    AND e.revision = (SELECT MAX(revision) FROM events WHERE stream_id = s.id) \
+    WHERE s.name = ?1";
 
 pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let at = |e: rusqlite::Error| unavailable(&format!("opening {}", path.display()), e);
@@ -105,7 +125,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
 
 /// Brings a file of an older schema version (or a new, empty file) to
 /// [`SCHEMA_VERSION`], in one transaction: either the whole log is
-/// migrated or nothing changes.
+/// migrated (and hashed) or nothing changes.
 pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Version 1 (or a version-1 file whose `user_version` was never set: the
@@ -121,6 +141,16 @@ pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.execute_batch(STREAMS_TABLE)?;
     tx.execute_batch(&format!("CREATE TABLE IF NOT EXISTS events {EVENTS_TABLE}"))?;
     tx.execute_batch(EVENTS_INDEX)?;
+    tx.execute_batch(CHAIN_UPGRADE_TABLE)?;
+    let has_hash: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'hash'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_hash {
+        tx.execute_batch(HASH_COLUMN)?;
+        super::upgrade::hash_existing(&tx)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
 }

@@ -20,11 +20,13 @@ use super::checkpointer::spawn_checkpointer;
 use super::fault::{is_storage_fault, panic_message, FaultSwitch, Health};
 use super::insert::{insert_rows, Row};
 use super::notifier::{refuse, spawn_notifier, Committed};
+use super::readers::stored_hash;
 use super::schema::{max_position, open_writer, HEAD_OF, INSERT_STREAM, SCHEMA_VERSION};
 use super::{
     check_expected, to_sql, unavailable, AppendRequest, Command, Counters, ImportRequest, Position,
     RecordedEvent, Revision, SqliteConfig, StoreError, RETRY_FIRST, RETRY_MAX,
 };
+use crate::chain::{self, EventHash};
 use crate::subscription::Batch;
 
 /// Stream heads the writer remembers; past this it forgets them all and
@@ -195,6 +197,8 @@ struct Head {
     id: Option<i64>,
     /// Its last event's revision; `None` if it has no events.
     revision: Option<Revision>,
+    /// Its last event's hash; [`EventHash::GENESIS`] if it has no events.
+    hash: EventHash,
 }
 
 /// A stream's head as `streams` and `events` have it (`HEAD_OF`); a stream
@@ -205,20 +209,22 @@ fn read_head(head_of: &mut rusqlite::CachedStatement<'_>, stream: &str) -> rusql
             Ok(Head {
                 id: Some(r.get(0)?),
                 revision: r.get::<_, Option<i64>>(1)?.map(|r| r as Revision),
+                hash: stored_hash(r.get_ref(2)?),
             })
         })
         .optional()?;
     Ok(head.unwrap_or(Head {
         id: None,
         revision: None,
+        hash: EventHash::GENESIS,
     }))
 }
 
-/// Where an accepted append landed.
-#[derive(Clone, Copy)]
+/// Where an accepted append landed, and its events' hashes.
 pub(super) struct Placed {
     pub(super) first_revision: Revision,
     pub(super) first_position: Position,
+    pub(super) hashes: Vec<EventHash>,
 }
 
 impl Writer {
@@ -616,6 +622,10 @@ impl Writer {
                         event.position, event.revision
                     ))));
                 }
+                if let Err(broken) = chain::check(head.hash, std::slice::from_ref(event)) {
+                    return Ok(Err(StoreError::InvalidAppend(format!("import: {broken}"))));
+                }
+                head.hash = event.hash;
                 let stream_id = match head.id {
                     Some(id) => id,
                     None => {
@@ -634,6 +644,7 @@ impl Writer {
                     version: event.version,
                     data: &event.data,
                     at: event.recorded_at.millis(),
+                    hash: event.hash.0,
                 });
             }
         }
@@ -717,19 +728,37 @@ impl Writer {
                         id
                     }
                 };
+                let first_revision = head.revision.map_or(0, |r| r + 1);
+                let first_position = next_position;
+                let mut hashes = Vec::with_capacity(request.events.len());
+                for (i, event) in request.events.iter().enumerate() {
+                    let revision = first_revision + i as u64;
+                    head.hash = chain::link(
+                        &head.hash,
+                        stream,
+                        revision,
+                        &event.event_type,
+                        event.version,
+                        &event.data,
+                        &recorded_at,
+                    );
+                    hashes.push(head.hash);
+                    rows.push(Row {
+                        position: to_sql(first_position + i as u64),
+                        stream_id,
+                        revision: to_sql(revision),
+                        event_type: &event.event_type,
+                        version: event.version,
+                        data: &event.data,
+                        at: recorded_at.millis(),
+                        hash: head.hash.0,
+                    });
+                }
                 let placed = Placed {
-                    first_revision: head.revision.map_or(0, |r| r + 1),
-                    first_position: next_position,
+                    first_revision,
+                    first_position,
+                    hashes,
                 };
-                rows.extend(request.events.iter().enumerate().map(|(i, event)| Row {
-                    position: to_sql(placed.first_position + i as u64),
-                    stream_id,
-                    revision: to_sql(placed.first_revision + i as u64),
-                    event_type: &event.event_type,
-                    version: event.version,
-                    data: &event.data,
-                    at: recorded_at.millis(),
-                }));
                 let count = request.events.len() as u64;
                 next_position += count;
                 head.revision = Some(placed.first_revision + count - 1);
