@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   describeEvent,
+  focusSeq,
   loadAllEvents,
   namesFrom,
   parseAt,
@@ -38,6 +39,14 @@ test('the state at a revision: each message read or not then, and the read marke
   assert.equal(state.sides.vendor.typing, true);
   assert.deepEqual(stateRows({ messages: [] }), []);
   assert.deepEqual(stateRows(null), []);
+});
+
+test('the message an event is about is the one the console brings into view', () => {
+  assert.equal(focusSeq(state), 1, 'a read: the last message it covers');
+  const sent = { ...state, event: { type: 'MessageSent', data: { seq: 2 } } };
+  assert.equal(focusSeq(sent), 2);
+  assert.equal(focusSeq({ ...state, event: { type: 'TypingStarted', data: {} } }), 2, 'otherwise the last message');
+  assert.equal(focusSeq({ messages: [], event: { type: 'ConversationStarted', data: {} } }), 0);
 });
 
 test('events in words, with the names the log records', () => {

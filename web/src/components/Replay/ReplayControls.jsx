@@ -1,11 +1,17 @@
 import { useEffect } from 'react';
 import { stepTo } from './events.js';
 
+const icon = (d) => (
+  <svg viewBox="0 0 24 24" width="1em" height="1em" fill="none" stroke="currentColor" strokeWidth="2.2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+    <path d={d} />
+  </svg>
+);
+
 const STEPS = [
-  { how: 'first', label: 'First event', text: '⏮' },
-  { how: 'previous', label: 'Previous event', text: '◀' },
-  { how: 'next', label: 'Next event', text: '▶' },
-  { how: 'last', label: 'Latest event', text: '⏭' },
+  { how: 'first', label: 'First event', key: 'Home', icon: icon('M6 5v14M18 6l-7 6 7 6') },
+  { how: 'previous', label: 'Previous event', key: '←', icon: icon('M15 6l-6 6 6 6') },
+  { how: 'next', label: 'Next event', key: '→', icon: icon('M9 6l6 6-6 6') },
+  { how: 'last', label: 'Latest event', key: 'End', icon: icon('M18 5v14M6 6l7 6-7 6') },
 ];
 
 /** Keys that move through the history when the focus is not in a field. */
@@ -62,11 +68,13 @@ export default function ReplayControls({ at, last, onMove, current, busy }) {
               onClick={() => onMove(to)}
               disabled={to === at}
               aria-label={s.label}
-              title={`${s.label} (${s.how === 'previous' ? '←' : s.how === 'next' ? '→' : s.how === 'first' ? 'Home' : 'End'})`}
+              title={`${s.label} (${s.key})`}
               data-testid={`replay-${s.how}`}
             >
-              <span aria-hidden="true">{s.text}</span>
-              <span className="replay-step-text">{s.label}</span>
+              {s.icon}
+              <span className="replay-step-text" aria-hidden="true">
+                {s.label}
+              </span>
             </button>
           );
         })}

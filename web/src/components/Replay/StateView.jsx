@@ -1,6 +1,8 @@
+import { useLayoutEffect, useRef } from 'react';
 import ProductCard from '../Chat/ProductCard.jsx';
 import { Ticks } from '../Chat/icons.jsx';
-import { SIDES, stateRows } from './events.js';
+import { SIDES, focusSeq, stateRows } from './events.js';
+import { revealWithin } from './scroll.js';
 import { formatWhen } from './Timeline.jsx';
 
 function sideName(state, names, side) {
@@ -37,11 +39,11 @@ function Figures({ state, names }) {
   );
 }
 
-function ReplayMessage({ m, read, right, senderName }) {
+function ReplayMessage({ m, read, right, senderName, focused }) {
   const isProduct = m.kind === 'product' && m.product;
   return (
     <div
-      className={`msg ${right ? 'msg-mine' : 'msg-theirs'} ${isProduct ? 'msg-product' : ''} replay-msg`}
+      className={`msg ${right ? 'msg-mine' : 'msg-theirs'} ${isProduct ? 'msg-product' : ''} replay-msg ${focused ? 'is-focus' : ''}`}
       data-testid="replay-message"
       data-seq={m.seq}
       data-read={read ? 'true' : 'false'}
@@ -79,6 +81,14 @@ function ReplayMessage({ m, read, right, senderName }) {
  */
 export default function StateView({ state, names, rightSide = 'vendor' }) {
   const messages = state.messages ?? [];
+  const listRef = useRef(null);
+  const focus = focusSeq(state);
+  // Show the message the event is about (sent, or read up to), else the last.
+  useLayoutEffect(() => {
+    const list = listRef.current;
+    const el = list?.querySelector(`[data-testid="replay-message"][data-seq="${focus}"]`);
+    if (el) revealWithin(list, el, { block: focus === messages.at(-1)?.seq ? 'end' : 'nearest' });
+  }, [state, focus, messages]);
   return (
     <div className="replay-state" data-testid="replay-state" data-at={state.at}>
       <Figures state={state} names={names} />
@@ -87,13 +97,14 @@ export default function StateView({ state, names, rightSide = 'vendor' }) {
           About <b>{state.product.name}</b>
         </p>
       )}
-      <div className="replay-messages" data-testid="replay-messages">
+      <div className="replay-messages" ref={listRef} data-testid="replay-messages">
         {!state.started && <p className="muted">The conversation had not started yet.</p>}
         {state.started && messages.length === 0 && <p className="muted">No message yet at this point.</p>}
         {stateRows(state).map((r) =>
           r.type === 'message' ? (
             <ReplayMessage
               key={r.key}
+              focused={r.message.seq === focus}
               m={r.message}
               read={r.read}
               right={r.message.sender?.role === rightSide}

@@ -1,5 +1,6 @@
 import { useEffect, useRef } from 'react';
 import { describeEvent, shortHash } from './events.js';
+import { revealWithin } from './scroll.js';
 
 export function formatWhen(iso) {
   if (!iso) return '';
@@ -13,13 +14,14 @@ export function formatWhen(iso) {
  * Picking an event shows the conversation as it was just after it.
  */
 export default function Timeline({ events, names, at, onPick }) {
+  const listRef = useRef(null);
   const currentRef = useRef(null);
   useEffect(() => {
-    currentRef.current?.scrollIntoView?.({ block: 'nearest' });
-  }, [at]);
+    revealWithin(listRef.current, currentRef.current);
+  }, [at, events]);
 
   return (
-    <ol className="timeline" data-testid="timeline" aria-label="Recorded events">
+    <ol className="timeline" ref={listRef} data-testid="timeline" aria-label="Recorded events">
       {events.map((e) => {
         const d = describeEvent(e, names);
         const current = e.revision === at;

@@ -160,6 +160,18 @@ export function stateRows(state) {
   return rows;
 }
 
+/**
+ * The seq of the message the state's event is about: the one sent, or the
+ * last one a read covers; otherwise the last message (0 when none).
+ */
+export function focusSeq(state) {
+  const d = state?.event?.data ?? {};
+  const last = state?.messages?.at(-1)?.seq ?? 0;
+  if (state?.event?.type === 'MessageSent' && d.seq) return d.seq;
+  if (state?.event?.type === 'MessageRead' && d.upToSeq) return Math.min(d.upToSeq, last);
+  return last;
+}
+
 /** Reads every page of a conversation's events (`page(from)` answers `{ events, next }`). */
 export async function loadAllEvents(page) {
   const all = [];
