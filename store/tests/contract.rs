@@ -59,6 +59,12 @@ impl souk_store::EventStore for TempSqlite {
     fn subscribe_all(&self, after: souk_store::Position) -> souk_store::Subscription {
         self.store.subscribe_all(after)
     }
+
+    async fn chain_upgrade(
+        &self,
+    ) -> Result<Option<souk_store::ChainUpgrade>, souk_store::StoreError> {
+        self.store.chain_upgrade().await
+    }
 }
 
 /// The default configuration, as the server runs it.

@@ -400,11 +400,18 @@ async fn import_refuses_what_does_not_continue_the_log() {
     holed.remove(1);
     let mut not_json = original[..2].to_vec();
     not_json[1].data = "nope".to_owned();
+    // The hash chain: a payload changed (still JSON), a hash forged.
+    let mut tampered = original[..3].to_vec();
+    tampered[2].data = "{\"changed\":true}".to_owned();
+    let mut forged = original[..3].to_vec();
+    forged[1].hash = souk_store::EventHash([7; 32]);
     let cases: Vec<(&str, Vec<RecordedEvent>)> = vec![
         ("not from the start", original[1..4].to_vec()),
         ("a hole", holed),
         ("a skipped revision", skipped_revision),
         ("not JSON", not_json),
+        ("a changed payload", tampered),
+        ("a forged hash", forged),
     ];
     for (what, page) in &cases {
         let on_pg = pg.import(page).await;

@@ -16,6 +16,14 @@
 //! are unique to the case and the run, and reads of the whole log are taken
 //! from the position the case started at and filtered to its own streams.
 //! They panic (assert) on a broken contract, like any test.
+//!
+//! The hash chain's cases are in `chain` (re-exported here).
+
+mod chain;
+
+pub use chain::{
+    conflicts_leave_the_chain_intact, hashes_chain_per_stream, verify_walks_the_whole_log,
+};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -853,6 +861,9 @@ pub async fn run_all<S: EventStore + Clone>(make: impl Fn() -> S) {
     racing_exact_appenders(make()).await;
     retrying_appenders(make()).await;
     multi_event_appends_are_atomic(make()).await;
+    hashes_chain_per_stream(make()).await;
+    conflicts_leave_the_chain_intact(make()).await;
+    verify_walks_the_whole_log(make()).await;
 }
 
 /// One `#[tokio::test]` per contract case, each on a fresh store from
@@ -866,9 +877,10 @@ macro_rules! contract_tests {
                 invalid_appends_rejected, read_stream_forwards, read_stream_backwards,
                 missing_stream_reads_empty, read_all_from_position, positions_and_revisions,
                 payloads_round_trip, last_position_tracks_appends, subscribe_from_middle,
-                dropped_subscription;
+                dropped_subscription, hashes_chain_per_stream, verify_walks_the_whole_log;
             multi_thread: subscribe_from_start, slow_subscriber_catches_up,
-                racing_exact_appenders, retrying_appenders, multi_event_appends_are_atomic;
+                racing_exact_appenders, retrying_appenders, multi_event_appends_are_atomic,
+                conflicts_leave_the_chain_intact;
         );
     };
     (@cases $make:expr;
