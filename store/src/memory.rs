@@ -206,7 +206,11 @@ impl EventStore for MemoryStore {
                 .copied()
                 .collect(),
         };
-        Ok(picked.into_iter().map(|i| log.events[i].clone()).collect())
+        let events: Vec<RecordedEvent> =
+            picked.into_iter().map(|i| log.events[i].clone()).collect();
+        drop(log);
+        chain::log_if_broken(&events);
+        Ok(events)
     }
 
     async fn read_all(

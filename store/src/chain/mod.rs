@@ -43,12 +43,21 @@
 //!   hashes as they are and refuse a page whose chain does not verify
 //!   against the importing log: a copy is exactly as trustworthy as its
 //!   source, never silently re-hashed.
-//! - Reads do not check and never fail on a broken chain: a reader
-//!   cannot repair the log, and refusing to read would turn tampering into
-//!   an outage of the conversation, for its participants too. Whoever reads
-//!   a stream from revision 0 can check it for the cost of one SHA-256 per
-//!   event with [`check`] (from [`EventHash::GENESIS`]); a whole log or one
-//!   stream is checked by [`verify`] (`souk audit verify`).
+//! - Stream reads (`read_stream`, which is how a conversation's actor loads
+//!   and catches up, and how its events and transcripts are served) check
+//!   the links inside the page they return, and revision 0 against
+//!   [`EventHash::GENESIS`] ([`check_links`], one SHA-256 per event, done
+//!   on the backend's own threads): a broken link is logged as an error
+//!   naming the stream, revision, position and both hashes. They never fail
+//!   because of it: a reader cannot repair the log, and refusing to read
+//!   would turn tampering into an outage of the conversation, for its
+//!   participants too; whoever must not serve a broken chain (a dispute
+//!   transcript) checks with [`check`] itself. Reads of the whole log
+//!   (`read_all`, subscriptions: the read models, webhooks) do not check:
+//!   their pages mix streams, and they would pay the hashing on every
+//!   projection rebuild. A whole log or one stream is checked from end to
+//!   end by [`verify`] (`souk audit verify`), which also checks each
+//!   page's first event against its predecessor.
 //! - A log written before the chain existed was hashed once when it was
 //!   upgraded: [`ChainUpgrade`] (from [`EventStore::chain_upgrade`](crate::EventStore::chain_upgrade))
 //!   says up to which position the hashes only vouch for the log as it was
@@ -228,6 +237,51 @@ fn broken(event: &RecordedEvent, expected: EventHash) -> BrokenLink {
         position: event.position,
         expected,
         found: event.hash,
+    }
+}
+
+/// Checks the links inside `events`, consecutive events of one stream as
+/// a stream read returns them (revisions ascending or descending): each
+/// event against the one before it in revision order, and revision 0
+/// against [`EventHash::GENESIS`]. The first event's link to a predecessor
+/// outside the page is not checked (that takes [`check`] with its hash).
+pub fn check_links(events: &[RecordedEvent]) -> Result<(), BrokenLink> {
+    let n = events.len();
+    let ascending = n < 2 || events[0].revision < events[1].revision;
+    let at = |i: usize| {
+        if ascending {
+            &events[i]
+        } else {
+            &events[n - 1 - i]
+        }
+    };
+    for i in 0..n {
+        let event = at(i);
+        let prev = match i {
+            0 if event.revision == 0 => EventHash::GENESIS,
+            0 => continue,
+            _ => {
+                let before = at(i - 1);
+                if before.revision + 1 != event.revision {
+                    return Err(broken(event, expected_hash(&before.hash, event)));
+                }
+                before.hash
+            }
+        };
+        let expected = expected_hash(&prev, event);
+        if expected != event.hash {
+            return Err(broken(event, expected));
+        }
+    }
+    Ok(())
+}
+
+/// What every backend's `read_stream` does with what it read (see "What
+/// is checked where" in the module docs): [`check_links`], and a broken
+/// link logged as an error. The events are returned as they are either way.
+pub(crate) fn log_if_broken(events: &[RecordedEvent]) {
+    if let Err(broken) = check_links(events) {
+        tracing::error!("the event log has been tampered with or damaged: {broken}");
     }
 }
 
@@ -435,6 +489,32 @@ mod tests {
         gap.remove(1);
         let err = check(EventHash::GENESIS, &gap).unwrap_err();
         assert_eq!(err.revision, 2);
+    }
+
+    #[test]
+    fn check_links_within_a_page_either_way() {
+        let events = chain_of(5);
+        assert_eq!(check_links(&events), Ok(()));
+        assert_eq!(check_links(&events[2..]), Ok(()), "a page from the middle");
+        let mut backwards = events.clone();
+        backwards.reverse();
+        assert_eq!(check_links(&backwards), Ok(()));
+        assert_eq!(check_links(&[]), Ok(()));
+
+        let mut tampered = events.clone();
+        tampered[3].data = "{}".to_owned();
+        assert_eq!(check_links(&tampered).unwrap_err().revision, 3);
+        tampered.reverse();
+        assert_eq!(check_links(&tampered).unwrap_err().revision, 3);
+        // Revision 0 must chain to GENESIS, even alone.
+        let mut first = events[..1].to_vec();
+        first[0].hash = EventHash([9; 32]);
+        assert_eq!(check_links(&first).unwrap_err().revision, 0);
+        // A page starting mid-stream: its first link is not checked.
+        let mut mid = events[2..].to_vec();
+        mid[0].data = "{}".to_owned();
+        mid[0].hash = expected_hash(&EventHash([1; 32]), &mid[0]);
+        assert_eq!(check_links(&mid).unwrap_err().revision, 3);
     }
 
     #[test]

@@ -652,7 +652,9 @@ impl EventStore for PostgresStore {
                     let rows = client
                         .query(&statement, &[&stream, &revision, &limit])
                         .await?;
-                    Ok(rows.iter().map(row_event).collect())
+                    let events: Vec<RecordedEvent> = rows.iter().map(row_event).collect();
+                    crate::chain::log_if_broken(&events);
+                    Ok(events)
                 })
             })
             .await

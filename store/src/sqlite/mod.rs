@@ -477,7 +477,9 @@ impl EventStore for SqliteStore {
                     params![stream, to_sql(revision), to_sql(limit as u64)],
                     row_event,
                 )?;
-                rows.collect()
+                let events: Vec<RecordedEvent> = rows.collect::<rusqlite::Result<_>>()?;
+                crate::chain::log_if_broken(&events);
+                Ok(events)
             })
             .await
     }
