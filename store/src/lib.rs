@@ -4,8 +4,9 @@
 //! Streams are named `conversation-<uuid>`. Each event has a stream revision
 //! (0, 1, 2, ... within its stream) and a global position (1, 2, 3, ... across
 //! the log, strictly increasing). Events are stored as JSON text with their
-//! type name, schema version and the time they were recorded; they are never
-//! changed or deleted.
+//! type name, schema version, the time they were recorded and a hash that
+//! chains each to its stream's previous event ([`chain`]); they are never
+//! changed or deleted, and the chain shows if they were.
 //!
 //! Positions are strictly increasing in every backend; in the backends here
 //! they are also contiguous (no holes), which the subscriptions use to
@@ -39,8 +40,8 @@
 //!   builds [`EventStore::subscribe_all`] on.
 //!
 //! Both durable backends can [`import`](SqliteStore::import) a page of
-//! another log exactly (positions, revisions, times, bytes), which moves a
-//! log from one to the other.
+//! another log exactly (positions, revisions, times, bytes, hashes), which
+//! moves a log from one to the other.
 #![forbid(unsafe_code)]
 
 pub mod chain;

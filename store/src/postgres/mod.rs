@@ -295,11 +295,13 @@ impl PostgresStore {
     }
 
     /// Appends `events`, a page of another log, exactly: positions,
-    /// revisions, types, versions, payload bytes and times. The first event
-    /// must come right after this log's last (so the first page goes into an
-    /// empty log), positions must be contiguous, and each stream's revisions
-    /// must continue it; otherwise [`StoreError::InvalidAppend`] and nothing
-    /// is written. A page is one transaction. Live subscriptions see it.
+    /// revisions, types, versions, payload bytes, times and hashes. The
+    /// first event must come right after this log's last (so the first page
+    /// goes into an empty log), positions must be contiguous, each stream's
+    /// revisions must continue it, and each event's hash must chain it to
+    /// its stream's previous one (see [`crate::chain`]: a copy is never
+    /// re-hashed); otherwise [`StoreError::InvalidAppend`] and nothing is
+    /// written. A page is one transaction. Live subscriptions see it.
     pub async fn import(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
         crate::validate_import(events)?;
         if events.is_empty() {
