@@ -155,6 +155,43 @@ pub fn link(
     data: &str,
     recorded_at: &Timestamp,
 ) -> EventHash {
+    let time = TimeText::new(recorded_at);
+    link_at(prev, stream, revision, event_type, version, data, &time)
+}
+
+/// A time as hashed (RFC 3339, milliseconds, `Z`), formatted once for the
+/// many events of a group that share it.
+pub(crate) struct TimeText {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl TimeText {
+    pub(crate) fn new(at: &Timestamp) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        // 24 bytes for any year 0-9999; a year past that still fits in 40.
+        write!(cursor, "{at}").expect("a timestamp fits in 40 bytes");
+        let len = cursor.position() as usize;
+        Self { buf, len }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// [`link`] with the time already formatted.
+pub(crate) fn link_at(
+    prev: &EventHash,
+    stream: &str,
+    revision: u64,
+    event_type: &str,
+    version: u32,
+    data: &str,
+    recorded_at: &TimeText,
+) -> EventHash {
     fn field(hasher: &mut Sha256, bytes: &[u8]) {
         hasher.update((bytes.len() as u64).to_be_bytes());
         hasher.update(bytes);
@@ -167,20 +204,8 @@ pub fn link(
     field(&mut hasher, event_type.as_bytes());
     hasher.update(version.to_be_bytes());
     field(&mut hasher, data.as_bytes());
-    let mut buf = [0u8; 40];
-    field(&mut hasher, format_time(recorded_at, &mut buf));
+    field(&mut hasher, recorded_at.as_bytes());
     EventHash(hasher.finalize().into())
-}
-
-/// `recorded_at` as hashed: its `Display` (RFC 3339, milliseconds, `Z`),
-/// written into `buf` without allocating.
-fn format_time<'b>(at: &Timestamp, buf: &'b mut [u8; 40]) -> &'b [u8] {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    // 24 bytes for any year 0-9999; a year past that still fits in 40.
-    write!(cursor, "{at}").expect("a timestamp fits in 40 bytes");
-    let len = cursor.position() as usize;
-    &buf[..len]
 }
 
 /// The hash `event` should carry if its stream's previous event has hash

@@ -459,6 +459,7 @@ impl Writer {
         }
 
         let mut next = position + 1;
+        let time = chain::TimeText::new(&now);
         let mut rows = Rows::default();
         let mut placed = Vec::with_capacity(group.len());
         for request in group {
@@ -474,14 +475,14 @@ impl Writer {
             let mut hashes = Vec::with_capacity(request.events.len());
             for (i, event) in request.events.iter().enumerate() {
                 let revision = first_revision + i as u64;
-                prev = chain::link(
+                prev = chain::link_at(
                     &prev,
                     &request.stream,
                     revision,
                     &event.event_type,
                     event.version,
                     &event.data,
-                    &now,
+                    &time,
                 );
                 hashes.push(prev);
                 rows.push(

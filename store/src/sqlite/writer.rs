@@ -701,6 +701,7 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut next_position = self.next_position;
+        let time = chain::TimeText::new(&recorded_at);
         let mut outcomes = Vec::with_capacity(group.len());
         let mut rows: Vec<Row<'_>> = Vec::new();
         {
@@ -733,14 +734,14 @@ impl Writer {
                 let mut hashes = Vec::with_capacity(request.events.len());
                 for (i, event) in request.events.iter().enumerate() {
                     let revision = first_revision + i as u64;
-                    head.hash = chain::link(
+                    head.hash = chain::link_at(
                         &head.hash,
                         stream,
                         revision,
                         &event.event_type,
                         event.version,
                         &event.data,
-                        &recorded_at,
+                        &time,
                     );
                     hashes.push(head.hash);
                     rows.push(Row {
