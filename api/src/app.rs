@@ -343,11 +343,11 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// What a path that is no file of the web app gets: the app's page routes
-/// (`/chat`, `/vendor/...`) get the app with 200, other page-like paths get
-/// it with 404 (a person sees the app, which sends them home; a probe sees
-/// the truth), and what looks like an asset (`.js`, `.css`, an image: a last
-/// segment with a dot) or asks with another method than GET/HEAD gets the
-/// JSON 404.
+/// (`/chat`, `/vendor/...`, `/replay/...`, `/operator/...`) get the app
+/// with 200, other page-like paths get it with 404 (a person sees the app,
+/// which sends them home; a probe sees the truth), and what looks like an
+/// asset (`.js`, `.css`, an image: a last segment with a dot) or asks with
+/// another method than GET/HEAD gets the JSON 404.
 async fn web_fallback(
     req: actix_web::HttpRequest,
     index: PathBuf,
@@ -360,7 +360,7 @@ async fn web_fallback(
         return Ok(rest::not_found(req).await);
     }
     let page_route = path == "/"
-        || ["/chat", "/vendor/"]
+        || ["/chat", "/vendor/", "/replay/", "/operator/"]
             .iter()
             .any(|p| path == p.trim_end_matches('/') || path.starts_with(p));
     let mut response = actix_files::NamedFile::open_async(index)

@@ -3,7 +3,7 @@ import { describeEvent, namesFrom } from './events.js';
 import IntegrityBadge from './IntegrityBadge.jsx';
 import ReplayControls from './ReplayControls.jsx';
 import StateView from './StateView.jsx';
-import Timeline from './Timeline.jsx';
+import Timeline, { formatWhen } from './Timeline.jsx';
 import TranscriptButtons from './TranscriptButtons.jsx';
 import { useReplay } from './useReplay.js';
 import './replay.css';
@@ -86,7 +86,7 @@ export default function ReplayConsole({ source, conversationId, at, onAt, rightS
         <section className="replay-pane replay-pane-state" aria-labelledby="replay-state-title">
           <h2 id="replay-state-title" className="replay-pane-title">
             The conversation after event {shownAt + 1}
-            {state.lastRecordedAt && <span className="muted"> · {new Date(state.lastRecordedAt).toLocaleString()}</span>}
+            {state.lastRecordedAt && <span className="muted"> · {formatWhen(state.lastRecordedAt)}</span>}
           </h2>
           <StateView state={state} names={names} rightSide={rightSide} />
         </section>

@@ -83,6 +83,7 @@ export default function StateView({ state, names, rightSide = 'vendor' }) {
   const messages = state.messages ?? [];
   const listRef = useRef(null);
   const focus = focusSeq(state);
+  const aboutMessage = state.event?.type === 'MessageSent' || state.event?.type === 'MessageRead';
   // Show the message the event is about (sent, or read up to), else the last.
   useLayoutEffect(() => {
     const list = listRef.current;
@@ -104,7 +105,7 @@ export default function StateView({ state, names, rightSide = 'vendor' }) {
           r.type === 'message' ? (
             <ReplayMessage
               key={r.key}
-              focused={r.message.seq === focus}
+              focused={aboutMessage && r.message.seq === focus}
               m={r.message}
               read={r.read}
               right={r.message.sender?.role === rightSide}
