@@ -221,7 +221,7 @@ fn item_card(item: &history::Item, origin: &str) -> ProductCard {
             name: item.name.into(),
             price_minor: Some(item.price_minor),
             currency: Some("EUR".into()),
-            image_url: item.image_path.map(|path| format!("{origin}{path}")),
+            image_url: Some(format!("{origin}{}", item.image_path)),
             url: None,
         },
     )

@@ -147,8 +147,8 @@ pub struct Item {
     pub id: &'static str,
     pub name: &'static str,
     pub price_minor: i64,
-    /// Relative to the server's origin, when the product has a picture.
-    pub image_path: Option<&'static str>,
+    /// Relative to the server's origin.
+    pub image_path: &'static str,
 }
 
 impl Item {
@@ -157,7 +157,7 @@ impl Item {
             id: p.id,
             name: p.name,
             price_minor: p.price_minor,
-            image_path: Some(p.image_path),
+            image_path: p.image_path,
         }
     }
 }
@@ -170,19 +170,19 @@ const BOLT_ARCHIVE: [Item; 3] = [
         id: "p-backpack",
         name: "Waterproof commuter backpack",
         price_minor: 7_490,
-        image_path: Some("/products/backpack.svg"),
+        image_path: "/products/backpack.svg",
     },
     Item {
         id: "p-bike-lock",
         name: "Folding bike lock",
         price_minor: 3_490,
-        image_path: None,
+        image_path: "/products/lock.svg",
     },
     Item {
         id: "p-rear-rack",
         name: "Aluminium rear rack",
         price_minor: 4_500,
-        image_path: None,
+        image_path: "/products/rack.svg",
     },
 ];
 
@@ -191,13 +191,13 @@ const LUMEN_ARCHIVE: [Item; 2] = [
         id: "p-vase",
         name: "Ceramic vase",
         price_minor: 3_900,
-        image_path: None,
+        image_path: "/products/vase.svg",
     },
     Item {
         id: "p-wool-throw",
         name: "Wool throw",
         price_minor: 7_900,
-        image_path: None,
+        image_path: "/products/throw.svg",
     },
 ];
 
