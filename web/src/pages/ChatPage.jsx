@@ -6,6 +6,7 @@ import { ChatIcon, LogoutIcon } from '../components/Chat/icons.jsx';
 import Avatar from '../components/Chat/Avatar.jsx';
 import { toWireProduct } from '../components/Chat/ProductCard.jsx';
 import ProductStrip from '../components/Chat/ProductStrip.jsx';
+import DashboardLink from '../components/Dashboard/DashboardLink.jsx';
 import { fetchConfig, fetchDemoUsers, socketUrlOf } from '@souk/client';
 import { useChatStore } from '../chat.js';
 import { clearSession, homeOf, loadSession } from '../utils/auth.js';
@@ -39,6 +40,7 @@ function TopBar({ me, totalUnread, connection, onSignOut }) {
         <span className={`role-pill role-${me.role}`}>{me.role === 'vendor' ? 'Seller' : 'Shopper'}</span>
       </a>
       <div className="topbar-right">
+        {me.role === 'vendor' && <DashboardLink />}
         <span
           className={`conn-dot conn-${connection}`}
           title={connection === 'online' ? 'Connected' : 'Not connected'}

@@ -69,9 +69,10 @@ function PeopleColumn({ title, subtitle, people, role, onPick, busy }) {
 }
 
 /**
- * Sign-in. In demo mode the visitor picks a customer or a vendor (the server
- * mints the token); otherwise the embedding marketplace hands over a token, in
- * the URL (`/?token=…`) or pasted here. The token's role decides the page.
+ * Sign-in. In demo mode the visitor picks a customer, a vendor or the support
+ * operator (the server mints the token); otherwise the embedding marketplace
+ * hands over a token, in the URL (`/?token=…`) or pasted here. The token's
+ * role decides the page.
  */
 export default function SignIn() {
   const navigate = useNavigate();
@@ -182,6 +183,18 @@ export default function SignIn() {
                 busy={busy}
               />
             </div>
+            {demo.operators?.length > 0 && (
+              <div className="signin-shops" data-testid="demo-operators">
+                <PeopleColumn
+                  title="Help as support staff"
+                  subtitle="Look into any conversation to settle a dispute; every look is recorded in its log."
+                  people={demo.operators}
+                  role="operator"
+                  onPick={pick}
+                  busy={busy}
+                />
+              </div>
+            )}
             {demo.products?.length > 0 && (
               <div className="signin-shops">
                 <h3>In the shops today</h3>
