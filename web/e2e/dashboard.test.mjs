@@ -163,6 +163,30 @@ test('desktop: a vendor reads the seeded month, changes the range and sees the f
     assert.equal(await page.locator(sel('range-preset', { days: 7 })).getAttribute('aria-pressed'), 'true');
   });
 
+  await t.test('while the figures load the page says so, then shows the new range', async () => {
+    // The route's answers are held until the loading state has been seen.
+    let release;
+    const held = new Promise((resolve) => {
+      release = resolve;
+    });
+    const hold = async (route) => {
+      await held;
+      await route.continue();
+    };
+    await page.route('**/api/vendor/analytics?*', hold);
+    await page.locator(sel('range-preset', { days: 90 })).click();
+    await page.locator(sel('dashboard-loading')).waitFor();
+    assert.equal(await page.locator('main').getAttribute('aria-busy'), 'true');
+    assert.equal(await page.locator(sel('dashboard-figures')).count(), 0, 'no stale figures under a new range');
+    release();
+    const range = await shownRange(page);
+    const shown = await shownFigures(page, range);
+    await page.unroute('**/api/vendor/analytics?*', hold);
+    assert.equal(shown.byDay.length, 90);
+    assertSame(shown, await api(token, { from: range.first, to: nextDay(range.last) }), '90 days');
+    assert.equal(await page.locator('main').getAttribute('aria-busy'), 'false');
+  });
+
   await t.test('a custom range, and a wrong one refused before asking', async () => {
     await page.locator(sel('range-custom')).click();
     const first = month.byDay[5].date;
@@ -229,7 +253,7 @@ test('a vendor without conversations sees the empty state; other roles are sent 
   await page.waitForURL('**/vendor/chat');
   await page.goto('/vendor/analytics');
   await page.locator(sel('dashboard-empty')).waitFor();
-  assert.match(await textOf(page, sel('dashboard-empty')), /No conversations yet/);
+  assert.match(await textOf(page, sel('dashboard-empty')), /No conversations in this range/);
   assert.equal(await page.locator(sel('dashboard-figures')).count(), 0);
   const a = await api(token, { from: '2026-01-01', to: '2026-02-01' });
   assert.equal(a.conversations, 0);

@@ -43,7 +43,7 @@ function Empty({ range, unread }) {
       <span className="placeholder-icon" aria-hidden="true">
         <ChatIcon />
       </span>
-      <h2 id="dash-empty-title">No conversations yet</h2>
+      <h2 id="dash-empty-title">No conversations in this range</h2>
       <p className="muted">
         No customer wrote to you between {longDate(range.first)} and {longDate(range.last)}. When they do, their
         messages, your response times and the products they ask about show here.

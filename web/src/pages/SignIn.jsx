@@ -184,7 +184,7 @@ export default function SignIn() {
               />
             </div>
             {demo.operators?.length > 0 && (
-              <div className="signin-shops" data-testid="demo-operators">
+              <div className="signin-shops people-grid" data-testid="demo-operators">
                 <PeopleColumn
                   title="Help as support staff"
                   subtitle="Look into any conversation to settle a dispute; every look is recorded in its log."
