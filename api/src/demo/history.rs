@@ -6,7 +6,8 @@
 //! (with a seeded RNG, so every first start tells the same story, shifted to
 //! its own "now") one script per conversation: who starts it, from which
 //! product, when, and each later message and read receipt with its time.
-//! [`record`] then runs the scripts through the conversations' actors
+//! The demo's seeding (`record` in the parent module) then runs the scripts
+//! through the conversations' actors
 //! ([`souk_actors::ConversationRegistry::execute`]) exactly like live traffic:
 //! `decide` and `evolve` judge every command, the log records and chains
 //! every event, and the read models and replay see nothing special about them.
@@ -19,7 +20,11 @@
 //! history builds its commands itself with the scripted past times and hands
 //! them to the same actors. Nothing else changes: no second way into the log,
 //! no clock to fake, no time argument on the service routes that a caller
-//! could misuse.
+//! could misuse. (Appending events made by `decide` straight to the store
+//! before the actors start would have worked too, but it would be a second
+//! writer of the log to keep in step with the actors' rules.) The log's own
+//! `recorded_at` of these events is honest: the time of the first start;
+//! the events' `at` is the scripted past.
 //!
 //! # The story
 //!
