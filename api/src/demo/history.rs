@@ -786,6 +786,32 @@ mod tests {
     }
 
     #[test]
+    fn customers_write_in_the_evening_more_than_at_night_and_vendors_in_shop_hours() {
+        let scripts = plan(NOW, SEED);
+        let hour = |at: i64| at.rem_euclid(DAY) / HOUR;
+        let said = |role: Role| -> Vec<i64> {
+            scripts
+                .iter()
+                .flat_map(|s| &s.steps)
+                .filter(|s| s.by == role && s.action != Action::ReadAll)
+                .map(|s| hour(s.at))
+                .collect()
+        };
+        let customers = said(Role::Customer);
+        let evening = customers.iter().filter(|h| (18..22).contains(*h)).count();
+        let night = customers.iter().filter(|h| (1..5).contains(*h)).count();
+        assert!(
+            evening > 4 * night.max(1),
+            "evening {evening}, night {night}"
+        );
+        // Vendors answer from 08:00 to 22:00 (a reply follows a read within
+        // minutes, so it may spill just past the hour).
+        for h in said(Role::Vendor) {
+            assert!((OPENS..=CLOSES).contains(&h), "a vendor message at {h}h");
+        }
+    }
+
+    #[test]
     fn night_questions_wait_for_the_morning() {
         let mut rng = StdRng::seed_from_u64(1);
         let day = midnight(NOW);
