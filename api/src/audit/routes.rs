@@ -102,8 +102,8 @@ pub(crate) async fn state(
     let id = ConversationId::parse(&path)?;
     let at = parse_at(&q)?;
     service::check_participant(&state, &p, id).await?;
-    let body = state_at(&*state.store, id, at).await?.to_json();
-    Ok(HttpResponse::Ok().json(body))
+    let found = state_at(&*state.store, id, at).await?;
+    Ok(HttpResponse::Ok().json(found.to_json()))
 }
 
 #[utoipa::path(

@@ -3,8 +3,12 @@
 //! `evolve`. `souk replay` and the state routes (participants' and
 //! operators') share it.
 
-use serde_json::{json, Value};
-use souk_domain::{ConversationId, ConversationState, DecodeError, Role, Timestamp};
+use serde::Serialize;
+use serde_json::Value;
+use souk_domain::{
+    ClientMessageId, ConversationId, ConversationState, DecodeError, MessageId, MessageKind,
+    MessageText, Participant, ProductCard, Role, Sender, Timestamp,
+};
 use souk_store::chain::{self, EventHash};
 use souk_store::{Direction, EventStore, Position, ReadFrom, RecordedEvent, Revision, StoreError};
 
@@ -164,20 +168,23 @@ impl StateAt {
         self.replayed.last.as_ref().map_or(0, |e| e.revision)
     }
 
-    /// The body of the state routes: [`state_json`] plus `at`,
-    /// `lastRevision`, `event` (the event at `at`, as an `/events` item)
-    /// and `chainValid` (whether the hash chain of the events folded
-    /// holds).
-    pub fn to_json(&self) -> Value {
+    /// The body of the state routes, to serialize: [`state_json`] plus
+    /// `at`, `lastRevision`, `event` (the event at `at`, as an `/events`
+    /// item) and `chainValid` (whether the hash chain of the events folded
+    /// holds). Serialized straight from the state, without building a
+    /// `serde_json::Value` of every message first.
+    pub fn to_json(&self) -> StateJson<'_> {
         let mut body = state_json(self.id, &self.replayed.state, self.replayed.last.as_ref());
-        body["at"] = json!(self.at());
-        body["lastRevision"] = json!(self.last_revision);
-        body["event"] = self
-            .replayed
-            .last
-            .as_ref()
-            .map_or(Value::Null, super::event::event_item);
-        body["chainValid"] = json!(self.replayed.chain_valid);
+        body.at = Some(AtFields {
+            at: self.at(),
+            last_revision: self.last_revision,
+            event: self
+                .replayed
+                .last
+                .as_ref()
+                .map_or(Value::Null, super::event::event_item),
+            chain_valid: self.replayed.chain_valid,
+        });
         body
     }
 }
@@ -214,48 +221,120 @@ pub async fn state_at(
 /// The state of a conversation as JSON: the body of `souk replay`, and of
 /// the state routes with [`StateAt::to_json`]'s additions. `last` is the
 /// last event folded.
-pub fn state_json(
+pub fn state_json<'a>(
     id: ConversationId,
-    state: &ConversationState,
+    state: &'a ConversationState,
     last: Option<&RecordedEvent>,
-) -> Value {
-    let side = |role: Role| {
-        json!({
-            "readUpToSeq": state.read_up_to[role.index()],
-            "unread": state.unread(role),
-            "typing": state.typing[role.index()],
-            "lastReadAt": state.last_read_at(role),
-        })
+) -> StateJson<'a> {
+    let side = |role: Role| SideJson {
+        read_up_to_seq: state.read_up_to[role.index()],
+        unread: state.unread(role),
+        typing: state.typing[role.index()],
+        last_read_at: state.last_read_at(role),
     };
-    let messages: Vec<Value> = state
-        .messages
-        .iter()
-        .map(|m| {
-            json!({
-                "seq": m.seq,
-                "id": m.message_id,
-                "sender": m.sender,
-                "kind": m.kind,
-                "text": m.text,
-                "product": m.product,
-                "clientMessageId": m.client_message_id,
-                "sentAt": m.at,
-                "readAt": state.read_at(m.seq),
-            })
-        })
-        .collect();
-    json!({
-        "conversationId": id,
-        "started": state.info.is_some(),
-        "customer": state.info.as_ref().map(|i| &i.customer),
-        "vendor": state.info.as_ref().map(|i| &i.vendor),
-        "product": state.info.as_ref().and_then(|i| i.product.as_ref()),
-        "createdAt": state.info.as_ref().map(|i| i.created_at),
-        "updatedAt": state.info.as_ref().map(|i| i.updated_at),
-        "eventsApplied": state.events_applied,
-        "lastPosition": last.map(|e| e.position),
-        "lastRecordedAt": last.map(|e| e.recorded_at),
-        "sides": { "customer": side(Role::Customer), "vendor": side(Role::Vendor) },
-        "messages": messages,
-    })
+    let info = state.info.as_ref();
+    StateJson {
+        conversation_id: id,
+        started: info.is_some(),
+        customer: info.map(|i| &i.customer),
+        vendor: info.map(|i| &i.vendor),
+        product: info.and_then(|i| i.product.as_ref()),
+        created_at: info.map(|i| i.created_at),
+        updated_at: info.map(|i| i.updated_at),
+        events_applied: state.events_applied,
+        last_position: last.map(|e| e.position),
+        last_recorded_at: last.map(|e| e.recorded_at),
+        sides: SidesJson {
+            customer: side(Role::Customer),
+            vendor: side(Role::Vendor),
+        },
+        messages: MessagesJson(state),
+        at: None,
+    }
+}
+
+/// What [`state_json`] answers (see docs/api.md, "Audit and replay").
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateJson<'a> {
+    conversation_id: ConversationId,
+    started: bool,
+    customer: Option<&'a Participant>,
+    vendor: Option<&'a Participant>,
+    product: Option<&'a ProductCard>,
+    created_at: Option<Timestamp>,
+    updated_at: Option<Timestamp>,
+    events_applied: u64,
+    last_position: Option<Position>,
+    last_recorded_at: Option<Timestamp>,
+    sides: SidesJson,
+    messages: MessagesJson<'a>,
+    /// The state routes' additions.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    at: Option<AtFields>,
+}
+
+impl StateJson<'_> {
+    /// As a `serde_json::Value`.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a state is plain data and always serializes")
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AtFields {
+    at: Revision,
+    last_revision: Revision,
+    event: Value,
+    chain_valid: bool,
+}
+
+#[derive(Serialize)]
+struct SidesJson {
+    customer: SideJson,
+    vendor: SideJson,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SideJson {
+    read_up_to_seq: u64,
+    unread: u64,
+    typing: bool,
+    last_read_at: Option<Timestamp>,
+}
+
+/// Every message of a state, with when it was read.
+struct MessagesJson<'a>(&'a ConversationState);
+
+impl Serialize for MessagesJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let state = self.0;
+        s.collect_seq(state.messages.iter().map(|m| MessageJson {
+            seq: m.seq,
+            id: &m.message_id,
+            sender: &m.sender,
+            kind: &m.kind,
+            text: m.text.as_ref(),
+            product: m.product.as_ref(),
+            client_message_id: m.client_message_id.as_ref(),
+            sent_at: m.at,
+            read_at: state.read_at(m.seq),
+        }))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageJson<'a> {
+    seq: u64,
+    id: &'a MessageId,
+    sender: &'a Sender,
+    kind: &'a MessageKind,
+    text: Option<&'a MessageText>,
+    product: Option<&'a ProductCard>,
+    client_message_id: Option<&'a ClientMessageId>,
+    sent_at: Timestamp,
+    read_at: Option<Timestamp>,
 }
