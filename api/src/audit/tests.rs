@@ -126,7 +126,11 @@ async fn the_state_at_a_revision_is_the_fold_up_to_it() {
     chat.say(Role::Vendor, "hi").await; // 2
     chat.read(Role::Vendor, m1).await; // 3
 
-    let before = state_at(&*store, chat.id, Some(2)).await.unwrap().to_json().to_value();
+    let before = state_at(&*store, chat.id, Some(2))
+        .await
+        .unwrap()
+        .to_json()
+        .to_value();
     assert_eq!(before["at"], 2);
     assert_eq!(before["lastRevision"], 3);
     assert_eq!(before["eventsApplied"], 3);
@@ -136,13 +140,21 @@ async fn the_state_at_a_revision_is_the_fold_up_to_it() {
     assert_eq!(before["sides"]["vendor"]["unread"], 1);
     assert_eq!(before["messages"][0]["readAt"], serde_json::Value::Null);
 
-    let after = state_at(&*store, chat.id, Some(3)).await.unwrap().to_json().to_value();
+    let after = state_at(&*store, chat.id, Some(3))
+        .await
+        .unwrap()
+        .to_json()
+        .to_value();
     assert_eq!(after["sides"]["vendor"]["unread"], 0);
     assert!(after["messages"][0]["readAt"].is_string());
     let event_hash = after["event"]["hash"].as_str().unwrap();
     assert_eq!(event_hash.len(), 64);
 
-    let latest = state_at(&*store, chat.id, None).await.unwrap().to_json().to_value();
+    let latest = state_at(&*store, chat.id, None)
+        .await
+        .unwrap()
+        .to_json()
+        .to_value();
     assert_eq!(latest, after);
     let err = state_at(&*store, chat.id, Some(4)).await.unwrap_err();
     assert_eq!(err.code, crate::error::ErrorCode::InvalidRequest);
