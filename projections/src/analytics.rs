@@ -19,14 +19,19 @@
 //! - `byDay`: every UTC date from the date of `from` to the date of the last
 //!   millisecond of the window, ascending, zero-filled, with that day's
 //!   `messagesReceived` and `messagesSent` (inside the window);
+//! - `byHour`: always 24 entries, the UTC hours of the day 0 to 23 in order,
+//!   zero-filled: for hour `h`, the `messagesReceived` and `messagesSent` of
+//!   the window sent from `h:00` to `h:59:59.999` UTC on any of its days
+//!   (so the entries add up to the window's totals);
 //! - `topProducts`: the products of conversations started in the window, by
 //!   number of such conversations descending, then `productId` ascending,
 //!   at most [`TOP_PRODUCTS`]; `name` is the product's name in the latest of
 //!   those conversations.
 //!
-//! An empty window (`to <= from`) has zero counts, no days and no samples.
-//! The window's length is not bounded here (`byDay` has one entry per day):
-//! the api bounds what it accepts.
+//! A message's time is `sent_at`, the `at` of its `MessageSent` event.
+//! An empty window (`to <= from`) has zero counts, no days, 24 zero hours
+//! and no samples. The window's length is not bounded here (`byDay` has
+//! one entry per day): the api bounds what it accepts.
 
 use std::collections::BTreeMap;
 
@@ -35,7 +40,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use souk_domain::{ProductId, Role, Timestamp, UserId};
 
 use crate::error::ProjectionError;
-use crate::views::{DayFigures, Percentiles, TopProduct, VendorAnalytics};
+use crate::views::{DayFigures, HourFigures, Percentiles, TopProduct, VendorAnalytics};
 
 /// How many products `topProducts` lists at most.
 pub const TOP_PRODUCTS: usize = 10;
@@ -45,6 +50,18 @@ const DAY_MS: i64 = 86_400_000;
 /// The UTC day (days since the epoch) of a time in milliseconds.
 fn day_of(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS)
+}
+
+/// `byHour` from per-hour `(received, sent)` counts: all 24 hours.
+fn hours(counts: &[(u64, u64); 24]) -> Vec<HourFigures> {
+    (0u8..24)
+        .zip(counts)
+        .map(|(hour, &(received, sent))| HourFigures {
+            hour,
+            messages_received: received,
+            messages_sent: sent,
+        })
+        .collect()
 }
 
 fn date_of_day(day: i64) -> String {
@@ -89,6 +106,7 @@ pub(crate) fn analytics(
         unread_backlog: unread_backlog.max(0) as u64,
         first_response_seconds: Percentiles::default(),
         by_day: Vec::new(),
+        by_hour: hours(&[(0, 0); 24]),
         top_products: Vec::new(),
     };
     if to <= from {
@@ -107,22 +125,35 @@ pub(crate) fn analytics(
     result.messages_received = received.unwrap_or(0) as u64;
     result.messages_sent = sent.unwrap_or(0) as u64;
 
+    // One scan of the index `messages_by_vendor_time` for both `byDay` and
+    // `byHour`: a row per (day, hour) that has messages, at most 24 a day.
     // Floor division in SQL (`/` truncates towards zero).
-    let per_day: BTreeMap<i64, (u64, u64)> = {
+    let mut per_day: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    let mut per_hour = [(0u64, 0u64); 24];
+    {
         let mut stmt = tx.prepare(
             "SELECT (sent_at - (((sent_at % 86400000) + 86400000) % 86400000)) / 86400000 AS day,
+                    (((sent_at % 86400000) + 86400000) % 86400000) / 3600000 AS hour,
                     SUM(sender_role = 'customer'), SUM(sender_role = 'vendor')
              FROM messages WHERE vendor_id = ?1 AND sent_at >= ?2 AND sent_at < ?3
-             GROUP BY day",
+             GROUP BY day, hour",
         )?;
-        let rows = stmt.query_map(params![v, from, to], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
-            ))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
+        let mut rows = stmt.query(params![v, from, to])?;
+        while let Some(r) = rows.next()? {
+            let (day, hour): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let (received, sent) = (r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64);
+            let d = per_day.entry(day).or_default();
+            d.0 += received;
+            d.1 += sent;
+            let h = usize::try_from(hour)
+                .ok()
+                .and_then(|h| per_hour.get_mut(h))
+                .ok_or_else(|| ProjectionError::Corrupt(format!("hour of the day {hour}")))?;
+            h.0 += received;
+            h.1 += sent;
+        }
+    }
+    result.by_hour = hours(&per_hour);
     result.by_day = (day_of(from)..=day_of(to - 1))
         .map(|day| {
             let (received, sent) = per_day.get(&day).copied().unwrap_or((0, 0));

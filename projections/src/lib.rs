@@ -138,9 +138,9 @@ pub use fault::WriteFault;
 pub use health::{Health, State};
 pub use rebuild::{rebuild, rebuild_with_progress, verify, Difference, Progress, VerifyReport};
 pub use views::{
-    ConversationPage, ConversationView, DayFigures, HistoryQuery, ListQuery, MessagePage,
-    MessageView, Notification, ParticipantView, Percentiles, TopProduct, UnreadSummary,
-    VendorAnalytics,
+    ConversationPage, ConversationView, DayFigures, HistoryQuery, HourFigures, ListQuery,
+    MessagePage, MessageView, Notification, ParticipantView, Percentiles, TopProduct,
+    UnreadSummary, VendorAnalytics,
 };
 
 use crate::apply::Decoded;

@@ -191,6 +191,7 @@ pub struct VendorAnalytics {
     pub unread_backlog: u64,
     pub first_response_seconds: Percentiles,
     pub by_day: Vec<DayFigures>,
+    pub by_hour: Vec<HourFigures>,
     pub top_products: Vec<TopProduct>,
 }
 
@@ -207,6 +208,16 @@ pub struct Percentiles {
 pub struct DayFigures {
     /// `YYYY-MM-DD`.
     pub date: String,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+}
+
+/// One hour of the UTC day, summed over every day of a vendor's window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HourFigures {
+    /// 0 to 23: the hour from `hour:00` to `hour+1:00` UTC.
+    pub hour: u8,
     pub messages_received: u64,
     pub messages_sent: u64,
 }

@@ -7,6 +7,19 @@ use common::*;
 use serde_json::json;
 use souk_domain::{ConversationId, Role, Timestamp};
 
+/// `byHour` as JSON: all 24 hours, zero but for `(hour, received, sent)`.
+fn by_hour(nonzero: &[(u8, u64, u64)]) -> serde_json::Value {
+    (0u8..24)
+        .map(|hour| {
+            let (received, sent) = nonzero
+                .iter()
+                .find(|h| h.0 == hour)
+                .map_or((0, 0), |h| (h.1, h.2));
+            json!({ "hour": hour, "messagesReceived": received, "messagesSent": sent })
+        })
+        .collect()
+}
+
 fn t(s: &str) -> i64 {
     Timestamp::parse(s).unwrap().millis()
 }
@@ -135,6 +148,17 @@ async fn analytics_over_a_window() {
                 { "date": "2026-11-11", "messagesReceived": 1, "messagesSent": 1 },
                 { "date": "2026-11-12", "messagesReceived": 2, "messagesSent": 2 },
             ],
+            // UTC hours: A's 01:00 reply (its 23:30 question is before the
+            // window); C 09:00, 09:10; B 10:01 to 10:06; D 12:00; E 20:00,
+            // 20:30, 21:00. The hours add up to the totals above.
+            "byHour": by_hour(&[
+                (1, 0, 1),
+                (9, 1, 1),
+                (10, 2, 2),
+                (12, 1, 0),
+                (20, 1, 1),
+                (21, 0, 1),
+            ]),
             // p-2: C, D; p-1: B (A started before); p-3: H (F at `to`).
             "topProducts": [
                 { "productId": "p-2", "name": "Helmet", "conversations": 2 },
@@ -178,6 +202,10 @@ async fn analytics_of_narrow_and_empty_windows() {
     );
     assert_eq!(narrow.by_day.len(), 1);
     assert_eq!(narrow.by_day[0].date, "2026-11-10");
+    assert_eq!(
+        serde_json::to_value(&narrow.by_hour).unwrap(),
+        by_hour(&[(10, 0, 1)])
+    );
     assert!(narrow.top_products.is_empty());
     assert_eq!(
         serde_json::to_value(narrow.first_response_seconds).unwrap(),
@@ -199,6 +227,11 @@ async fn analytics_of_narrow_and_empty_windows() {
         .map(|d| (d.date.as_str(), d.messages_received))
         .collect();
     assert_eq!(days, vec![("2026-11-12", 0), ("2026-11-13", 1)]);
+    // F's message at midnight is in hour 0 (of the next day).
+    assert_eq!(
+        serde_json::to_value(&edge.by_hour).unwrap(),
+        by_hour(&[(0, 1, 0)])
+    );
     assert_eq!(edge.new_conversations, 1);
 
     // Empty and reversed windows: nothing but the backlog.
@@ -216,6 +249,8 @@ async fn analytics_of_narrow_and_empty_windows() {
             (0, 0, 5)
         );
         assert!(empty.by_day.is_empty());
+        // Still all 24 hours, all zero.
+        assert_eq!(serde_json::to_value(&empty.by_hour).unwrap(), by_hour(&[]));
     }
 
     // Another vendor sees only its own.
@@ -294,4 +329,63 @@ async fn top_products_are_capped_and_ordered() {
         ]
     );
     assert_eq!(figures.new_conversations, (1..=12).sum::<u64>() + 3);
+}
+
+/// `byHour` sums one hour of the day over every day of the window, cuts at
+/// the hour's first millisecond, counts only inside the window, and a
+/// rebuilt file answers exactly as the live one.
+#[tokio::test]
+async fn busiest_hours_sum_over_the_days() {
+    let mut w = World::new().await;
+    let v = ("v-1", None);
+    at(&mut w, "2026-11-09T19:00:00Z");
+    let a = w.start(("c-a", None), v, None).await;
+    // Before the window: not counted.
+    at(&mut w, "2026-11-09T19:30:00Z");
+    w.send(a, Role::Customer, "early").await;
+    // Hour 19 on three days of the window.
+    for day in ["10", "11", "12"] {
+        at(&mut w, &format!("2026-11-{day}T19:15:00Z"));
+        w.send(a, Role::Customer, "evening").await;
+    }
+    at(&mut w, "2026-11-11T19:59:59.999Z");
+    w.send(a, Role::Vendor, "last millisecond of 19").await;
+    at(&mut w, "2026-11-11T20:00:00Z");
+    w.send(a, Role::Vendor, "first of 20").await;
+    // Hour 23 and hour 0 around a midnight.
+    at(&mut w, "2026-11-10T23:59:00Z");
+    w.send(a, Role::Customer, "late").await;
+    at(&mut w, "2026-11-11T00:00:00Z");
+    w.send(a, Role::Vendor, "midnight").await;
+    // At the window's end: not counted.
+    at(&mut w, "2026-11-13T19:00:00Z");
+    w.send(a, Role::Customer, "too late").await;
+    let end = w.sync().await;
+
+    let from = Timestamp::parse("2026-11-10T00:00:00Z").unwrap();
+    let to = Timestamp::parse("2026-11-13T00:00:00Z").unwrap();
+    let live = w
+        .projections
+        .analytics(&user("v-1"), from, to)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&live.by_hour).unwrap(),
+        by_hour(&[(0, 0, 1), (19, 3, 1), (20, 0, 1), (23, 1, 0)])
+    );
+    let (received, sent) = live.by_hour.iter().fold((0, 0), |(r, s), h| {
+        (r + h.messages_received, s + h.messages_sent)
+    });
+    assert_eq!(
+        (received, sent),
+        (live.messages_received, live.messages_sent)
+    );
+    assert_eq!((received, sent), (4, 3));
+
+    w.stop().await;
+    let rebuilt = rebuild_and_reopen(&w, end).await;
+    assert_eq!(
+        rebuilt.analytics(&user("v-1"), from, to).await.unwrap(),
+        live
+    );
 }
