@@ -166,12 +166,15 @@ async fn last_revision(state: &AppState, id: ConversationId) -> Result<Option<Re
         .map(|e| e.revision))
 }
 
-/// A conversation as an operator sees it: no viewer's unread count.
+/// A conversation as an operator sees it: no viewer's unread count, and no
+/// message (the search records no access, so it shows no message text;
+/// the recorded conversation view carries the messages).
 fn summary(state: &AppState, mut view: ConversationView) -> Value {
     service::fill_presence(state, &mut view);
     let mut value = serde_json::to_value(&view).expect("a conversation view is plain data");
     if let Some(fields) = value.as_object_mut() {
         fields.remove("unreadCount");
+        fields.remove("lastMessage");
     }
     value
 }
@@ -182,7 +185,7 @@ fn summary(state: &AppState, mut view: ConversationView) -> Value {
     tag = "operator",
     operation_id = "operator_search",
     summary = "Find a user's conversations (operators)",
-    description = "The conversations where `participant` is the customer or the vendor, newest activity first. Operator token only; records nothing (it names no single conversation).",
+    description = "The conversations where `participant` is the customer or the vendor, newest activity first. Operator token only; records nothing (it names no single conversation) and so shows no message.",
     params(
         ("participant" = String, Query, description = "The user's id (a customer's or a vendor's)"),
         ("reason" = String, Query, min_length = 3, max_length = 500, description = "Why: 3 to 500 characters, one line"),

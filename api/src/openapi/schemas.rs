@@ -299,6 +299,17 @@ pub struct DayFigures {
     pub messages_sent: u64,
 }
 
+/// One UTC hour of the day, summed over every day of the window.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HourFigures {
+    /// 0 to 23: the messages sent from `hour:00` to `hour:59:59.999` UTC.
+    #[schema(minimum = 0, maximum = 23)]
+    pub hour: u8,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopProduct {
@@ -318,6 +329,8 @@ pub struct VendorAnalytics {
     pub unread_backlog: u64,
     pub first_response_seconds: Percentiles,
     pub by_day: Vec<DayFigures>,
+    /// Always 24 entries, hours 0 to 23 in order (busiest hours).
+    pub by_hour: Vec<HourFigures>,
     pub top_products: Vec<TopProduct>,
 }
 
@@ -353,7 +366,8 @@ pub struct WebConfig {
     pub socket_port: u16,
 }
 
-/// A conversation as an operator sees it: no viewer, so no unread count.
+/// A conversation as an operator sees it: no viewer, so no unread count,
+/// and no message (the messages come with the recorded conversation view).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperatorConversationSummary {
@@ -363,8 +377,6 @@ pub struct OperatorConversationSummary {
     pub vendor: Participant,
     #[schema(required)]
     pub product: Option<ProductCard>,
-    #[schema(required)]
-    pub last_message: Option<Message>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]

@@ -401,8 +401,11 @@ export interface Transcript {
   digest: Hash;
 }
 
-/** A conversation as an operator sees it: no viewer, so no unread count. */
-export type OperatorConversationSummary = Omit<Conversation, 'unreadCount'>;
+/**
+ * A conversation as an operator sees it: no viewer, so no unread count, and
+ * no message (the search records no access, so it shows no message text).
+ */
+export type OperatorConversationSummary = Omit<Conversation, 'unreadCount' | 'lastMessage'>;
 
 /** Every operator route names why: 3 to 500 characters, one line. */
 export interface OperatorReason {

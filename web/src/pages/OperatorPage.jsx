@@ -12,7 +12,6 @@ const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 function Result({ conv, reason }) {
   const to = `/operator/conversations/${encodeURIComponent(conv.id)}?${new URLSearchParams({ reason })}`;
-  const last = conv.lastMessage;
   return (
     <li className="op-result" data-testid="operator-result" data-conversation-id={conv.id}>
       <Link to={to} className="op-result-link" data-testid="operator-open">
@@ -25,9 +24,6 @@ function Result({ conv, reason }) {
           </span>
         </span>
         {conv.product && <span className="op-result-product">About {conv.product.name}</span>}
-        <span className="op-result-last muted">
-          {last ? (last.text ?? (last.product ? `Shared ${last.product.name}` : '')) : 'No message yet'}
-        </span>
         <span className="op-result-when muted">Last activity {formatWhen(conv.updatedAt)}</span>
       </Link>
     </li>
