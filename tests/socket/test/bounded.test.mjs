@@ -158,29 +158,68 @@ describe('bounded clients', () => {
     assert.equal((await call(fast, 'join_chat_room', { conversationId: other.body.id })).ok, true);
     const fastGot = recorder(fast, 'receive_message');
 
-    // The slow client stops reading its TCP connection.
-    slow.io.engine.transport.ws._socket.pause();
-
-    // The vendor writes big messages into the slow client's room, and now
-    // and then one into the other room.
+    // The vendor writes big messages into the slow client's room and, in
+    // every round, a few small ones into the other room stamped with the
+    // time they were sent, so the reader that keeps reading measures its
+    // delivery latency. The same load runs first with the slow client
+    // reading (the baseline), then with it stalled.
     const text = 'x'.repeat(3_900);
-    const started = Date.now();
+    const stamp = /@(\d+)$/;
     let sentToFast = 0;
-    let cutAfter;
-    for (let i = 0; i < 4_000 && cutAfter === undefined; i++) {
+    const round = async (i) => {
       const batch = [];
       for (let j = 0; j < 20; j++) {
         batch.push(s.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId, text }));
       }
-      batch.push(s.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId: other.body.id, text: `to the fast one ${i}` }));
-      sentToFast += 1;
+      for (let j = 0; j < 3; j++) {
+        batch.push(
+          s.rest(vendor.token, 'POST', '/api/vendor/chat/send', {
+            conversationId: other.body.id,
+            text: `to the fast one ${i}.${j} @${Date.now()}`,
+          }),
+        );
+        sentToFast += 1;
+      }
       for (const r of await Promise.all(batch)) assert.equal(r.status, 201);
+    };
+    const p99 = (from, to) => {
+      const ms = fastGot.seen
+        .slice(from, to)
+        .map((m, k) => fastGot.at[from + k] - Number(stamp.exec(m.text)[1]))
+        .sort((a, b) => a - b);
+      return ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))];
+    };
+
+    for (let i = 0; i < 30; i++) await round(`base ${i}`);
+    await fastGot.count(sentToFast, 10_000);
+    const baselineCount = sentToFast;
+    const baselineP99 = p99(0, baselineCount);
+
+    // The slow client stops reading its TCP connection.
+    slow.io.engine.transport.ws._socket.pause();
+    const started = Date.now();
+    let cutAfter;
+    for (let i = 0; i < 4_000 && cutAfter === undefined; i++) {
+      await round(i);
       if (offline.seen.some((e) => e.userId === customer.id)) cutAfter = Date.now() - started;
       assert.ok(Date.now() - started < 60_000, 'the slow client was not cut off within a minute');
     }
     assert.ok(cutAfter !== undefined, 'the slow client went offline (its socket was released)');
-    // The reader that kept reading got every message sent to it.
+    // The reader that kept reading got every message sent to it, and the
+    // stalled client did not slow it down: its p99 while the other stalled
+    // stays within 2x of the baseline (plus 10 ms for timer and GC noise on
+    // figures of a few milliseconds).
     await fastGot.count(sentToFast, 10_000);
+    const stalledP99 = p99(baselineCount, sentToFast);
+    const stalledCount = sentToFast - baselineCount;
+    process.stdout.write(
+      `# fast reader p99: ${baselineP99} ms baseline (${baselineCount} messages), ` +
+        `${stalledP99} ms while the other stalled (${stalledCount} messages, cut after ${cutAfter} ms)\n`,
+    );
+    assert.ok(
+      stalledP99 <= 2 * baselineP99 + 10,
+      `the fast reader's p99 went from ${baselineP99} ms to ${stalledP99} ms while the slow client stalled`,
+    );
     // The slow client's connection was closed by the server: once it reads
     // again it finds the end (a reset or a close), not more data forever.
     const rawSocket = slow.io.engine.transport.ws._socket;
