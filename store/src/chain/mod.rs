@@ -4,8 +4,17 @@
 //! an event of a stream changes the hash its successor should chain to, so
 //! [`verify`] finds the first event whose stored hash no longer matches.
 //!
-//! This file is the format (pure, no I/O): [`EventHash`], [`link`] and
-//! [`check`]. `verify` (the walk over a store) is in its own file.
+//! This file is the format and the checks (pure, no I/O): [`EventHash`],
+//! [`link`], [`check`] (a page of one stream from a known predecessor),
+//! [`check_links`] (inside a page), [`Heads`] (many streams in position
+//! order). `verify` (the walk over a store) is in its own file.
+//!
+//! What the chain does not show by itself: events removed from the end of
+//! a stream, or a whole stream removed, leave valid (shorter) chains. A
+//! hash handed out earlier (the last hash of a dispute transcript, a
+//! stream's head noted elsewhere) anchors what came before it: the event
+//! with that hash must still be there, with everything before it
+//! unchanged.
 //!
 //! # The canonical bytes
 //!
