@@ -228,3 +228,24 @@ async fn a_new_log_records_no_upgrade() {
     let store = open(&dir.path().join("events.db"));
     assert_eq!(store.chain_upgrade().await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn an_event_deleted_behind_the_log_is_reported_at_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = open(&path);
+    let written = store
+        .append("s", ExpectedRevision::NoStream, (0..4).map(event).collect())
+        .await
+        .unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute("DELETE FROM events WHERE position = 2", [])
+        .unwrap();
+    let report = chain::verify(&store, Some("s"), |_| {}).await.unwrap();
+    let broken = report.broken.expect("the gap is found");
+    assert_eq!((broken.revision, broken.position), (2, 3));
+    assert_eq!(broken.found, written.hashes[2]);
+    let whole = chain::verify(&store, None, |_| {}).await.unwrap();
+    assert_eq!(whole.broken, Some(broken));
+}
