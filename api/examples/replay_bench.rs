@@ -15,6 +15,15 @@
 //! ```sh
 //! cargo run --release -p souk-api --example replay_bench -- --events 20000 --runs 200
 //! ```
+//!
+//! With `--data-dir DIR` it only writes the conversation into `DIR` (a new
+//! data directory) and prints its id and last revision, for measuring the
+//! state route over HTTP against `souk serve --data-dir DIR` (customer
+//! `c-bench`, vendor `v-bench`; BENCHMARKS.md, "Replay to a point"). With
+//! `--url BASE --token TOKEN --conversation ID --last REVISION` it measures
+//! that route (`GET BASE/api/chat/ID/state?at=...`, one kept-alive
+//! connection, the whole body read) at the same points instead; give the
+//! server a `--rest-rate-per-user` above the rate of these requests.
 
 use std::time::{Duration, Instant};
 
@@ -140,10 +149,104 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// The points measured in a conversation whose last revision is `last`.
+fn points(last: u64) -> [(&'static str, u64); 4] {
+    [
+        ("early", 10),
+        ("quarter", last / 4),
+        ("middle", last / 2),
+        ("end", last),
+    ]
+}
+
+fn print_header(what: &str, events: u64, runs: usize) {
+    println!(
+        "replay to a point: one conversation of {events} events, {runs} runs per point, {what}"
+    );
+    println!(
+        "| point | revision | answer | p50 ms | p90 ms | p99 ms | max ms | CPU ms per answer |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+}
+
+fn print_row(name: &str, at: u64, bytes: usize, samples: &mut [Duration], cpu: &str) {
+    samples.sort();
+    println!(
+        "| {name} | {at} | {:.0} KiB | {:.1} | {:.1} | {:.1} | {:.1} | {cpu} |",
+        bytes as f64 / 1024.0,
+        percentile(samples, 50.0),
+        percentile(samples, 90.0),
+        percentile(samples, 99.0),
+        percentile(samples, 100.0)
+    );
+}
+
+/// The state route of a running server, `runs` times at each point.
+async fn over_http(base: &str, token: &str, id: &str, last: u64, runs: usize) {
+    let client = reqwest::Client::new();
+    let get = |at: u64| {
+        client
+            .get(format!("{base}/api/chat/{id}/state?at={at}"))
+            .bearer_auth(token)
+            .send()
+    };
+    for (_, at) in points(last) {
+        let response = get(at).await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.unwrap();
+    }
+    print_header("GET .../state?at= over HTTP (client time)", last + 1, runs);
+    for (name, at) in points(last) {
+        let mut samples = Vec::with_capacity(runs);
+        let mut bytes = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            let response = get(at).await.unwrap();
+            // A 429 would measure nothing: run the server with a high
+            // --rest-rate-per-user.
+            assert!(response.status().is_success(), "{}", response.status());
+            let body = response.bytes().await.unwrap();
+            samples.push(t.elapsed());
+            bytes = body.len();
+        }
+        print_row(name, at, bytes, &mut samples, "n/a");
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let events = arg("--events", 20_000);
     let runs = arg("--runs", 200) as usize;
+    let args: Vec<String> = std::env::args().collect();
+    let named = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if let Some(dir) = named("--data-dir") {
+        let dir = std::path::Path::new(&dir);
+        assert!(
+            !dir.join(souk_api::app::EVENTS_DB).exists(),
+            "{} holds a log already",
+            dir.display()
+        );
+        let store = souk_api::app::open_store(dir).unwrap();
+        let (id, last) = write_conversation(&store, events).await;
+        store.close().await;
+        println!(
+            "{}",
+            serde_json::json!({ "conversation": id, "lastRevision": last })
+        );
+        return;
+    }
+    if let Some(base) = named("--url") {
+        let token = named("--token").expect("--token");
+        let id = named("--conversation").expect("--conversation");
+        let last = arg("--last", 0);
+        over_http(&base, &token, &id, last, runs).await;
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let store = souk_api::app::open_store(dir.path()).unwrap();
     let started = Instant::now();
@@ -153,24 +256,12 @@ async fn main() {
         last + 1,
         started.elapsed().as_secs_f64()
     );
-    let points = [
-        ("early", 10),
-        ("quarter", last / 4),
-        ("middle", last / 2),
-        ("end", last),
-    ];
+    let points = points(last);
     // One warm-up pass (page cache, statement cache).
     for (_, at) in points {
         state_at(&store, id, Some(at)).await.unwrap();
     }
-    println!(
-        "replay to a point: one conversation of {} events, {runs} runs per point, state_at + JSON serialization",
-        last + 1
-    );
-    println!(
-        "| point | revision | answer | p50 ms | p90 ms | p99 ms | max ms | CPU ms per answer |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    print_header("state_at + JSON serialization", last + 1, runs);
     for (name, at) in points {
         let mut samples = Vec::with_capacity(runs);
         let mut bytes = 0;
@@ -186,15 +277,7 @@ async fn main() {
             (Some(a), Some(b)) => format!("{:.1}", (b - a).as_secs_f64() * 1000.0 / runs as f64),
             _ => "n/a".to_owned(),
         };
-        samples.sort();
-        println!(
-            "| {name} | {at} | {:.0} KiB | {:.1} | {:.1} | {:.1} | {:.1} | {cpu} |",
-            bytes as f64 / 1024.0,
-            percentile(&samples, 50.0),
-            percentile(&samples, 90.0),
-            percentile(&samples, 99.0),
-            percentile(&samples, 100.0)
-        );
+        print_row(name, at, bytes, &mut samples, &cpu);
     }
     store.close().await;
 }
