@@ -169,14 +169,14 @@ pub fn link(
 }
 
 /// A time as hashed (RFC 3339, milliseconds, `Z`), formatted once for the
-/// many events of a group that share it.
-pub(crate) struct TimeText {
+/// many events of a group that share it (see [`link_at`]).
+pub struct TimeText {
     buf: [u8; 40],
     len: usize,
 }
 
 impl TimeText {
-    pub(crate) fn new(at: &Timestamp) -> Self {
+    pub fn new(at: &Timestamp) -> Self {
         use std::io::Write;
         let mut buf = [0u8; 40];
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
@@ -186,13 +186,14 @@ impl TimeText {
         Self { buf, len }
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 }
 
-/// [`link`] with the time already formatted.
-pub(crate) fn link_at(
+/// [`link`] with the time already formatted: what the writers use, since
+/// the events of one group share their time.
+pub fn link_at(
     prev: &EventHash,
     stream: &str,
     revision: u64,
