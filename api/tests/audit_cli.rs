@@ -1,6 +1,7 @@
 //! `souk audit verify` and `souk audit verify-transcript`, run as the
-//! built binary against an embedded log written through the store, then
-//! edited behind souk's back.
+//! built binary against a log written through the store, then edited
+//! behind souk's back: the embedded log, and a PostgreSQL one (that test
+//! needs `SOUK_TEST_PG_URL`, like the cluster tests).
 
 use std::process::Command;
 
@@ -9,7 +10,7 @@ use souk_domain::{
     Actor, Command as DomainCommand, ConversationId, ConversationState, MessageContent, MessageId,
     MessageText, Participant, Role, Timestamp, UserId,
 };
-use souk_store::{EventStore, ExpectedRevision, NewEvent, SqliteStore};
+use souk_store::{EventStore, ExpectedRevision, NewEvent};
 
 const SOUK: &str = env!("CARGO_BIN_EXE_souk");
 
@@ -29,7 +30,7 @@ fn souk(args: &[&str]) -> (i32, String, String) {
 
 /// Starts the conversation of `customer` and `vendor` and sends `n`
 /// messages `m0`, `m1`, ... through the domain's decide into `store`.
-async fn chat(store: &SqliteStore, customer: &str, vendor: &str, n: usize) -> ConversationId {
+async fn chat(store: &dyn EventStore, customer: &str, vendor: &str, n: usize) -> ConversationId {
     let person = |id: &str| Participant {
         id: UserId::parse(id).unwrap(),
         name: None,
@@ -184,4 +185,35 @@ async fn audit_verify_finds_an_edited_row_and_transcripts_verify_offline() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no event log"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_reads_a_postgresql_log() {
+    let url = souk_store::postgres::testing::scratch_database().await;
+    let store = souk_api::app::open_postgres(&url).await.unwrap();
+    let a = chat(&store, "c-1", "v-1", 3).await; // positions 1-4
+    chat(&store, "c-2", "v-2", 1).await; // positions 5-6
+    store.close().await;
+
+    let (code, out, err) = souk(&["audit", "verify", "--log-url", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("intact: 6 events in 2 streams"), "{out}");
+
+    let pool = souk_store::postgres::pool(&url, 1).unwrap();
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "UPDATE event_log SET data = replace(data, '\"m2\"', '\"m5\"') WHERE position = 4",
+        )
+        .await
+        .unwrap();
+    let (code, out, err) = souk(&["audit", "verify", "--log-url", &url]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "BROKEN: the hash chain of conversation-{a} breaks at revision 3 (position 4)"
+        )),
+        "{out}"
+    );
 }
