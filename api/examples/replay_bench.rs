@@ -95,7 +95,7 @@ async fn write_conversation(store: &SqliteStore, n: u64) -> (ConversationId, u64
     apply(start, &mut state, &mut pending);
     let mut i = 0u64;
     while state.events_applied < n {
-        let (by, other) = if i % 2 == 0 {
+        let (by, other) = if i.is_multiple_of(2) {
             (&customer, &vendor)
         } else {
             (&vendor, &customer)
