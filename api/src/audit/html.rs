@@ -12,7 +12,10 @@
 //! element). [`render`] is a pure function of the transcript, so a page
 //! verifies when its embedded transcript does and the page is exactly the
 //! rendering of it ([`super::transcript::verify_file`]): an edit of the
-//! visible text is found too.
+//! visible text is found too. The markup is therefore part of the format
+//! `souk-transcript/1`: changing it means a new format tag, or pages
+//! rendered before would no longer verify as pages (their embedded
+//! transcripts still would).
 //!
 //! Every string that comes from users (names, messages, products,
 //! reasons, ids) goes through [`escape`].
@@ -127,8 +130,9 @@ pub fn render(t: &Transcript) -> String {
          <p class=\"note\">To check this document: <code>souk audit verify-transcript FILE</code> \
          recomputes every hash from the events embedded in it, the final hash and the digest, and \
          finds any edit of this file. To check it against the server's log: \
-         <code>souk audit verify --conversation {id}</code> prints the conversation's hash at each \
-         revision; the final hash above must be the one at revision {last}.</p>\n</div>\n\
+         <code>souk audit verify --conversation {id}</code> checks the conversation's chain on the \
+         server and prints its final hash, <code>souk events --conversation {id}</code> the hash of \
+         every event; the event at revision {last} must carry the final hash above.</p>\n</div>\n\
          {EMBED_OPEN}{json}{EMBED_CLOSE}\n</body>\n</html>\n",
         last = t.events.len().saturating_sub(1),
         final_hash = t.final_hash,

@@ -259,7 +259,7 @@ pub enum TranscriptError {
     NotCanonical(usize),
     #[error("the HTML page has no embedded transcript (script#souk-transcript)")]
     NoEmbedded,
-    #[error("the HTML page differs from the rendering of its embedded transcript at byte {0}")]
+    #[error("the embedded transcript verifies, but the HTML page differs from its rendering at byte {0}: the visible page was edited (or rendered by another souk)")]
     HtmlEdited(usize),
 }
 
