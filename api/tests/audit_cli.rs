@@ -107,7 +107,10 @@ async fn audit_verify_finds_an_edited_row_and_transcripts_verify_offline() {
         &a.to_string(),
     ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("intact: 5 events in 1 streams"), "{out}");
+    assert!(
+        out.contains("intact: 5 events in 1 stream checked"),
+        "{out}"
+    );
     assert!(
         out.contains(&format!("last revision 4, final hash {}", t.final_hash)),
         "{out}"

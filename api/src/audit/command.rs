@@ -132,8 +132,11 @@ fn print_report(out: &mut impl Write, r: &VerifyReport, seconds: f64) -> std::io
     match &r.broken {
         None => writeln!(
             out,
-            "intact: {} events in {} streams checked (up to position {}) in {seconds:.1} s",
-            r.events_checked, r.streams, r.last_position
+            "intact: {} events in {} {} checked (up to position {}) in {seconds:.1} s",
+            r.events_checked,
+            r.streams,
+            if r.streams == 1 { "stream" } else { "streams" },
+            r.last_position
         )?,
         Some(b) => {
             writeln!(
