@@ -318,25 +318,8 @@ pub(crate) async fn events(
     let from = query_u64(&q, "from")?.unwrap_or(0);
     let limit = query_usize(&q, "limit", DEFAULT_EVENTS_LIMIT, MAX_EVENTS_LIMIT)?;
     let access = record(&state, &operator, id, reason, SupportView::Events).await?;
-    let mut events = state
-        .store
-        .read_stream(
-            &id.stream_name(),
-            ReadFrom::Revision(from),
-            Direction::Forwards,
-            limit + 1,
-        )
-        .await?;
-    let next = if events.len() > limit {
-        events.truncate(limit);
-        events.last().map(|e| e.revision + 1)
-    } else {
-        None
-    };
-    let events: Vec<Value> = events.iter().map(crate::audit::event::event_item).collect();
-    Ok(access
-        .answer()
-        .json(json!({ "events": events, "next": next })))
+    let page = crate::audit::event::event_page(state.store.as_ref(), id, from, limit).await?;
+    Ok(access.answer().json(page))
 }
 
 #[utoipa::path(

@@ -15,7 +15,6 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use souk_domain::{ConversationId, MessageId, Role, Timestamp};
 use souk_projections::{HistoryQuery, ListQuery};
-use souk_store::{Direction, ReadFrom};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
@@ -381,23 +380,8 @@ pub(crate) async fn events(
     let from = query_u64(&q, "from")?.unwrap_or(0);
     let limit = query_usize(&q, "limit", DEFAULT_EVENTS_LIMIT, MAX_EVENTS_LIMIT)?;
     service::check_participant(&state, &p, id).await?;
-    let mut events = state
-        .store
-        .read_stream(
-            &id.stream_name(),
-            ReadFrom::Revision(from),
-            Direction::Forwards,
-            limit + 1,
-        )
-        .await?;
-    let next = if events.len() > limit {
-        events.truncate(limit);
-        events.last().map(|e| e.revision + 1)
-    } else {
-        None
-    };
-    let events: Vec<Value> = events.iter().map(crate::audit::event::event_item).collect();
-    Ok(HttpResponse::Ok().json(json!({ "events": events, "next": next })))
+    let page = crate::audit::event::event_page(state.store.as_ref(), id, from, limit).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 fn parse_time_param(q: &Query, name: &str) -> Result<Option<Timestamp>, ApiError> {

@@ -4,7 +4,35 @@
 //! (64 lowercase hex digits; see `souk_store::chain`).
 
 use serde_json::{json, Value};
-use souk_store::RecordedEvent;
+use souk_domain::ConversationId;
+use souk_store::{Direction, EventStore, ReadFrom, RecordedEvent, StoreError};
+
+/// A page of a conversation's events from stream revision `from`, at most
+/// `limit`, as the `/events` routes answer it: `{ events, next }`, `next`
+/// being the revision to ask for next or `null` at the end.
+pub async fn event_page(
+    store: &dyn EventStore,
+    id: ConversationId,
+    from: u64,
+    limit: usize,
+) -> Result<Value, StoreError> {
+    let mut events = store
+        .read_stream(
+            &id.stream_name(),
+            ReadFrom::Revision(from),
+            Direction::Forwards,
+            limit + 1,
+        )
+        .await?;
+    let next = if events.len() > limit {
+        events.truncate(limit);
+        events.last().map(|e| e.revision + 1)
+    } else {
+        None
+    };
+    let events: Vec<Value> = events.iter().map(event_item).collect();
+    Ok(json!({ "events": events, "next": next }))
+}
 
 /// One event as the `/events` route answers it: position, revision, type,
 /// version, the payload (parsed from the stored JSON text), recordedAt,
