@@ -859,6 +859,18 @@ async fn vendor_analytics_come_from_the_log() {
         .sum();
     assert_eq!(total_received, 3);
     assert!(days.iter().any(|d| d["date"] == json!(today)) || days.last().is_some());
+    // All 24 UTC hours, in order, adding up to the same totals.
+    let hours = a["byHour"].as_array().unwrap();
+    assert_eq!(
+        hours
+            .iter()
+            .map(|h| h["hour"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        (0..24).collect::<Vec<u64>>()
+    );
+    let by_hour = |field: &str| -> u64 { hours.iter().map(|h| h[field].as_u64().unwrap()).sum() };
+    assert_eq!(by_hour("messagesReceived"), 3);
+    assert_eq!(by_hour("messagesSent"), a["messagesSent"].as_u64().unwrap());
     assert!(a["topProducts"].is_array());
 
     let (s, empty) = server
@@ -870,6 +882,7 @@ async fn vendor_analytics_come_from_the_log() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(empty["messagesReceived"], 0);
     assert_eq!(empty["byDay"].as_array().unwrap().len(), 7);
+    assert_eq!(empty["byHour"].as_array().unwrap().len(), 24);
     for bad in [
         "?from=yesterday",
         "?from=2020-01-08&to=2020-01-01",

@@ -89,6 +89,7 @@ struct ChatApi;
         schemas::VendorAnalytics,
         schemas::Percentiles,
         schemas::DayFigures,
+        schemas::HourFigures,
         schemas::TopProduct,
         schemas::Health,
         schemas::WebConfig,
