@@ -456,6 +456,8 @@ export interface Analytics {
   unreadBacklog: number;
   firstResponseSeconds: { p50: number | null; p90: number | null };
   byDay: { date: string; messagesReceived: number; messagesSent: number }[];
+  /** Always 24: UTC hours of the day 0 to 23, in order, summed over the window's days. */
+  byHour: { hour: number; messagesReceived: number; messagesSent: number }[];
   topProducts: { productId: ProductId; name: string; conversations: number }[];
 }
 

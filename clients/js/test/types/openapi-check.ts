@@ -179,6 +179,7 @@ export type OtherChecks = [
   Assert<Twin<A, GA>>,
   Assert<Twin<A['firstResponseSeconds'], S['Percentiles']>>,
   Assert<Twin<A['byDay'][number], S['DayFigures']>>,
+  Assert<Twin<A['byHour'][number], S['HourFigures']>>,
   Assert<Twin<A['topProducts'][number], S['TopProduct']>>,
 
   Assert<Twin<K.ClientConfig, Answer<'web_config', 200>>>,

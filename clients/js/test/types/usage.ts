@@ -158,6 +158,9 @@ const analytics: Analytics = {
     { date: '2026-11-30', messagesReceived: 0, messagesSent: 0 },
     { date: '2026-12-01', messagesReceived: 1, messagesSent: 3 },
   ],
+  byHour: Array.from({ length: 24 }, (_, hour) =>
+    hour === 4 ? { hour, messagesReceived: 1, messagesSent: 3 } : { hour, messagesReceived: 0, messagesSent: 0 },
+  ),
   topProducts: [{ productId: 'p-1', name: 'Red bike', conversations: 1 }],
 };
 
