@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { formatDuration, longDate, responseChange } from '../src/components/Dashboard/format.js';
+import { formatDuration, hourRange, longDate, responseChange } from '../src/components/Dashboard/format.js';
 import { DESKTOP, PHONE, launchBrowser, openUser, screenshotDir, sel, signInDemo, startSouk, textOf } from './harness.mjs';
 
 let souk;
@@ -70,9 +70,12 @@ async function shownFigures(page, range) {
     p50: [await value('response-p50'), await text('response-p50')],
     p90: [await value('response-p90'), await text('response-p90')],
     byDay: await table('chart-by-day'),
+    byHour: await table('chart-by-hour'),
+    busiest: (await page.locator(`${sel('chart-by-hour')} .dash-reading`).textContent()).trim(),
     products: await table('chart-products'),
     trend: await table('chart-response'),
     bars: await page.locator(`${sel('chart-by-day')} .recharts-bar-rectangle`).count(),
+    hourBars: await page.locator(`${sel('chart-by-hour')} .recharts-bar-rectangle`).count(),
   };
 }
 
@@ -90,6 +93,25 @@ function assertSame(shown, a, what) {
     shown.byDay,
     a.byDay.map((d) => [longDate(d.date), String(d.messagesReceived), String(d.messagesSent)]),
     `${what}: messages by day`,
+  );
+  // Busiest hours: the 24 UTC hours as the route counts them, and the
+  // reading names the hour with the most messages (the earliest of equals).
+  assert.equal(a.byHour.length, 24, `${what}: byHour has 24 hours`);
+  assert.deepEqual(
+    shown.byHour,
+    a.byHour.map((h) => [hourRange(h.hour), String(h.messagesReceived), String(h.messagesSent)]),
+    `${what}: busiest hours`,
+  );
+  const top = a.byHour.reduce((best, h) => {
+    const total = h.messagesReceived + h.messagesSent;
+    return total > (best?.total ?? 0) ? { hour: h.hour, total } : best;
+  }, null);
+  assert.equal(
+    shown.busiest,
+    top
+      ? `Busiest: ${String(top.hour).padStart(2, '0')}:00–${String((top.hour + 1) % 24).padStart(2, '0')}:00 UTC, ${top.total} ${top.total === 1 ? 'message' : 'messages'}.`
+      : 'No messages in this range.',
+    `${what}: busiest hour`,
   );
   assert.deepEqual(
     shown.products,
@@ -132,6 +154,15 @@ test('desktop: a vendor reads the seeded month, changes the range and sees the f
     assert.ok(month.unreadBacklog > 0 && month.firstResponseSeconds.p50 > 0, JSON.stringify(month));
     assert.ok(month.topProducts.length >= 3, JSON.stringify(month.topProducts));
     assert.ok(shown.bars > 10, `bars drawn: ${shown.bars}`);
+    // The seeded month: customers write in the evening, the shop answers in
+    // shop hours, so some hours are busy and the night is quiet.
+    assert.ok(shown.hourBars > 10, `hour bars drawn: ${shown.hourBars}`);
+    assert.ok(month.byHour.some((h) => h.messagesReceived + h.messagesSent === 0), JSON.stringify(month.byHour));
+    assert.equal(
+      month.byHour.reduce((n, h) => n + h.messagesReceived, 0),
+      month.messagesReceived,
+      'the hours add up to the month',
+    );
     // The trend: a row per bucket (2 + 4 × 7 days), from the route too.
     assert.equal(shown.trend.length, 5);
     assert.match(await textOf(page, sel('chart-response')), /First response time by week/);
@@ -232,15 +263,29 @@ test('phone: the dashboard fits 390 px, one column, charts and tables included',
   assert.ok(width <= 390, `no sideways scrolling (${width} px)`);
   // One column: the cards are stacked, each as wide as the others.
   const boxes = await page.$$eval('.dash-grid > .dash-card', (els) => els.map((e) => e.getBoundingClientRect().toJSON()));
-  assert.equal(boxes.length, 4);
+  assert.equal(boxes.length, 5);
   for (let i = 1; i < boxes.length; i += 1) {
     assert.equal(Math.round(boxes[i].left), Math.round(boxes[0].left));
     assert.ok(boxes[i].top >= boxes[i - 1].bottom, 'stacked');
   }
-  // The table alternative opens.
-  await page.locator(`${sel('chart-products')} summary`).tap();
-  await page.locator(`${sel('chart-products')} ${sel('chart-table')}`).waitFor();
-  await page.locator(`${sel('chart-products')} summary`).tap();
+  // The table alternatives open.
+  for (const chart of ['chart-products', 'chart-by-hour']) {
+    await page.locator(`${sel(chart)} summary`).tap();
+    await page.locator(`${sel(chart)} ${sel('chart-table')}`).waitFor();
+    await page.locator(`${sel(chart)} summary`).tap();
+  }
+  // The hour axis labels do not overlap at phone width.
+  // (The axis labels drawn lowest: those of the hours, not of the counts.)
+  const labels = await page.$$eval(`${sel('chart-by-hour')} .recharts-cartesian-axis-tick-value`, (els) =>
+    els.map((e) => ({ text: e.textContent, ...e.getBoundingClientRect().toJSON() })),
+  );
+  const lowest = Math.max(...labels.map((l) => Math.round(l.top)));
+  const ticks = labels.filter((l) => Math.round(l.top) === lowest).sort((a, b) => a.left - b.left);
+  assert.ok(ticks.every((l) => /^\d\d$/.test(l.text)), JSON.stringify(ticks.map((l) => l.text)));
+  assert.ok(ticks.length >= 4, `hour ticks: ${ticks.length}`);
+  for (let i = 1; i < ticks.length; i += 1) {
+    assert.ok(ticks[i].left >= ticks[i - 1].right, 'hour labels apart');
+  }
   await shot(page, 'dashboard-phone.png');
   assert.deepEqual(vendor.errors, []);
 });

@@ -11,7 +11,14 @@ import {
   queryOf,
   trendBuckets,
 } from '../src/components/Dashboard/range.js';
-import { formatDuration, rangeLabel, responseChange, shortDate } from '../src/components/Dashboard/format.js';
+import {
+  busiestHour,
+  formatDuration,
+  hourRange,
+  rangeLabel,
+  responseChange,
+  shortDate,
+} from '../src/components/Dashboard/format.js';
 
 const NOW = Date.parse('2026-12-01T07:40:00Z');
 
@@ -83,4 +90,19 @@ test('dates and changes', () => {
   assert.deepEqual(responseChange(300, 600), { direction: 'faster', percent: 50 });
   assert.deepEqual(responseChange(900, 600), { direction: 'slower', percent: 50 });
   assert.deepEqual(responseChange(600, 600), { direction: 'same', percent: 0 });
+});
+
+test('hours of the day and the busiest one', () => {
+  assert.equal(hourRange(0), '00:00–01:00');
+  assert.equal(hourRange(9), '09:00–10:00');
+  assert.equal(hourRange(23), '23:00–00:00');
+  const hours = Array.from({ length: 24 }, (_, hour) => ({ hour, messagesReceived: 0, messagesSent: 0 }));
+  assert.equal(busiestHour(hours), null);
+  hours[8] = { hour: 8, messagesReceived: 1, messagesSent: 4 };
+  hours[19] = { hour: 19, messagesReceived: 5, messagesSent: 0 };
+  hours[20] = { hour: 20, messagesReceived: 2, messagesSent: 1 };
+  // Received plus sent; of equals, the earliest.
+  assert.deepEqual(busiestHour(hours), { hour: 8, total: 5 });
+  hours[20] = { hour: 20, messagesReceived: 2, messagesSent: 4 };
+  assert.deepEqual(busiestHour(hours), { hour: 20, total: 6 });
 });

@@ -3,6 +3,7 @@ import { Link, Navigate, useNavigate, useSearchParams } from 'react-router-dom';
 import Avatar from '../components/Chat/Avatar.jsx';
 import { BackIcon, ChatIcon, LogoutIcon } from '../components/Chat/icons.jsx';
 import DailyChart from '../components/Dashboard/DailyChart.jsx';
+import HourlyChart from '../components/Dashboard/HourlyChart.jsx';
 import RangePicker from '../components/Dashboard/RangePicker.jsx';
 import ResponseTrend from '../components/Dashboard/ResponseTrend.jsx';
 import Summary from '../components/Dashboard/Summary.jsx';
@@ -143,6 +144,7 @@ function DashboardView({ session, value, range, onRange, onSignOut }) {
           <div className="dash-grid" data-testid="dashboard-figures" data-first={range.first} data-last={range.last}>
             <Summary figures={f} previous={data.previous} days={range.days} />
             <DailyChart byDay={f.byDay} />
+            <HourlyChart byHour={f.byHour} />
             <ResponseTrend trend={data.trend} />
             <TopProducts products={f.topProducts} newConversations={f.newConversations} />
           </div>

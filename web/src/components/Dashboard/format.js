@@ -42,6 +42,26 @@ export function rangeLabel(first, last) {
   return first === last ? shortDate(first) : `${shortDate(first)} – ${shortDate(last)}`;
 }
 
+const twoDigits = (n) => String(n).padStart(2, '0');
+
+/** "19:00–20:00" of a UTC hour of the day (0 to 23; hour 23 ends at 00:00). */
+export function hourRange(hour) {
+  return `${twoDigits(hour)}:00–${twoDigits((hour + 1) % 24)}:00`;
+}
+
+/**
+ * The busiest hour of the route's `byHour` (received plus sent), the
+ * earliest of equals: `{ hour, total }`, or `null` when every hour is zero.
+ */
+export function busiestHour(byHour) {
+  let best = null;
+  for (const h of byHour) {
+    const total = h.messagesReceived + h.messagesSent;
+    if (total > 0 && (!best || total > best.total)) best = { hour: h.hour, total };
+  }
+  return best;
+}
+
 /**
  * How a response time changed from the previous period: `null` when either
  * side has no figure; else `{ direction: 'faster' | 'slower' | 'same', percent }`
