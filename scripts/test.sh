@@ -47,12 +47,15 @@ echo "PostgreSQL for the tests: $SOUK_TEST_PG_URL"
 step "no link leaves the repository"
 bash scripts/check-links.sh
 
-step "format and lints"
+step "format and lints (the workspace, and bench/, a workspace of its own)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo fmt --manifest-path bench/Cargo.toml --all --check
+cargo clippy --manifest-path bench/Cargo.toml --all-targets --quiet -- -D warnings
 
-step "Rust tests (domain, store, actors, projections, api, black-box REST)"
+step "Rust tests (domain, store, actors, projections, api, black-box REST; bench/'s own)"
 cargo test --workspace
+cargo test --manifest-path bench/Cargo.toml
 
 step "client kit (tsc and Vitest) and the web app's unit tests"
 npm test --prefix clients/js
