@@ -177,6 +177,8 @@ export function createChatStore(options = {}) {
     listSeq: 0,
     listRefreshTimer: null,
     outgoingTyping: { conversationId: null, lastStart: 0, idleTimer: null },
+    /** conversationId -> the promise of its last queued send (sends go one at a time, in order) */
+    sends: new Map(),
   };
 
   function resetCtx() {
@@ -190,12 +192,29 @@ export function createChatStore(options = {}) {
     clearTimeout(ctx.listRefreshTimer);
     clearTimeout(ctx.outgoingTyping.idleTimer);
     ctx.outgoingTyping = { conversationId: null, lastStart: 0, idleTimer: null };
+    ctx.sends.clear();
     ctx.api = null;
     ctx.token = null;
     ctx.socket = null;
   }
 
   return create((set, get) => {
+    // A conversation's sends go one at a time, in the order they were made:
+    // a send that must wait and try again (a busy server) holds the ones
+    // after it, so the other side never sees them out of order.
+    const inOrder = (conversationId, clientMessageId) => {
+      const before = ctx.sends.get(conversationId);
+      // Nothing ahead of it: it goes at once.
+      const sent = before
+        ? before.catch(() => {}).then(() => get().deliver(conversationId, clientMessageId))
+        : get().deliver(conversationId, clientMessageId);
+      ctx.sends.set(conversationId, sent);
+      sent.then(() => {
+        if (ctx.sends.get(conversationId) === sent) ctx.sends.delete(conversationId);
+      });
+      return sent;
+    };
+
     // Small state updaters used by several actions.
     const patchThread = (id, fn) =>
       set((s) => ({ threads: { ...s.threads, [id]: fn(s.threads[id] ?? emptyThread()) } }));
@@ -672,42 +691,51 @@ export function createChatStore(options = {}) {
           body,
         };
         patchThread(id, (t) => ({ ...t, pending: [...t.pending, pending] }));
-        return get().deliver(id, clientMessageId);
+        return inOrder(id, clientMessageId);
       },
 
-      /** Sends (or sends again: same clientMessageId, so never twice) one pending message. */
+      /**
+       * Sends (or sends again: same clientMessageId, so never twice) one
+       * pending message, retrying by itself while the server is busy. Callers
+       * go through `inOrder`, so a conversation's sends keep the order they
+       * were made in even when one of them has to wait and try again.
+       */
       async deliver(conversationId, clientMessageId) {
         const find = () => get().threads[conversationId]?.pending.find((p) => p.clientMessageId === clientMessageId);
-        const p = find();
-        if (!p) return;
         const setStatus = (fields) =>
           patchThread(conversationId, (t) => ({
             ...t,
             pending: t.pending.map((x) => (x.clientMessageId === clientMessageId ? { ...x, ...fields } : x)),
           }));
-        setStatus({ status: 'sending', error: null });
-        try {
-          let res;
-          if (ctx.socket?.connected) res = await ctx.socket.request('send_message', p.body);
-          else res = await ctx.api.send(p.body);
-          if (res?.message) get().receiveMessages(conversationId, [res.message]);
-        } catch (e) {
-          const current = find();
-          if (!current) return; // confirmed meanwhile (socket echo of a send whose ack was lost)
-          const retryable = !(e instanceof ApiError) || e.retryable;
-          const attempts = (current.attempts ?? 0) + 1;
-          // Busy or slow server while connected: try again by itself, a few times.
-          if (retryable && ctx.socket?.connected && attempts <= AUTO_RETRIES) {
-            setStatus({ attempts });
-            setTimeout(() => get().deliver(conversationId, clientMessageId), 500 * 2 ** attempts);
+        for (;;) {
+          const p = find();
+          if (!p) return;
+          setStatus({ status: 'sending', error: null });
+          try {
+            let res;
+            if (ctx.socket?.connected) res = await ctx.socket.request('send_message', p.body);
+            else res = await ctx.api.send(p.body);
+            if (res?.message) get().receiveMessages(conversationId, [res.message]);
+            return;
+          } catch (e) {
+            const current = find();
+            if (!current) return; // confirmed meanwhile (socket echo of a send whose ack was lost)
+            const retryable = !(e instanceof ApiError) || e.retryable;
+            const attempts = (current.attempts ?? 0) + 1;
+            // Busy or slow server while connected: try again by itself, a few times.
+            if (retryable && ctx.socket?.connected && attempts <= AUTO_RETRIES) {
+              setStatus({ attempts });
+              await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempts));
+              continue;
+            }
+            setStatus({ status: 'failed', error: e.message, retryable, attempts: 0 });
             return;
           }
-          setStatus({ status: 'failed', error: e.message, retryable, attempts: 0 });
         }
       },
 
       retry(conversationId, clientMessageId) {
-        return get().deliver(conversationId, clientMessageId);
+        return inOrder(conversationId, clientMessageId);
       },
 
       discard(conversationId, clientMessageId) {
@@ -721,7 +749,7 @@ export function createChatStore(options = {}) {
       retryFailed() {
         for (const [conversationId, t] of Object.entries(get().threads)) {
           for (const p of t.pending) {
-            if (p.status === 'failed' && p.retryable) get().deliver(conversationId, p.clientMessageId);
+            if (p.status === 'failed' && p.retryable) inOrder(conversationId, p.clientMessageId);
           }
         }
       },

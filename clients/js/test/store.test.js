@@ -248,6 +248,35 @@ describe('sending', () => {
     expect(st().threads[CONV].messages.map((x) => x.seq)).toEqual([1, 2]);
   });
 
+  test('a busy server: the sends after a retried one wait for it, so the order holds', async () => {
+    await connected({ messages: 1 });
+    await st().openConversation(CONV);
+    let refusals = 2;
+    let seq = 1;
+    server.handle('send_message', (p) => {
+      if (p.text === 'first' && refusals > 0) {
+        refusals -= 1;
+        return { ok: false, error: { code: 'rate_limited', message: 'slow down' } };
+      }
+      seq += 1;
+      return { ok: true, message: m(seq, ME, { clientMessageId: p.clientMessageId, text: p.text }), duplicate: false };
+    });
+    st().sendMessage({ text: 'first' });
+    st().sendMessage({ text: 'second' });
+    st().sendMessage({ text: 'third' });
+    await flush();
+    // Only the first went out, and was refused; the others wait for it.
+    expect(server.sent('send_message').map((p) => p.text)).toEqual(['first']);
+    await vi.advanceTimersByTimeAsync(1000 + 2000);
+    expect(server.sent('send_message').map((p) => p.text)).toEqual(['first', 'first', 'first', 'second', 'third']);
+    expect(st().threads[CONV].pending).toEqual([]);
+    expect(st().threads[CONV].messages.map((x) => [x.seq, x.text ?? null]).slice(1)).toEqual([
+      [2, 'first'],
+      [3, 'second'],
+      [4, 'third'],
+    ]);
+  });
+
   test('a lost ack: the echo confirms it, and a retry answers the same message (duplicate)', async () => {
     await connected({ messages: 1 });
     await st().openConversation(CONV);
