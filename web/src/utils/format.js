@@ -43,10 +43,16 @@ function startOfDay(d) {
 
 const DAY = 86_400_000;
 
-/** "14:05" for a message bubble. */
-export function formatClock(iso) {
+/**
+ * Hours and minutes in the reader's locale: "14:05" in en-GB, "02:05 PM" in
+ * en-US. The one helper for clock times in the chat (bubbles and the list).
+ * `locale` is for tests; the app passes none (the browser's own locale).
+ */
+export function formatClock(iso, locale = undefined) {
   if (!iso) return '';
-  return new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' }).format(d);
 }
 
 /** "14:05" today, "Yesterday", "Mon" this week, else "12 Nov" — for the list. */

@@ -1,5 +1,6 @@
 import { formatClock } from '../../utils/format.js';
 import { Ticks } from './icons.jsx';
+import MessageText from './MessageText.jsx';
 import ProductCard from './ProductCard.jsx';
 
 /**
@@ -27,7 +28,7 @@ export default function MessageBubble({ message, mine, grouped, onRetry, onDisca
         {isProduct && <ProductCard product={message.product} variant="bubble" testId="message-product" />}
         {message.text && (
           <p className="msg-text" data-testid="message-text">
-            {message.text}
+            <MessageText text={message.text} />
           </p>
         )}
         <span className="msg-meta">
