@@ -21,6 +21,9 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::{self, ProjectionError};
 use crate::schema::SCHEMA_VERSION;
 
+/// The file name of the read models in the data directory.
+pub const FILE_NAME: &str = "readmodels.db";
+
 /// What [`check`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Soundness {
@@ -94,7 +97,7 @@ pub(crate) fn set_aside(path: &Path, why: &str) -> Result<PathBuf, ProjectionErr
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| crate::FILE_NAME.into());
+        .unwrap_or_else(|| FILE_NAME.into());
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
     let mut aside = path.with_file_name(format!("{name}.{why}-{stamp}"));
     let mut n = 1;
@@ -145,7 +148,7 @@ impl Scratch {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| crate::FILE_NAME.into());
+            .unwrap_or_else(|| FILE_NAME.into());
         let scratch = path.with_file_name(format!(
             "{name}.{what}-{}-{}",
             std::process::id(),

@@ -35,11 +35,12 @@ use std::sync::Arc;
 
 use souk_store::{EventStore, Position};
 
+use crate::consumer::{publish_max, stopped};
 use crate::error::ProjectionError;
 use crate::file::{self, Scratch, Soundness};
 use crate::health::{Phase, Status};
 use crate::rebuild::{self, Progress, Writer};
-use crate::{publish_max, stopped, Projections};
+use crate::Projections;
 
 /// How one run ended.
 enum Ended {
