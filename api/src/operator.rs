@@ -32,7 +32,6 @@ use crate::audit::state::state_at;
 use crate::audit::transcript::{self, GeneratedBy};
 use crate::auth::{OperatorPrincipal, Seat};
 use crate::error::{ApiError, ErrorCode};
-use crate::metrics::Metrics;
 use crate::rest::{parse_conversation_id, query_u64, query_usize, route, Query};
 use crate::service;
 use crate::state::{AppState, READ_YOUR_WRITES_TIMEOUT};
@@ -133,8 +132,7 @@ async fn record(
         view,
         at: Timestamp::now(),
     };
-    Metrics::inc(&state.metrics.commands);
-    let reply = state.registry.execute(id, command).await?;
+    let reply = service::execute(state, id, command).await?;
     let info = reply.info.ok_or_else(|| {
         ApiError::internal(
             "support access",

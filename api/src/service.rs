@@ -340,7 +340,9 @@ pub async fn typing(
     execute(state, conversation, command).await.map(|_| ())
 }
 
-async fn execute(
+/// Runs one command through its conversation's actor, counted in the
+/// metrics: the one way the routes send commands.
+pub(crate) async fn execute(
     state: &AppState,
     id: ConversationId,
     command: Command,
