@@ -421,7 +421,12 @@ async fn set_up(
     tokio::spawn(
         Writer {
             rx,
-            pool: build_pool(&pg_config, 1, config.connect_timeout, config.io_timeout)?,
+            pool: build_pool(
+                &writer::writer_connection(&pg_config, config.io_timeout),
+                1,
+                config.connect_timeout,
+                config.io_timeout,
+            )?,
             config,
             shared,
             committed,

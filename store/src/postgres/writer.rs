@@ -37,7 +37,43 @@
 //!   a connection by [`PostgresConfig::connect_timeout`]: a node that lost
 //!   PostgreSQL answers quickly, and tries again with the next group;
 //! - a panic while committing a group answers its callers `Unavailable`
-//!   and the writer goes on with the next group.
+//!   and the writer goes on with the next group;
+//! - a node cut off between the two round trips (a network that drops
+//!   packets without closing the connection) would leave its transaction
+//!   open on the server, holding the log head and stalling every other
+//!   node until TCP noticed, hours later by default. The writer's
+//!   connections therefore carry `idle_in_transaction_session_timeout`
+//!   ([`idle_limit`]: half the I/O timeout): the server ends such a
+//!   session itself and the other nodes go on within that time. Between
+//!   its two round trips the writer only computes (micro- to milliseconds),
+//!   so a live writer never comes near the limit.
+
+/// How long the server lets a writer's transaction sit idle before it ends
+/// the session: half of `io_timeout` (at least 100 ms), so that the other
+/// nodes' writers, waiting up to their own `io_timeout` for the head, get
+/// it back before they give up.
+pub(super) fn idle_limit(io_timeout: std::time::Duration) -> std::time::Duration {
+    (io_timeout / 2).max(std::time::Duration::from_millis(100))
+}
+
+/// `config` with the writer's session setting ([`idle_limit`]) added to
+/// whatever options the URL gave.
+pub(super) fn writer_connection(
+    config: &tokio_postgres::Config,
+    io_timeout: std::time::Duration,
+) -> tokio_postgres::Config {
+    let limit = format!(
+        "-c idle_in_transaction_session_timeout={}",
+        idle_limit(io_timeout).as_millis()
+    );
+    let mut config = config.clone();
+    let options = match config.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} {limit}"),
+        _ => limit,
+    };
+    config.options(options);
+    config
+}
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -457,6 +493,11 @@ impl Writer {
         if group.iter().any(|r| r.stream == tests::PANIC_STREAM) {
             panic!("a panic injected by a test, with the log head locked");
         }
+        #[cfg(test)]
+        if group.iter().any(|r| r.stream == tests::STALL_STREAM) {
+            tests::STALLED.notify_one();
+            tests::RELEASE.notified().await;
+        }
 
         let mut next = position + 1;
         let time = chain::TimeText::new(&now);
@@ -718,6 +759,12 @@ mod tests {
 
     /// Appends to this stream panic in the writer, with the head locked.
     pub(super) const PANIC_STREAM: &str = "test-panic-in-writer";
+    /// Appends to this stream stop the writer with the head locked (its
+    /// transaction open, the connection silent), saying so on [`STALLED`],
+    /// until [`RELEASE`] lets it go on.
+    pub(super) const STALL_STREAM: &str = "test-stall-in-writer";
+    pub(super) static STALLED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+    pub(super) static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
     fn event() -> NewEvent {
         NewEvent {
@@ -757,5 +804,71 @@ mod tests {
         let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
         assert_eq!(positions, [1, 2, 3, 4, 5, 6]);
         assert!(log.iter().all(|e| e.stream != PANIC_STREAM));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_gone_silent_mid_transaction_frees_the_head_within_its_idle_limit() {
+        use std::time::{Duration, Instant};
+        let url = scratch_database().await;
+        let silent = PostgresConfig {
+            io_timeout: Duration::from_millis(600),
+            ..PostgresConfig::default()
+        };
+        // Waits for the head far longer than the silent node's idle limit.
+        let patient = PostgresConfig {
+            io_timeout: Duration::from_secs(20),
+            ..PostgresConfig::default()
+        };
+        let a = PostgresStore::connect(&url, silent).await.unwrap();
+        let b = PostgresStore::connect(&url, patient).await.unwrap();
+        let stalled = tokio::spawn(async move {
+            let result = a
+                .append(STALL_STREAM, ExpectedRevision::Any, vec![event()])
+                .await;
+            (a, result)
+        });
+        STALLED.notified().await;
+        let started = Instant::now();
+        b.append("conversation-b", ExpectedRevision::Any, vec![event()])
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        // The server ended `a`'s session after 300 ms idle in its
+        // transaction; without the limit `b` would wait until released.
+        assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+        RELEASE.notify_one();
+        let (a, result) = stalled.await.unwrap();
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
+        a.append("conversation-a", ExpectedRevision::Any, vec![event()])
+            .await
+            .unwrap();
+        let log = b.read_all(1, 100).await.unwrap();
+        let streams: Vec<&str> = log.iter().map(|e| e.stream.as_str()).collect();
+        assert_eq!(streams, ["conversation-b", "conversation-a"]);
+    }
+
+    #[test]
+    fn the_idle_limit_is_half_the_io_timeout_and_keeps_the_urls_options() {
+        use std::str::FromStr;
+        use std::time::Duration;
+        assert_eq!(
+            super::idle_limit(Duration::from_secs(3)),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            super::idle_limit(Duration::from_millis(10)),
+            Duration::from_millis(100)
+        );
+        let given =
+            tokio_postgres::Config::from_str("postgres://u@h/d?options=-c%20search_path%3Dx")
+                .unwrap();
+        let config = super::writer_connection(&given, Duration::from_secs(1));
+        assert_eq!(
+            config.get_options(),
+            Some("-c search_path=x -c idle_in_transaction_session_timeout=500")
+        );
     }
 }
