@@ -10,6 +10,8 @@ import DashboardLink from '../components/Dashboard/DashboardLink.jsx';
 import { fetchConfig, fetchDemoUsers, socketUrlOf } from '@souk/client';
 import { useChatStore } from '../chat.js';
 import { clearSession, homeOf, loadSession } from '../utils/auth.js';
+import { firstUnread } from '../utils/focus.js';
+import useBackgroundNotifications from '../utils/useBackgroundNotifications.js';
 
 function ConnectionBanner({ connection }) {
   if (connection === 'offline') {
@@ -29,7 +31,7 @@ function ConnectionBanner({ connection }) {
   return null;
 }
 
-function TopBar({ me, totalUnread, connection, onSignOut }) {
+function TopBar({ me, totalUnread, connection, onSignOut, onInbox }) {
   return (
     <header className="topbar">
       <a className="brand" href={homeOf(me.role)}>
@@ -47,12 +49,24 @@ function TopBar({ me, totalUnread, connection, onSignOut }) {
           data-testid="connection-status"
           data-state={connection}
         />
-        <span className="inbox" title={`${totalUnread} unread`}>
-          <ChatIcon />
-          <span className={`badge ${totalUnread > 0 ? '' : 'is-zero'}`} data-testid="total-unread" data-count={totalUnread}>
+        <button
+          type="button"
+          className="inbox"
+          onClick={onInbox}
+          aria-label={totalUnread > 0 ? `${totalUnread} unread: open the first unread conversation` : 'No unread messages: conversations'}
+          title={totalUnread > 0 ? `${totalUnread} unread` : 'No unread messages'}
+          data-testid="inbox-button"
+        >
+          <ChatIcon data-testid="inbox-icon" />
+          <span
+            className={`badge ${totalUnread > 0 ? '' : 'is-zero'}`}
+            data-testid="total-unread"
+            data-count={totalUnread}
+            aria-hidden="true"
+          >
             {totalUnread > 99 ? '99+' : totalUnread}
           </span>
-        </span>
+        </button>
         <span className="me" data-testid="me-name">
           <Avatar id={me.id} name={me.name} size={30} />
           <span className="me-name">{me.name}</span>
@@ -78,6 +92,8 @@ export default function ChatPage({ side }) {
   const activeParam = params.get('c');
   const [setupError, setSetupError] = useState(null);
   const [busyProduct, setBusyProduct] = useState(null);
+  // A conversation opened from the keyboard: focus goes into it (ChatWindow).
+  const [focusRequest, setFocusRequest] = useState(null);
 
   const me = useChatStore((s) => s.me);
   const totalUnread = useChatStore((s) => s.totalUnread);
@@ -130,12 +146,28 @@ export default function ChatPage({ side }) {
   }, [totalUnread, side]);
 
   const open = useCallback(
-    (id) => {
+    (id, { focus = false } = {}) => {
+      if (focus) setFocusRequest({ id });
       if (id === useChatStore.getState().activeId) return;
       setParams({ c: id }, { state: { fromList: true } });
     },
     [setParams],
   );
+  const focused = useCallback(() => setFocusRequest(null), []);
+
+  useBackgroundNotifications(open);
+
+  // The header's unread button: the first unread conversation, or the list.
+  const openInbox = (e) => {
+    const { order, unread: counts, activeId: current } = useChatStore.getState();
+    const id = firstUnread(order, counts, current);
+    if (id) {
+      open(id, { focus: e.detail === 0 });
+      return;
+    }
+    if (current) setParams({}, { replace: true });
+    requestAnimationFrame(() => document.querySelector('[data-testid="conversation-item"], [data-testid="conversation-search"]')?.focus());
+  };
 
   const back = useCallback(() => {
     if (location.state?.fromList) navigate(-1);
@@ -148,7 +180,7 @@ export default function ChatPage({ side }) {
     navigate('/', { replace: true });
   };
 
-  const chatWithVendor = async (product) => {
+  const chatWithVendor = async (product, how) => {
     setBusyProduct(product.id);
     try {
       const id = await useChatStore.getState().startConversation({
@@ -156,7 +188,7 @@ export default function ChatPage({ side }) {
         otherName: product.vendorName,
         product: toWireProduct(product),
       });
-      open(id);
+      open(id, how);
     } catch (e) {
       useChatStore.setState({ notice: e.message });
     } finally {
@@ -197,7 +229,7 @@ export default function ChatPage({ side }) {
 
   return (
     <div className={`app ${activeId ? 'has-active' : ''}`} data-testid={`${side}-page`}>
-      <TopBar me={me} totalUnread={totalUnread} connection={connection} onSignOut={signOut} />
+      <TopBar me={me} totalUnread={totalUnread} connection={connection} onSignOut={signOut} onInbox={openInbox} />
       <ConnectionBanner connection={connection} />
       {notice && (
         <div className="banner banner-error" role="alert" data-testid="notice">
@@ -208,6 +240,7 @@ export default function ChatPage({ side }) {
         </div>
       )}
       <main className="layout">
+        <h1 className="sr-only">{side === 'vendor' ? 'Seller inbox' : 'Messages'}</h1>
         <aside className="list-pane" aria-label="Conversations">
           <ConversationList
             onOpen={open}
@@ -221,7 +254,13 @@ export default function ChatPage({ side }) {
         </aside>
         <section className="chat-pane">
           {activeId ? (
-            <ChatWindow onBack={back} backBadge={otherUnread} shareables={shareables} />
+            <ChatWindow
+              onBack={back}
+              backBadge={otherUnread}
+              shareables={shareables}
+              focusRequest={focusRequest}
+              onFocused={focused}
+            />
           ) : (
             <div className="chat-placeholder" data-testid="no-conversation">
               <span className="placeholder-icon">

@@ -59,7 +59,9 @@ function PeopleColumn({ title, subtitle, people, role, onPick, busy }) {
                 <span className="person-name">{u.name}</span>
                 <span className="person-id">{u.id}</span>
               </span>
-              <span className="person-go">{busy === u.id ? '…' : '→'}</span>
+              <span className="person-go" aria-hidden="true">
+                {busy === u.id ? '…' : '→'}
+              </span>
             </button>
           </li>
         ))}
@@ -138,7 +140,7 @@ export default function SignIn() {
   };
 
   return (
-    <div className="signin" data-testid="signin-page">
+    <main className="signin" data-testid="signin-page">
       <div className="signin-hero">
         <div className="brand brand-large">
           <span className="brand-mark">
@@ -209,6 +211,6 @@ export default function SignIn() {
         )}
         {(config && !config.demo) || configError ? <TokenForm onToken={signInWithToken} error={error} /> : null}
       </div>
-    </div>
+    </main>
   );
 }

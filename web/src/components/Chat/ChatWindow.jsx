@@ -12,6 +12,7 @@ import ProductPicker from './ProductPicker.jsx';
 import TypingIndicator from './TypingIndicator.jsx';
 
 const GROUP_MS = 5 * 60 * 1000;
+const ANNOUNCED_KEEP = 5;
 const NEAR_BOTTOM_PX = 80;
 const NEAR_TOP_PX = 160;
 
@@ -103,13 +104,19 @@ function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
   );
 }
 
+/** What a screen reader hears for a message that arrives: who, the product, the text. */
+function spoken(m, name) {
+  const product = m.kind === 'product' && m.product ? `shared ${m.product.name}` : null;
+  return [`${m.sender?.name ?? name}:`, product, m.text].filter(Boolean).join(' ');
+}
+
 /**
  * The open conversation: who it is with (online, typing, last seen), the
  * product it started from, the history (older pages load on scrolling up, the
  * view follows the newest message unless the reader scrolled away), and the
  * composer with product sharing.
  */
-export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [] }) {
+export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [], focusRequest = null, onFocused }) {
   const me = useChatStore((s) => s.me);
   const activeId = useChatStore((s) => s.activeId);
   const conv = useChatStore((s) => s.conversations[s.activeId]);
@@ -128,12 +135,23 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
 
   const scrollRef = useRef(null);
   const contentRef = useRef(null);
+  const sectionRef = useRef(null);
+  // Messages from the other side newer than this seq are announced (a screen
+  // reader hears new messages, not the history that loads).
+  const announceFrom = useRef({ id: null, seq: null });
   const atBottom = useRef(true);
   const prev = useRef({ id: null, first: null, last: null, height: 0 });
 
   const messages = useMemo(() => visibleMessages(thread), [thread]);
   const rows = useMemo(() => layout(messages), [messages]);
   const other = otherOf(conv, me?.role);
+  if (announceFrom.current.id !== activeId) announceFrom.current = { id: activeId, seq: null };
+  if (announceFrom.current.seq === null && thread?.status === 'ready') {
+    announceFrom.current.seq = messages.reduce((max, m) => Math.max(max, m.seq ?? 0), 0);
+  }
+  const from = announceFrom.current.seq;
+  const announced =
+    from === null ? [] : messages.filter((m) => m.seq > from && m.sender?.id !== me?.id).slice(-ANNOUNCED_KEEP);
   const otherPresence = other ? presence[other.id] : null;
   const online = otherPresence?.online ?? !!other?.online;
   const lastSeenAt = otherPresence?.lastSeenAt ?? other?.lastSeenAt;
@@ -185,6 +203,19 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
     return () => ro.disconnect();
   }, [activeId]);
 
+  // Opened from the keyboard: focus moves into the conversation (the
+  // composer once the history is there, the message list until then).
+  useEffect(() => {
+    if (!focusRequest || focusRequest.id !== activeId) return;
+    const input = sectionRef.current?.querySelector('[data-testid="composer-input"]');
+    if (input && !input.disabled) {
+      input.focus();
+      onFocused?.();
+    } else if (!sectionRef.current?.contains(document.activeElement)) {
+      scrollRef.current?.focus();
+    }
+  }, [focusRequest, activeId, thread?.status, onFocused]);
+
   // A first page that does not fill the view: fetch older ones at once.
   useEffect(() => {
     const el = scrollRef.current;
@@ -213,12 +244,18 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
         : formatLastSeen(lastSeenAt);
 
   return (
-    <section className="chat" data-testid="chat-window" data-conversation-id={activeId}>
+    <section className="chat" data-testid="chat-window" data-conversation-id={activeId} ref={sectionRef}>
       <header className="chat-head">
-        <button type="button" className="icon-button back-button" onClick={onBack} aria-label="Back to conversations" data-testid="back-button">
+        <button
+          type="button"
+          className="icon-button back-button"
+          onClick={onBack}
+          aria-label={backBadge > 0 ? `Back to conversations, ${backBadge} unread` : 'Back to conversations'}
+          data-testid="back-button"
+        >
           <BackIcon />
           {backBadge > 0 && (
-            <span className="badge badge-small" data-testid="back-unread">
+            <span className="badge badge-small" data-testid="back-unread" aria-hidden="true">
               {backBadge > 99 ? '99+' : backBadge}
             </span>
           )}
@@ -256,7 +293,15 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
         </Link>
       </header>
 
-      <div className="chat-scroll" ref={scrollRef} onScroll={onScroll} data-testid="message-list">
+      <div
+        className="chat-scroll"
+        ref={scrollRef}
+        onScroll={onScroll}
+        role="region"
+        aria-label={`Messages with ${name}`}
+        tabIndex={0}
+        data-testid="message-list"
+      >
         <div className="chat-content" ref={contentRef}>
           {thread?.loadingOlder && <div className="chat-loading" data-testid="loading-older">Loading earlier messages…</div>}
           {thread?.status === 'ready' && !thread.hasMore && messages.length > 0 && (
@@ -297,6 +342,15 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
           )}
           {typingUser && <TypingIndicator name={name} />}
         </div>
+      </div>
+
+      <div className="sr-only" role="log" aria-live="polite" aria-label="New messages" data-testid="message-announcer">
+        {announced.map((m) => (
+          <p key={keyOf(m)}>{spoken(m, name)}</p>
+        ))}
+      </div>
+      <div className="sr-only" role="status" data-testid="typing-announcer">
+        {typingUser ? `${name} is typing` : ''}
       </div>
 
       {showJump && (

@@ -24,7 +24,8 @@ function Row({ conversation, role, meId, active, unread, online, typing, onOpen 
       <button
         type="button"
         className={`conv ${active ? 'is-active' : ''} ${unread > 0 ? 'has-unread' : ''}`}
-        onClick={() => onOpen(conversation.id)}
+        // detail 0: activated from the keyboard, so focus follows into the conversation
+        onClick={(e) => onOpen(conversation.id, { focus: e.detail === 0 })}
         data-testid="conversation-item"
         data-conversation-id={conversation.id}
         data-name={other.name ?? other.id}

@@ -1,17 +1,22 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
+import { useDialogFocus } from '../../utils/focus.js';
 import { CloseIcon } from './icons.jsx';
 import ProductCard, { toWireProduct } from './ProductCard.jsx';
 
 /**
  * Shares a product into the chat: pick one of the offered products (the
  * conversation's own product first), or describe one by hand; an optional
- * caption goes with it.
+ * caption goes with it. A modal dialog for the keyboard: it takes focus (the
+ * caption), keeps Tab inside, closes with Escape and gives focus back to its
+ * opener.
  */
 export default function ProductPicker({ products, onShare, onClose }) {
   const [caption, setCaption] = useState('');
   const [custom, setCustom] = useState(products.length === 0);
   const [form, setForm] = useState({ name: '', price: '', currency: 'EUR', imageUrl: '', url: '' });
   const [error, setError] = useState(null);
+  const ref = useRef(null);
+  useDialogFocus(ref, onClose, '[data-testid="share-caption"]');
 
   const share = (product) => {
     onShare(toWireProduct(product), caption.trim() || undefined);
@@ -41,16 +46,26 @@ export default function ProductPicker({ products, onShare, onClose }) {
   };
 
   return (
-    <div className="picker" data-testid="product-picker" role="dialog" aria-label="Share a product">
+    <div
+      className="picker"
+      data-testid="product-picker"
+      role="dialog"
+      aria-modal="true"
+      aria-labelledby="picker-title"
+      ref={ref}
+    >
       <div className="picker-head">
-        <strong>Share a product</strong>
-        <button type="button" className="icon-button" onClick={onClose} aria-label="Close">
+        <h2 className="picker-title" id="picker-title">
+          Share a product
+        </h2>
+        <button type="button" className="icon-button" onClick={onClose} aria-label="Close" data-testid="picker-close">
           <CloseIcon />
         </button>
       </div>
       <input
         className="picker-caption"
         placeholder="Add a caption (optional)"
+        aria-label="Caption (optional)"
         value={caption}
         onChange={(e) => setCaption(e.target.value)}
         maxLength={4000}
@@ -74,13 +89,13 @@ export default function ProductPicker({ products, onShare, onClose }) {
       )}
       {custom && (
         <form className="picker-form" onSubmit={shareCustom}>
-          <input placeholder="Product name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
+          <input placeholder="Product name" aria-label="Product name" value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
           <div className="picker-row">
-            <input placeholder="Price, e.g. 49.99" inputMode="decimal" value={form.price} onChange={(e) => setForm({ ...form, price: e.target.value })} />
-            <input placeholder="EUR" maxLength={3} value={form.currency} onChange={(e) => setForm({ ...form, currency: e.target.value })} />
+            <input placeholder="Price, e.g. 49.99" aria-label="Price" inputMode="decimal" value={form.price} onChange={(e) => setForm({ ...form, price: e.target.value })} />
+            <input placeholder="EUR" aria-label="Currency" maxLength={3} value={form.currency} onChange={(e) => setForm({ ...form, currency: e.target.value })} />
           </div>
-          <input placeholder="Image URL (https://…)" value={form.imageUrl} onChange={(e) => setForm({ ...form, imageUrl: e.target.value })} />
-          <input placeholder="Product page URL (https://…)" value={form.url} onChange={(e) => setForm({ ...form, url: e.target.value })} />
+          <input placeholder="Image URL (https://…)" aria-label="Image URL" value={form.imageUrl} onChange={(e) => setForm({ ...form, imageUrl: e.target.value })} />
+          <input placeholder="Product page URL (https://…)" aria-label="Product page URL" value={form.url} onChange={(e) => setForm({ ...form, url: e.target.value })} />
           {error && <p className="form-error">{error}</p>}
           <button type="submit" className="button button-primary">
             Share

@@ -1,7 +1,11 @@
-/** Three dots in a bubble while the other participant types. */
+/**
+ * Three dots in a bubble while the other participant types. Screen readers
+ * hear it from the conversation's status region (ChatWindow), which stays in
+ * the page, so this one is not a live region of its own.
+ */
 export default function TypingIndicator({ name }) {
   return (
-    <div className="typing" data-testid="typing-indicator" role="status" aria-live="polite">
+    <div className="typing" data-testid="typing-indicator">
       <span className="typing-bubble" aria-hidden="true">
         <span />
         <span />
