@@ -98,7 +98,14 @@ export default function StateView({ state, names, rightSide = 'vendor' }) {
           About <b>{state.product.name}</b>
         </p>
       )}
-      <div className="replay-messages" ref={listRef} data-testid="replay-messages">
+      <div
+        className="replay-messages"
+        ref={listRef}
+        role="region"
+        aria-label="Messages at this point"
+        tabIndex={0}
+        data-testid="replay-messages"
+      >
         {!state.started && <p className="muted">The conversation had not started yet.</p>}
         {state.started && messages.length === 0 && <p className="muted">No message yet at this point.</p>}
         {stateRows(state).map((r) =>

@@ -1,0 +1,364 @@
+// Browser test of accessibility (WCAG 2.2 AA, issue #16): axe-core, injected
+// into the page, finds no serious or critical violation on any screen
+// (sign-in, both sides' lists and conversations, the share dialog, the
+// dashboard, the replay console, the operator page) at desktop and phone
+// width; the colours axe cannot judge (text, times and ticks on the gradient
+// of one's own bubbles) are measured here; new messages and typing reach a
+// live region; and keyboard-only walks: open a conversation with Enter and
+// send, the share dialog (focus in, Tab kept inside, Escape, focus back),
+// Chat with vendor, each with a visible focus indicator.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  DESKTOP,
+  PHONE,
+  eventually,
+  launchBrowser,
+  messagesOf,
+  openUser,
+  send,
+  sel,
+  signInDemo,
+  startSouk,
+  stepper,
+  webDir,
+} from './harness.mjs';
+
+const AXE = path.join(webDir, 'node_modules', 'axe-core', 'axe.min.js');
+
+let souk;
+let browser;
+const users = [];
+
+before(async () => {
+  souk = await startSouk();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  for (const u of users) await u.context.close().catch(() => {});
+  await browser?.close();
+  await souk?.stop();
+});
+
+async function user(device, label) {
+  const u = await openUser(browser, souk.baseUrl, device, label);
+  users.push(u);
+  return u;
+}
+
+/** axe-core's serious and critical violations on the page as it is now (animations finished). */
+async function axeViolations(page) {
+  await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished.catch(() => {}))));
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(' | ')}`);
+  });
+}
+
+async function assertAxeClean(page, screen) {
+  const violations = await axeViolations(page);
+  assert.deepEqual(violations, [], `${screen}: axe-core violations`);
+}
+
+/**
+ * The contrast of own bubbles, which axe leaves undecided (a gradient): the
+ * text, the time and the ticks against both ends of the gradient.
+ */
+function ownBubbleContrast(page) {
+  return page.$$eval('[data-testid="message"][data-mine="true"] .msg-bubble', (bubbles) => {
+    const parse = (c) => c.match(/[\d.]+/g).slice(0, 4).map(Number);
+    const lum = ([r, g, b]) =>
+      [r, g, b]
+        .map((v) => v / 255)
+        .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+        .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const ratio = (a, b) => {
+      const [x, y] = [lum(a), lum(b)];
+      return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+    };
+    const out = [];
+    for (const bubble of bubbles) {
+      const stops = (getComputedStyle(bubble).backgroundImage.match(/rgba?\([^)]*\)/g) ?? []).map(parse);
+      const parts = [
+        ['text', bubble.querySelector('.msg-text')],
+        ['time', bubble.querySelector('.msg-meta time')],
+        ['tick', bubble.querySelector('[data-testid="tick"]')],
+      ];
+      for (const [what, el] of parts) {
+        if (!el) continue;
+        const color = parse(getComputedStyle(el).color);
+        let opacity = color[3] ?? 1;
+        for (let n = el; n && n !== bubble.parentElement; n = n.parentElement) opacity *= Number(getComputedStyle(n).opacity);
+        const state = el.dataset?.state;
+        for (const stop of stops) out.push({ what: state ? `${what} (${state})` : what, ratio: ratio(color, stop), opacity });
+      }
+    }
+    return out;
+  });
+}
+
+/** Whether the focused element shows a focus indicator (outline or ring). */
+function focusShows(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return false;
+    const s = getComputedStyle(el);
+    const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+    const ring = s.boxShadow !== 'none';
+    return outline || ring;
+  });
+}
+
+/** Presses Tab (or Shift+Tab) until `selector` has focus; fails after `max` presses. */
+async function tabTo(page, selector, { max = 60, back = false } = {}) {
+  for (let i = 0; i < max; i++) {
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return i;
+    await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+  }
+  throw new Error(`${selector} not reached with ${max} presses of ${back ? 'Shift+Tab' : 'Tab'}`);
+}
+
+const activeTestId = (page) => page.evaluate(() => document.activeElement?.dataset?.testid ?? document.activeElement?.tagName);
+
+for (const [width, device] of [
+  ['desktop', DESKTOP],
+  ['phone', PHONE],
+]) {
+  test(`${width}: axe-core finds no serious or critical violation on any screen`, async (t) => {
+    const step = stepper(t);
+    let customer;
+    let vendor;
+    let convId;
+    const customerId = width === 'desktop' ? 'c-bruno' : 'c-chen';
+    const vendorId = width === 'desktop' ? 'v-bolt' : 'v-lumen';
+    const productId = width === 'desktop' ? 'p-red-bike' : 'p-lamp';
+
+    await step('sign-in page', async () => {
+      customer = await user(device, `${width} customer`);
+      vendor = await user(device, `${width} vendor`);
+      await customer.page.goto('/');
+      await customer.page.locator(sel('demo-customer')).first().waitFor();
+      await assertAxeClean(customer.page, 'sign-in');
+    });
+
+    await step('customer list with the product strip', async () => {
+      const { page } = customer;
+      await signInDemo(page, 'customer', customerId);
+      await page.locator(sel('product-strip')).waitFor();
+      await assertAxeClean(page, 'customer list');
+      // Each Chat with vendor button names its product.
+      const names = await page.locator(sel('chat-with-vendor')).evaluateAll((els) => els.map((el) => el.getAttribute('aria-label')));
+      assert.ok(names.length >= 4, `the strip's buttons: ${names}`);
+      assert.equal(new Set(names).size, names.length, `unique names: ${names.join(' / ')}`);
+      for (const n of names) assert.match(n, /^Chat with vendor about \S/);
+    });
+
+    await step('a conversation on both sides: sent, read and received messages', async () => {
+      const { page } = customer;
+      await page.locator(sel('chat-with-vendor', { 'product-id': productId })).click();
+      await page.waitForURL(/\/chat\?c=/);
+      convId = new URL(page.url()).searchParams.get('c');
+      await page.locator(sel('chat-window', { 'conversation-id': convId })).waitFor();
+      await send(page, 'Hello, is it still available?');
+      await send(page, 'And can you deliver it on Friday?');
+      await signInDemo(vendor.page, 'vendor', vendorId);
+      await assertAxeClean(vendor.page, 'vendor list');
+      await vendor.page.locator(sel('conversation-item', { 'conversation-id': convId })).click();
+      await vendor.page.locator(sel('chat-window', { 'conversation-id': convId })).waitFor();
+      await eventually(async () => (await messagesOf(page)).every((m) => !m.mine || m.status === 'read'), 'read ticks');
+      await send(vendor.page, 'Yes, it is. Friday works.');
+      await eventually(async () => (await messagesOf(page)).some((m) => m.text === 'Yes, it is. Friday works.'), 'the answer');
+      await assertAxeClean(vendor.page, 'vendor conversation');
+      // The vendor leaves the conversation: the next message stays unread (one tick).
+      await vendor.page.goto('/vendor/chat');
+      await vendor.page.locator(sel('conversation-list')).waitFor();
+      await send(page, 'Great, thanks!');
+      await eventually(async () => (await messagesOf(page)).some((m) => m.text === 'Great, thanks!' && m.status === 'sent'), 'a sent one');
+      await assertAxeClean(page, 'customer conversation');
+    });
+
+    await step('own bubbles: text, times and ticks at 4.5:1 or more on both ends of the gradient', async () => {
+      const { page } = customer;
+      const measured = await ownBubbleContrast(page);
+      for (const what of ['text', 'time', 'tick (sent)', 'tick (read)']) {
+        assert.ok(measured.some((m) => m.what === what), `measured ${what}: ${JSON.stringify(measured.map((m) => m.what))}`);
+      }
+      for (const m of measured) {
+        assert.ok(m.ratio >= 4.5, `${m.what}: ${m.ratio.toFixed(2)}:1 on an own bubble`);
+        assert.equal(m.opacity, 1, `${m.what} is not faded`);
+      }
+    });
+
+    await step('sent and read differ by more than colour: shape and name', async () => {
+      const ticks = await customer.page.$$eval('[data-testid="message"][data-mine="true"] [data-testid="tick"]', (els) =>
+        els.map((el) => ({ state: el.dataset.state, name: el.getAttribute('aria-label'), paths: el.querySelectorAll('path').length })),
+      );
+      const sent = ticks.find((x) => x.state === 'sent');
+      const read = ticks.find((x) => x.state === 'read');
+      assert.ok(sent && read, JSON.stringify(ticks));
+      assert.equal(sent.name, 'Sent');
+      assert.equal(read.name, 'Read');
+      assert.notEqual(sent.paths, read.paths, 'one tick and two ticks');
+    });
+
+    await step('the product dialog', async () => {
+      const { page } = customer;
+      await page.locator(sel('share-product-button')).click();
+      await page.locator(sel('product-picker')).waitFor();
+      await assertAxeClean(page, 'product dialog');
+      await page.keyboard.press('Escape');
+      await page.locator(sel('product-picker')).waitFor({ state: 'detached' });
+    });
+
+    await step('dashboard, replay console', async () => {
+      const { page } = vendor;
+      await page.goto('/vendor/analytics');
+      await page.locator(sel('dashboard-figures')).waitFor();
+      await page.locator('.recharts-surface').first().waitFor();
+      await assertAxeClean(page, 'dashboard');
+      await page.goto(`/replay/${convId}`);
+      await page.locator(sel('replay-console')).waitFor();
+      await page.locator(sel('timeline-event')).first().waitFor();
+      await assertAxeClean(page, 'replay console');
+    });
+
+    await step('operator page, with results', async () => {
+      const operator = await user(device, `${width} operator`);
+      const { page } = operator;
+      await page.goto('/');
+      await page.locator(sel('demo-operator')).first().click();
+      await page.waitForURL('**/operator');
+      await page.locator(sel('operator-page')).waitFor();
+      await assertAxeClean(page, 'operator page');
+      await page.locator(sel('participant-input')).fill(customerId);
+      await page.locator(sel('reason-input')).fill('Accessibility check of the support page');
+      await page.locator(sel('operator-search')).click();
+      await page.locator(sel('operator-result', { 'conversation-id': convId })).waitFor();
+      await assertAxeClean(page, 'operator results');
+    });
+
+    await step('no script errors', async () => {
+      const errors = users.flatMap((u) => u.errors).filter((e) => !/net::ERR|WebSocket/.test(e));
+      assert.deepEqual(errors, []);
+    });
+  });
+}
+
+test('desktop: keyboard only, with announcements for screen readers', async (t) => {
+  const step = stepper(t);
+  let customer;
+  let vendor;
+  let convId;
+
+  await step('a conversation exists (the vendor writes first from the other side)', async () => {
+    customer = await user(DESKTOP, 'keyboard customer');
+    vendor = await user(DESKTOP, 'keyboard vendor');
+    await signInDemo(customer.page, 'customer', 'c-alice');
+    await signInDemo(vendor.page, 'vendor', 'v-bolt');
+    // Alice's seeded conversation with Bolt Bikes.
+    const row = customer.page.locator(sel('conversation-item')).first();
+    await row.waitFor();
+    convId = await row.getAttribute('data-conversation-id');
+  });
+
+  await step('Tab reaches the conversation, Enter opens it and focus lands in the composer', async () => {
+    const { page } = customer;
+    await page.locator(sel('conversation-search')).focus();
+    await tabTo(page, sel('conversation-item', { 'conversation-id': convId }));
+    assert.ok(await focusShows(page), 'the focused row shows a focus indicator');
+    await page.keyboard.press('Enter');
+    await page.locator(sel('chat-window', { 'conversation-id': convId })).waitFor();
+    await eventually(async () => (await activeTestId(page)) === 'composer-input', 'focus in the composer');
+    assert.ok(await focusShows(page), 'the composer shows it has focus');
+  });
+
+  await step('a message is typed and sent with the keyboard only', async () => {
+    const { page } = customer;
+    await page.keyboard.type('Sent without a mouse');
+    await page.keyboard.press('Enter');
+    await eventually(
+      async () => (await messagesOf(page)).some((m) => m.text === 'Sent without a mouse' && m.status !== 'sending'),
+      'the message confirmed',
+    );
+    assert.equal(await activeTestId(page), 'composer-input', 'focus stays in the composer');
+  });
+
+  await step('the other side’s typing and message reach the live regions', async () => {
+    const { page } = customer;
+    const log = page.locator(sel('message-announcer'));
+    assert.equal(await log.getAttribute('role'), 'log');
+    assert.equal(await log.getAttribute('aria-live'), 'polite');
+    assert.equal(await log.textContent(), '', 'the history is not announced');
+    await vendor.page.locator(sel('conversation-item', { 'conversation-id': convId })).click();
+    await vendor.page.locator(sel('composer-input')).fill('Let me check');
+    await eventually(async () => (await page.locator(sel('typing-announcer')).textContent()) === 'Bolt Bikes is typing', 'typing announced');
+    assert.equal(await page.locator(sel('typing-announcer')).getAttribute('role'), 'status');
+    await send(vendor.page, 'Let me check the stock for you.');
+    await eventually(async () => (await log.textContent()) === 'Bolt Bikes: Let me check the stock for you.', 'the message announced');
+    await eventually(async () => (await page.locator(sel('typing-announcer')).textContent()) === '', 'typing over');
+    assert.equal(await activeTestId(page), 'composer-input', 'an incoming message does not move focus');
+  });
+
+  await step('the share dialog: Shift+Tab to its button, Enter opens it with focus inside, Tab stays inside', async () => {
+    const { page } = customer;
+    await tabTo(page, sel('share-product-button'), { back: true, max: 5 });
+    assert.ok(await focusShows(page), 'the share button shows focus');
+    await page.keyboard.press('Enter');
+    const dialog = page.locator(sel('product-picker'));
+    await dialog.waitFor();
+    assert.equal(await dialog.getAttribute('role'), 'dialog');
+    assert.equal(await dialog.getAttribute('aria-modal'), 'true');
+    await eventually(async () => (await activeTestId(page)) === 'share-caption', 'focus on the caption');
+    const focusable = await dialog.locator('button, input').count();
+    for (let i = 0; i < focusable + 3; i++) {
+      await page.keyboard.press('Tab');
+      assert.ok(await dialog.evaluate((el) => el.contains(document.activeElement)), `Tab ${i + 1} stays in the dialog`);
+      assert.ok(await focusShows(page), `Tab ${i + 1}: focus shows (${await activeTestId(page)})`);
+    }
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press('Shift+Tab');
+      assert.ok(await dialog.evaluate((el) => el.contains(document.activeElement)), `Shift+Tab ${i + 1} stays in the dialog`);
+    }
+  });
+
+  await step('Escape closes the dialog and focus returns to its button', async () => {
+    const { page } = customer;
+    await page.keyboard.press('Escape');
+    await page.locator(sel('product-picker')).waitFor({ state: 'detached' });
+    assert.equal(await activeTestId(page), 'share-product-button');
+  });
+
+  await step('a product is shared from the keyboard: Enter, Tab to it, Enter', async () => {
+    const { page } = customer;
+    await page.keyboard.press('Enter');
+    await page.locator(sel('product-picker')).waitFor();
+    await tabTo(page, sel('share-product', { 'product-id': 'p-helmet' }), { max: 12 });
+    await page.keyboard.press('Enter');
+    await page.locator(sel('product-picker')).waitFor({ state: 'detached' });
+    await eventually(async () => (await messagesOf(page)).some((m) => m.product === 'Commuter helmet'), 'the shared helmet');
+    assert.equal(await activeTestId(page), 'share-product-button', 'focus back on the share button');
+  });
+
+  await step('Chat with vendor from the keyboard: focus lands in the new conversation’s composer', async () => {
+    const { page } = customer;
+    await page.locator(sel('conversation-search')).focus();
+    await tabTo(page, sel('chat-with-vendor', { 'product-id': 'p-lamp' }), { back: true });
+    assert.ok(await focusShows(page), 'the button shows focus');
+    await page.keyboard.press('Enter');
+    await page.waitForURL((url) => ![null, convId].includes(url.searchParams.get('c')));
+    const lumen = new URL(page.url()).searchParams.get('c');
+    await page.locator(sel('chat-window', { 'conversation-id': lumen })).waitFor();
+    await eventually(async () => (await activeTestId(page)) === 'composer-input', 'focus in the new composer');
+  });
+
+  await step('no script errors', async () => {
+    const errors = [...customer.errors, ...vendor.errors].filter((e) => !/net::ERR|WebSocket/.test(e));
+    assert.deepEqual(errors, []);
+  });
+});
