@@ -18,6 +18,7 @@ import {
   launchBrowser,
   messagesOf,
   openUser,
+  screenshot,
   send,
   sel,
   signInDemo,
@@ -315,6 +316,7 @@ test('desktop: keyboard only, with announcements for screen readers', async (t) 
     assert.equal(await dialog.getAttribute('role'), 'dialog');
     assert.equal(await dialog.getAttribute('aria-modal'), 'true');
     await eventually(async () => (await activeTestId(page)) === 'share-caption', 'focus on the caption');
+    await screenshot(page, 'share-dialog-keyboard.png');
     const focusable = await dialog.locator('button, input').count();
     for (let i = 0; i < focusable + 3; i++) {
       await page.keyboard.press('Tab');
