@@ -229,9 +229,15 @@ test('desktop: the unread button, its badge and the product strip', async (t) =>
   });
 });
 
-// A stand-in for the browser's Notification API that records what the page asks and shows.
+// A stand-in for the browser's Notification API that records what the page
+// asks and shows; the sound is counted by its oscillators.
 const FAKE_NOTIFICATIONS = () => {
-  window.__notes = { asked: 0, shown: [] };
+  window.__notes = { asked: 0, shown: [], beeps: 0 };
+  const create = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function createOscillator() {
+    window.__notes.beeps += 1;
+    return create.call(this);
+  };
   class FakeNotification {
     static permission = 'default';
     static requestPermission() {
@@ -247,7 +253,7 @@ const FAKE_NOTIFICATIONS = () => {
   window.Notification = FakeNotification;
 };
 
-test('desktop: a message while the tab is hidden raises a notification; permission is asked after the first send', async (t) => {
+test('desktop: a message while the tab is hidden raises a notification and a sound; permission is asked after the first send', async (t) => {
   const step = stepper(t);
   let customer;
   let vendor;
@@ -281,6 +287,7 @@ test('desktop: a message while the tab is hidden raises a notification; permissi
     await send(vendor.page, 'Yes, it is rated for e-bikes.');
     await eventually(async () => (await messagesOf(customer.page)).some((m) => m.text === 'Yes, it is rated for e-bikes.'), 'the answer');
     assert.deepEqual(await customer.page.evaluate(() => window.__notes.shown), []);
+    assert.equal(await customer.page.evaluate(() => window.__notes.beeps), 0, 'no sound');
   });
 
   await step('with the tab hidden, the next answer raises one notification naming the vendor', async () => {
@@ -294,6 +301,7 @@ test('desktop: a message while the tab is hidden raises a notification; permissi
     await eventually(async () => (await page.evaluate(() => window.__notes.shown)).length === 1, 'one notification');
     const [note] = await page.evaluate(() => window.__notes.shown);
     assert.deepEqual(note, { title: 'Bolt Bikes', body: 'It weighs 290 g.', tag: `souk-${convId}` });
+    assert.equal(await page.evaluate(() => window.__notes.beeps), 1, 'one short sound');
   });
 
   await step('no script errors', async () => {
