@@ -182,6 +182,15 @@ for (const [width, device] of [
       await send(page, 'Great, thanks!');
       await eventually(async () => (await messagesOf(page)).some((m) => m.text === 'Great, thanks!' && m.status === 'sent'), 'a sent one');
       await assertAxeClean(page, 'customer conversation');
+      // The vendor's list, searched: results and no results.
+      const search = vendor.page.locator(sel('conversation-search'));
+      await search.fill('Friday');
+      await eventually(async () => (await vendor.page.locator(sel('conversation-item')).count()) === 1, 'one result');
+      await assertAxeClean(vendor.page, 'search results');
+      await search.fill('zzzqqq');
+      await vendor.page.locator(sel('conversation-empty')).waitFor();
+      await assertAxeClean(vendor.page, 'no search result');
+      await search.fill('');
     });
 
     await step('own bubbles: text, times and ticks at 4.5:1 or more on both ends of the gradient', async () => {
@@ -213,6 +222,9 @@ for (const [width, device] of [
       await page.locator(sel('share-product-button')).click();
       await page.locator(sel('product-picker')).waitFor();
       await assertAxeClean(page, 'product dialog');
+      await page.locator('.picker-toggle').click();
+      await page.locator('.picker-form').waitFor();
+      await assertAxeClean(page, 'product dialog: describe another product');
       await page.keyboard.press('Escape');
       await page.locator(sel('product-picker')).waitFor({ state: 'detached' });
     });
