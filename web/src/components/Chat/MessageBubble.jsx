@@ -25,6 +25,7 @@ export default function MessageBubble({ message, mine, grouped, onRetry, onDisca
       data-status={mine ? state : 'received'}
     >
       <div className="msg-bubble">
+        {mine && <span className="sr-only">You said: </span>}
         {isProduct && <ProductCard product={message.product} variant="bubble" testId="message-product" />}
         {message.text && (
           <p className="msg-text" data-testid="message-text">
