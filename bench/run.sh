@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Runs souk and the Express + Socket.IO reference one after the other on this
-# machine with the same loads, and writes the figures into BENCHMARKS.md and
-# docs/bench/latency.svg.
+# Runs souk and its three peers (the floor: souk's socket stack relaying in
+# memory; the in-memory Express + Socket.IO reference; the durable Express +
+# Socket.IO + PostgreSQL reference) one after the other on this machine with
+# the same loads, interleaved rate by rate, and writes the figures and the
+# goals' ratios into BENCHMARKS.md and the plot into docs/bench/latency.svg.
 #
-#   bench/run.sh                      # the full comparison (about 15 minutes)
-#   bench/run.sh --rates 500,1000 --refine 0 --idle-sockets 2000   # a quick one
+#   bench/run.sh                      # the full comparison (about 25 minutes)
+#   bench/run.sh --quick              # a shorter one (about 10 minutes)
+#   bench/run.sh --servers souk,floor --rates 500,1000 --refine 0 --idle-sockets 0
 #
-# Every flag is passed to `souk-bench compare` (see `--help`). It builds what
-# it needs: souk (release), the load generator (release, in bench/target) and
-# the reference's node_modules (npm ci). Traffic stays on 127.0.0.1.
+# --quick stands for `--rates 250,1000,2000,4000,8000 --refine 1 --duration 5`
+# (the flags after it still apply). Every other flag is passed to
+# `souk-bench compare` (see `--help`). It builds what it needs: souk
+# (release; or set SOUK_BIN to a release binary built elsewhere), the load
+# generator and the floor (release, in bench/target), the references'
+# node_modules (npm ci). The durable reference's PostgreSQL comes from
+# Debian's binaries (scripts/pg.sh). Traffic stays on 127.0.0.1.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,16 +31,34 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
 fi
 ulimit -n "$want"
 
-echo "== building souk (release)" >&2
-cargo build --release -p souk-api
-echo "== building the load generator (release)" >&2
-cargo build --release --manifest-path bench/Cargo.toml
-echo "== installing the reference's packages" >&2
-if [ ! -d bench/reference/node_modules ] || [ bench/reference/package-lock.json -nt bench/reference/node_modules ]; then
-    npm ci --prefix bench/reference --no-audit --no-fund
+args=()
+for a in "$@"; do
+    if [ "$a" = --quick ]; then
+        args+=(--rates 250,1000,2000,4000,8000 --refine 1 --duration 5)
+    else
+        args+=("$a")
+    fi
+done
+
+if [ -n "${SOUK_BIN:-}" ]; then
+    echo "== souk: $SOUK_BIN" >&2
+    souk_bin="$SOUK_BIN"
+else
+    echo "== building souk (release)" >&2
+    cargo build --release -p souk-api
+    souk_bin=target/release/souk
 fi
+echo "== building the load generator and the floor (release)" >&2
+cargo build --release --manifest-path bench/Cargo.toml
+for dir in bench/reference bench/reference-pg; do
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+        echo "== installing the packages of $dir" >&2
+        npm ci --prefix "$dir" --no-audit --no-fund
+    fi
+done
 
 echo "== machine load before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 exec bench/target/release/souk-bench compare \
+    --souk-bin "$souk_bin" \
     --command-line "bench/run.sh${*:+ $*}" \
-    "$@"
+    "${args[@]}"

@@ -1,16 +1,17 @@
-//! The comparison: souk and the reference, one after the other on this
-//! machine, under the same loads.
+//! The comparison: souk and its three peers ([`crate::peers`]: the floor,
+//! the in-memory reference, the durable reference), one after the other on
+//! this machine, under the same loads.
 //!
 //! - **Rate sweep.** For each offered rate in `--rates`, each server still
-//!   standing gets a fresh process (and a fresh data directory) and the same
-//!   load; the two are interleaved rate by rate, so slow drifts of the
-//!   machine's background load hit both alike. A server stops climbing after
+//!   standing gets a fresh process (and a fresh data directory or schema)
+//!   and the same load; the servers are interleaved rate by rate, so slow
+//!   drifts of the machine's background load hit them all alike. A server stops climbing after
 //!   the first rate it does not sustain (p99 under the limit, nothing lost,
 //!   no error). Then the bracket between its last sustained and first failed
 //!   rate is bisected (`--refine` times, geometric midpoints), and every
-//!   refined rate is also run on the other server when that one still
-//!   sustains it, so that latencies are compared at the same offered rates,
-//!   the reference's saturation rate included.
+//!   refined rate is also run on every other server that still sustains
+//!   it, so that latencies are compared at the same offered rates, each
+//!   peer's saturation rate included.
 //! - **Idle sockets.** Each server, fresh, gets a few pairs and
 //!   `--idle-sockets` sockets that only connect; RSS before and after gives
 //!   memory per socket.
@@ -22,46 +23,34 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde::Serialize;
 
 use crate::load::{self, LoadConfig, LoadReport, Via};
+pub use crate::peers::Target;
+use crate::peers::{self, Postgres, Programs};
 use crate::report;
-use crate::server::{self, Spec};
+use crate::server;
 use crate::tokens::Minter;
-
-/// A server under test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    Souk,
-    Reference,
-}
-
-impl Target {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Souk => "souk",
-            Self::Reference => "reference",
-        }
-    }
-
-    fn other(self) -> Self {
-        match self {
-            Self::Souk => Self::Reference,
-            Self::Reference => Self::Souk,
-        }
-    }
-}
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The souk binary (`cargo build --release -p souk-api`).
     #[arg(long, default_value = "target/release/souk")]
     pub souk_bin: PathBuf,
-    /// The reference server's folder (with node_modules installed).
+    /// The floor server (`cargo build --release --manifest-path
+    /// bench/Cargo.toml`).
+    #[arg(long, default_value = "bench/target/release/souk-floor")]
+    pub floor_bin: PathBuf,
+    /// The in-memory reference's folder (with node_modules installed).
     #[arg(long, default_value = "bench/reference")]
     pub reference_dir: PathBuf,
+    /// The durable reference's folder (with node_modules installed).
+    #[arg(long, default_value = "bench/reference-pg")]
+    pub reference_pg_dir: PathBuf,
+    /// Starts and stops the durable reference's PostgreSQL server.
+    #[arg(long, default_value = "scripts/pg.sh")]
+    pub pg_script: PathBuf,
     #[arg(long, default_value = "node")]
     pub node: PathBuf,
     /// Offered rates of the sweep, messages per second, ascending.
@@ -99,7 +88,7 @@ pub struct CompareArgs {
         long,
         value_delimiter = ',',
         value_enum,
-        default_value = "souk,reference"
+        default_value = "souk,floor,reference,durable"
     )]
     pub servers: Vec<Target>,
     /// Data directories and server logs (on the same disk as the repo, so
@@ -252,56 +241,33 @@ pub fn midpoint(good: f64, bad: f64) -> Option<f64> {
 
 struct Bench {
     args: CompareArgs,
+    programs: Programs,
     secret: String,
     work_dir: PathBuf,
     counter: usize,
+    /// The durable reference's database, while it runs.
+    postgres: Option<Postgres>,
 }
 
 impl Bench {
-    fn spec(&mut self, target: Target) -> anyhow::Result<Spec> {
-        self.counter += 1;
-        let name = format!("{}-{}", target.label(), self.counter);
-        let log = self.work_dir.join(format!("{name}.log"));
-        Ok(match target {
-            Target::Souk => {
-                let data = self.work_dir.join(&name);
-                if data.exists() {
-                    std::fs::remove_dir_all(&data)?;
-                }
-                Spec {
-                    program: self.args.souk_bin.clone(),
-                    args: vec![
-                        "serve".into(),
-                        "--data-dir".into(),
-                        data.display().to_string(),
-                        "--http-addr".into(),
-                        "127.0.0.1:0".into(),
-                        "--socket-addr".into(),
-                        "127.0.0.1:0".into(),
-                    ],
-                    env: vec![
-                        ("SOUK_JWT_SECRET".into(), self.secret.clone()),
-                        ("SOUK_LOG".into(), "warn".into()),
-                    ],
-                    cwd: None,
-                    log,
-                }
+    /// One run of the sweep; a run that could not be made (the server did
+    /// not start, the load could not set up) counts as a failed one, with
+    /// its reason among the errors, and the comparison goes on.
+    async fn measure(
+        &mut self,
+        target: Target,
+        via: Via,
+        rate: f64,
+        pairs: usize,
+        duration: f64,
+    ) -> LoadReport {
+        match self.run(target, via, rate, pairs, 0, duration).await {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("{:>9} at {rate}/s: {e:#}", target.label());
+                failed_run(via, rate, &e)
             }
-            Target::Reference => Spec {
-                program: self.args.node.clone(),
-                args: vec![
-                    "server.js".into(),
-                    "--http-addr".into(),
-                    "127.0.0.1:0".into(),
-                ],
-                env: vec![
-                    ("JWT_SECRET".into(), self.secret.clone()),
-                    ("NODE_ENV".into(), "production".into()),
-                ],
-                cwd: Some(self.args.reference_dir.clone()),
-                log,
-            },
-        })
+        }
     }
 
     /// One fresh server, one load, stopped; its data directory removed.
@@ -314,7 +280,20 @@ impl Bench {
         idle_sockets: usize,
         duration: f64,
     ) -> anyhow::Result<LoadReport> {
-        let spec = self.spec(target)?;
+        self.counter += 1;
+        let name = format!("{}-{}", target.label(), self.counter);
+        let spec = peers::spec(
+            target,
+            &self.programs,
+            &name,
+            &self.work_dir,
+            &self.secret,
+            self.postgres.as_ref(),
+        )?;
+        let database_pid = match target {
+            Target::Durable => self.postgres.as_ref().map(|pg| pg.pid),
+            _ => None,
+        };
         let running = server::start(&spec)
             .await
             .with_context(|| format!("while starting {}", target.label()))?;
@@ -330,6 +309,7 @@ impl Bench {
             idle_sockets,
             browser_headers: false,
             server_pid: Some(running.pid),
+            database_pid,
             grace: Duration::from_secs_f64(self.args.grace),
             settle: Duration::from_secs(3),
             minter: Minter::from_secret(&self.secret),
@@ -344,6 +324,17 @@ impl Bench {
             let _ = std::fs::remove_dir_all(data);
         }
         report.with_context(|| format!("while loading {} at {rate}/s", target.label()))
+    }
+}
+
+/// The report of a run that could not be made.
+pub fn failed_run(via: Via, rate: f64, e: &anyhow::Error) -> LoadReport {
+    LoadReport {
+        via: via_label(via).into(),
+        offered_rate: rate,
+        errors: 1,
+        error_kinds: [(format!("run failed: {e:#}"), 1)].into_iter().collect(),
+        ..LoadReport::default()
     }
 }
 
@@ -408,13 +399,25 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
             args.souk_bin.display()
         );
     }
-    if args.servers.contains(&Target::Reference) {
+    if args.servers.contains(&Target::Floor) {
         anyhow::ensure!(
-            args.reference_dir.join("node_modules").exists(),
-            "{}/node_modules is missing: npm ci --prefix {}",
-            args.reference_dir.display(),
-            args.reference_dir.display()
+            args.floor_bin.exists(),
+            "{} is missing: cargo build --release --manifest-path bench/Cargo.toml",
+            args.floor_bin.display()
         );
+    }
+    for (target, dir) in [
+        (Target::Reference, &args.reference_dir),
+        (Target::Durable, &args.reference_pg_dir),
+    ] {
+        if args.servers.contains(&target) {
+            anyhow::ensure!(
+                dir.join("node_modules").exists(),
+                "{}/node_modules is missing: npm ci --prefix {}",
+                dir.display(),
+                dir.display()
+            );
+        }
     }
     std::fs::create_dir_all(&args.work_dir)?;
     let started = Instant::now();
@@ -432,23 +435,62 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         load_before: loadavg(),
         ..Results::default()
     };
-    let limit = args.p99_limit_ms;
+    let postgres = if args.servers.contains(&Target::Durable) {
+        let dir = args.work_dir.join("pg");
+        eprintln!(
+            "starting PostgreSQL for the durable reference in {}",
+            dir.display()
+        );
+        Some(Postgres::start(&args.pg_script, &dir).await?)
+    } else {
+        None
+    };
     let mut bench = Bench {
+        programs: Programs {
+            souk_bin: args.souk_bin.clone(),
+            floor_bin: args.floor_bin.clone(),
+            reference_dir: args.reference_dir.clone(),
+            reference_pg_dir: args.reference_pg_dir.clone(),
+            node: args.node.clone(),
+        },
         secret: random_secret()?,
         work_dir: args.work_dir.clone(),
         counter: 0,
+        postgres,
         args,
     };
+    let outcome = sweep(&mut bench, &mut results).await;
+    if let Some(pg) = bench.postgres.take() {
+        if let Err(e) = pg.stop().await {
+            eprintln!("warning: {e:#}");
+        }
+    }
+    outcome?;
+
+    results.minutes = started.elapsed().as_secs_f64() / 60.0;
+    results.load_after = loadavg();
+    let json = bench.args.json.clone();
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&json, serde_json::to_string_pretty(&results)? + "\n")
+        .with_context(|| format!("while writing {}", json.display()))?;
+    report::write(&results, &bench.args.markdown, &bench.args.svg)
+}
+
+/// The rate sweeps, then the idle-socket test, into `results`.
+async fn sweep(bench: &mut Bench, results: &mut Results) -> anyhow::Result<()> {
+    let limit = bench.args.p99_limit_ms;
     let targets = bench.args.servers.clone();
     let (pairs, duration) = (bench.args.pairs, bench.args.duration);
 
     for via in bench.args.via.clone() {
-        // Rate by rate, both servers, until each fails once.
+        // Rate by rate, every server, until each fails once.
         let mut standing = targets.clone();
         let mut first_failed: Vec<(Target, f64)> = Vec::new();
         for rate in bench.args.rates.clone() {
             for target in standing.clone() {
-                let report = bench.run(target, via, rate, pairs, 0, duration).await?;
+                let report = bench.measure(target, via, rate, pairs, duration).await;
                 let run = record(target, via, rate, &report, limit);
                 if !run.sustained {
                     standing.retain(|t| *t != target);
@@ -460,8 +502,8 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 break;
             }
         }
-        // Bisect each server's bracket; run the other server there too while
-        // it still sustains that rate.
+        // Bisect each server's bracket; run the other servers there too
+        // while they still sustain that rate.
         for (target, _) in first_failed {
             for _ in 0..bench.args.refine {
                 let Some(bad) = lowest_failed(&results.runs, target, via) else {
@@ -474,15 +516,15 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 if ran(&results.runs, target, via, mid) {
                     break;
                 }
-                let report = bench.run(target, via, mid, pairs, 0, duration).await?;
+                let report = bench.measure(target, via, mid, pairs, duration).await;
                 results.runs.push(record(target, via, mid, &report, limit));
-                let other = target.other();
-                if targets.contains(&other)
-                    && !ran(&results.runs, other, via, mid)
-                    && !fails_at_or_below(&results.runs, other, via, mid)
-                {
-                    let report = bench.run(other, via, mid, pairs, 0, duration).await?;
-                    results.runs.push(record(other, via, mid, &report, limit));
+                for other in targets.iter().copied().filter(|t| *t != target) {
+                    if !ran(&results.runs, other, via, mid)
+                        && !fails_at_or_below(&results.runs, other, via, mid)
+                    {
+                        let report = bench.measure(other, via, mid, pairs, duration).await;
+                        results.runs.push(record(other, via, mid, &report, limit));
+                    }
                 }
             }
         }
@@ -514,15 +556,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         }
     }
 
-    results.minutes = started.elapsed().as_secs_f64() / 60.0;
-    results.load_after = loadavg();
-    let json = bench.args.json.clone();
-    if let Some(dir) = json.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&json, serde_json::to_string_pretty(&results)? + "\n")
-        .with_context(|| format!("while writing {}", json.display()))?;
-    report::write(&results, &bench.args.markdown, &bench.args.svg)
+    Ok(())
 }
 
 fn of(runs: &[Run], target: Target, via: Via) -> impl Iterator<Item = &Run> {
@@ -642,6 +676,17 @@ mod tests {
             sustained_limit(&clean, Target::Souk, Via::Socket),
             Some(2000.0)
         );
+    }
+
+    #[test]
+    fn a_run_that_could_not_be_made_is_not_sustained() {
+        let r = failed_run(Via::Socket, 500.0, &anyhow::anyhow!("no listening line"));
+        assert!(!sustained(&r, 50.0));
+        assert_eq!(r.via, "socket");
+        assert!(r
+            .error_kinds
+            .keys()
+            .any(|k| k.contains("no listening line")));
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub struct LoadConfig {
     pub browser_headers: bool,
     /// The server's pid, for CPU and RSS from `/proc`.
     pub server_pid: Option<u32>,
+    /// A database server that works for the server (PostgreSQL's
+    /// postmaster): the CPU of it and every process under it counts as the
+    /// server's too.
+    pub database_pid: Option<u32>,
     /// How long after the last send a message may still arrive.
     pub grace: Duration,
     /// Time given to the server after connecting idle sockets before its
@@ -143,6 +147,8 @@ pub struct ServerUse {
     /// CPU (user + system, every thread) over the measured window.
     pub cpu_ms: f64,
     pub cpu_ms_per_1000_delivered: Option<f64>,
+    /// The database's share of `cpu_ms`, when there is one.
+    pub database_cpu_ms: Option<f64>,
     /// RSS before anything connected.
     pub rss_start_kib: u64,
     /// RSS once the pairs' sockets joined their rooms.
@@ -416,15 +422,17 @@ fn sample(proc: &Option<Proc>) -> Sample {
 struct Window {
     at: Instant,
     server: Sample,
+    database: Option<Duration>,
     generator: Sample,
     machine: Duration,
 }
 
 impl Window {
-    fn now(server: &Option<Proc>) -> Self {
+    fn now(server: &Option<Proc>, database: Option<u32>) -> Self {
         Self {
             at: Instant::now(),
             server: sample(server),
+            database: database.and_then(crate::procfs::tree_cpu),
             generator: Proc::current().sample().unwrap_or_default(),
             machine: crate::procfs::machine_busy().unwrap_or_default(),
         }
@@ -453,6 +461,13 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         anyhow::ensure!(
             p.sample().is_some(),
             "cannot read /proc for the server's pid"
+        );
+    }
+    let database = config.database_pid;
+    if let Some(pid) = database {
+        anyhow::ensure!(
+            crate::procfs::tree_cpu(pid).is_some(),
+            "cannot read /proc for the database's pid {pid}"
         );
     }
     let rss_start = sample(&proc).rss_kib;
@@ -499,7 +514,7 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         let proc = proc.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until((start + measure_from).into()).await;
-            *window_start.lock().expect("never poisoned") = Some(Window::now(&proc));
+            *window_start.lock().expect("never poisoned") = Some(Window::now(&proc, database));
         });
     }
 
@@ -516,7 +531,7 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
             break;
         }
     }
-    let end = Window::now(&proc);
+    let end = Window::now(&proc, database);
     let lags = tokio::task::spawn_blocking(move || sender.join())
         .await
         .context("the sender thread")?
@@ -530,7 +545,7 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         .lock()
         .expect("never poisoned")
         .take()
-        .unwrap_or_else(|| Window::now(&proc));
+        .unwrap_or_else(|| Window::now(&proc, database));
 
     let mut report = summarize(&tracker, &config, measured_count, start, lags);
     report.sockets = sockets.len();
@@ -538,7 +553,12 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     report.idle_sockets = idle.len();
     report.setup_secs = setup_secs;
     let generator_cpu = end.generator.cpu.saturating_sub(begin.generator.cpu);
-    let server_cpu = end.server.cpu.saturating_sub(begin.server.cpu);
+    let database_cpu = match (begin.database, end.database) {
+        (Some(b), Some(e)) => Some(e.saturating_sub(b)),
+        _ => None,
+    };
+    let server_cpu =
+        end.server.cpu.saturating_sub(begin.server.cpu) + database_cpu.unwrap_or_default();
     let window = end.at.saturating_duration_since(begin.at);
     report.generator_cpu_ms = generator_cpu.as_secs_f64() * 1e3;
     report.window_secs = window.as_secs_f64();
@@ -558,6 +578,7 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
             cpu_ms,
             cpu_ms_per_1000_delivered: (report.delivered > 0)
                 .then(|| cpu_ms * 1000.0 / report.delivered as f64),
+            database_cpu_ms: database_cpu.map(|d| d.as_secs_f64() * 1e3),
             rss_start_kib: rss_start,
             rss_pairs_kib: rss_pairs,
             rss_idle_kib: rss_idle,
@@ -973,6 +994,7 @@ mod tests {
             idle_sockets: 0,
             browser_headers: false,
             server_pid: None,
+            database_pid: None,
             grace: Duration::ZERO,
             settle: Duration::ZERO,
             minter: Minter::from_secret("x"),

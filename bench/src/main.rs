@@ -16,15 +16,24 @@
 //! - [`stats`]: exact percentiles.
 //! - [`procfs`]: a server's CPU time and RSS from `/proc`.
 //! - [`server`]: starting and stopping a server under test.
-//! - [`compare`]: the rate sweep, the idle-socket test, the goals.
-//! - [`report`]: the Markdown tables and the SVG plot.
+//! - [`peers`]: the four servers compared (souk, the floor, the in-memory
+//!   and the durable references) and how each is started.
+//! - [`compare`]: the rate sweep and the idle-socket test.
+//! - [`goals`]: issue 17's goals, evaluated on a comparison's runs.
+//! - [`report`]: the Markdown tables.
+//! - [`plot`]: the SVG plot.
+//! - [`search`]: `souk-bench search`, search latency and its cost to sends.
 #![forbid(unsafe_code)]
 
 mod compare;
+mod goals;
 mod http;
 mod load;
+mod peers;
+mod plot;
 mod procfs;
 mod report;
+mod search;
 mod server;
 mod sio;
 mod stats;
@@ -53,6 +62,9 @@ enum Command {
     /// Run souk and the reference one after the other with the same loads,
     /// and write BENCHMARKS.md and the plot.
     Compare(compare::CompareArgs),
+    /// Search latency for a vendor with many messages, and other users'
+    /// sends with and without concurrent searches (JSON).
+    Search(search::SearchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +105,10 @@ struct LoadArgs {
     /// The server's pid: CPU time and RSS are read from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// A database server's pid (PostgreSQL's postmaster): the CPU of it
+    /// and every process under it counts as the server's.
+    #[arg(long)]
+    database_pid: Option<u32>,
     /// The server's HS256 secret (tokens are minted here).
     #[arg(long, env = "SOUK_JWT_SECRET", hide_env_values = true)]
     secret: Option<String>,
@@ -143,6 +159,7 @@ impl LoadArgs {
             idle_sockets: self.idle_sockets,
             browser_headers: self.browser_headers,
             server_pid: self.server_pid,
+            database_pid: self.database_pid,
             grace: secs(self.grace, "--grace")?,
             settle: secs(self.settle, "--settle")?,
             minter,
@@ -181,5 +198,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Compare(args) => runtime.block_on(compare::run(args)),
+        Command::Search(args) => runtime.block_on(search::run(args)),
     }
 }

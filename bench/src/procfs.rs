@@ -72,6 +72,53 @@ pub fn busy_ticks(line: &str) -> Option<u64> {
     Some(user + nice + system + irq + softirq + steal)
 }
 
+/// CPU time (user + system) of a process and every process under it, so
+/// far: a database server's postmaster and its backends, say. `None` when
+/// the root is gone.
+pub fn tree_cpu(root: u32) -> Option<Duration> {
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A process may end between the listing and the read: skip it.
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+            if let (Some(ppid), Some(ticks)) = (parent_pid(&stat), cpu_ticks(&stat)) {
+                procs.push((pid, ppid, ticks));
+            }
+        }
+    }
+    let ticks = tree_ticks(&procs, root)?;
+    Some(Duration::from_nanos(
+        ticks * 1_000_000_000 / clock_ticks().max(1),
+    ))
+}
+
+/// The ticks of `root` and its descendants among `(pid, ppid, ticks)`.
+pub fn tree_ticks(procs: &[(u32, u32, u64)], root: u32) -> Option<u64> {
+    let mut total = procs.iter().find(|p| p.0 == root)?.2;
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid, ticks) in procs {
+            if ppid == parent && pid != root {
+                total += ticks;
+                frontier.push(pid);
+            }
+        }
+    }
+    Some(total)
+}
+
+/// The parent pid (field 4) of a `stat` line.
+pub fn parent_pid(stat: &str) -> Option<u32> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
 /// `utime + stime` from a `stat` line. The command name (field 2) may hold
 /// spaces and parentheses, so fields are counted after its last `)`.
 pub fn cpu_ticks(stat: &str) -> Option<u64> {
@@ -117,6 +164,20 @@ mod tests {
                     350 125 0 0 20 0 9 0 100 123456789 4321 18446744073709551615";
         assert_eq!(cpu_ticks(stat), Some(475));
         assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn a_tree_counts_every_descendant_once() {
+        let stat = "4242 (postgres: souk) x) S 17 4242 4242 0 -1 4194560 1234 0 0 0 \
+                    350 125 0 0 20 0 9 0 100 123456789 4321 18446744073709551615";
+        assert_eq!(parent_pid(stat), Some(17));
+        // 1 -> 2 -> 3, 1 -> 4; 5 is someone else's.
+        let procs = [(1, 0, 10), (2, 1, 20), (3, 2, 30), (4, 1, 40), (5, 9, 500)];
+        assert_eq!(tree_ticks(&procs, 1), Some(100));
+        assert_eq!(tree_ticks(&procs, 2), Some(50));
+        assert_eq!(tree_ticks(&procs, 7), None);
+        let me = std::process::id();
+        assert!(tree_cpu(me).is_some());
     }
 
     #[test]
