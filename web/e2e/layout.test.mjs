@@ -159,6 +159,21 @@ for (const [width, device] of [
       assert.ok(within(s, await box(list)), 'the start label in full view');
       assert.ok(!intersects(s, await box(page.locator(sel('conversation-product')))), 'not under the product bar');
     });
+
+    await step('the vendor’s top bar fits the width, its two-digit badge beside the icon', async () => {
+      const { page } = vendor;
+      if (width === 'phone') await page.locator(sel('back-button')).click();
+      await page.locator(sel('conversation-list')).waitFor();
+      await eventually(async () => (await totalUnread(page)) >= 10, 'ten and more unread (the customer’s questions)');
+      const viewport = page.viewportSize();
+      for (const what of ['inbox-button', 'sign-out', 'me-name']) {
+        const b = await box(page.locator(sel(what)));
+        assert.ok(b.left >= 0 && b.right <= viewport.width, `${what} within the ${viewport.width}px width: ${JSON.stringify(b)}`);
+      }
+      assert.ok(!intersects(await box(page.locator(sel('inbox-icon'))), await box(page.locator(sel('total-unread')))), 'badge clear of the icon');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling (${overflow}px too wide)`);
+    });
   });
 }
 
