@@ -29,6 +29,8 @@ npm ci --prefix tests/socket --no-audit --no-fund --loglevel=error
 npm ci --prefix tests/cluster --no-audit --no-fund --loglevel=error
 npm ci --prefix web --no-audit --no-fund --loglevel=error
 npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
+npm ci --prefix bench/reference --no-audit --no-fund --loglevel=error
+npm ci --prefix bench/reference-pg --no-audit --no-fund --loglevel=error
 
 step "a private PostgreSQL for the tests"
 # Its own cluster in a temporary directory on a free port, run as an
@@ -56,6 +58,10 @@ cargo clippy --manifest-path bench/Cargo.toml --all-targets --quiet -- -D warnin
 step "Rust tests (domain, store, actors, projections, api, black-box REST; bench/'s own)"
 cargo test --workspace
 cargo test --manifest-path bench/Cargo.toml
+
+step "bench's Node peers against the contract (in memory; durable, on the test PostgreSQL)"
+npm test --prefix bench/reference
+npm test --prefix bench/reference-pg
 
 step "client kit (tsc and Vitest) and the web app's unit tests"
 npm test --prefix clients/js
