@@ -376,3 +376,40 @@ test('desktop: keyboard only, with announcements for screen readers', async (t) 
     assert.deepEqual(errors, []);
   });
 });
+
+test('phone: keyboard only, into a conversation and back to its row', async (t) => {
+  const step = stepper(t);
+  let customer;
+  let convId;
+
+  await step('Enter on a row opens the conversation screen with focus in the composer', async () => {
+    customer = await user(PHONE, 'keyboard phone');
+    const { page } = customer;
+    await signInDemo(page, 'customer', 'c-alice');
+    const row = page.locator(sel('conversation-item')).first();
+    await row.waitFor();
+    convId = await row.getAttribute('data-conversation-id');
+    await page.locator(sel('conversation-search')).focus();
+    await tabTo(page, sel('conversation-item', { 'conversation-id': convId }));
+    await page.keyboard.press('Enter');
+    await page.locator(sel('chat-window', { 'conversation-id': convId })).waitFor();
+    await eventually(async () => (await activeTestId(page)) === 'composer-input', 'focus in the composer');
+  });
+
+  await step('Shift+Tab to the back button, Enter: the list again, focus on the same row', async () => {
+    const { page } = customer;
+    await tabTo(page, sel('back-button'), { back: true, max: 10 });
+    assert.ok(await focusShows(page), 'the back button shows focus');
+    await page.keyboard.press('Enter');
+    await page.locator(sel('conversation-list')).waitFor();
+    await eventually(
+      async () => page.evaluate((id) => document.activeElement?.dataset?.conversationId === id, convId),
+      'focus back on the conversation’s row',
+    );
+    assert.ok(await focusShows(page), 'the row shows focus');
+  });
+
+  await step('no script errors', async () => {
+    assert.deepEqual(customer.errors.filter((e) => !/net::ERR|WebSocket/.test(e)), []);
+  });
+});

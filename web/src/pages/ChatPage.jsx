@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Navigate, useLocation, useNavigate, useSearchParams } from 'react-router-dom';
 import ChatWindow from '../components/Chat/ChatWindow.jsx';
 import ConversationList from '../components/Chat/ConversationList.jsx';
@@ -169,10 +169,23 @@ export default function ChatPage({ side }) {
     requestAnimationFrame(() => document.querySelector('[data-testid="conversation-item"], [data-testid="conversation-search"]')?.focus());
   };
 
-  const back = useCallback(() => {
-    if (location.state?.fromList) navigate(-1);
-    else setParams({}, { replace: true });
-  }, [location.state, navigate, setParams]);
+  // Back from a conversation with the keyboard (phone layout): focus returns
+  // to its row in the list once the list shows again.
+  const returnFocus = useRef(null);
+  const back = useCallback(
+    (e) => {
+      returnFocus.current = e?.detail === 0 ? useChatStore.getState().activeId : null;
+      if (location.state?.fromList) navigate(-1);
+      else setParams({}, { replace: true });
+    },
+    [location.state, navigate, setParams],
+  );
+  useEffect(() => {
+    const id = returnFocus.current;
+    if (activeId || !id) return;
+    returnFocus.current = null;
+    document.querySelector(`[data-testid="conversation-item"][data-conversation-id="${CSS.escape(id)}"]`)?.focus();
+  }, [activeId]);
 
   const signOut = () => {
     useChatStore.getState().stop();
