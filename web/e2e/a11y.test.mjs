@@ -4,9 +4,10 @@
 // dashboard, the replay console, the operator page) at desktop and phone
 // width; the colours axe cannot judge (text, times and ticks on the gradient
 // of one's own bubbles) are measured here; new messages and typing reach a
-// live region; and keyboard-only walks: open a conversation with Enter and
-// send, the share dialog (focus in, Tab kept inside, Escape, focus back),
-// Chat with vendor, each with a visible focus indicator.
+// live region; on each screen, Tab from the top shows a focus indicator on
+// every element it reaches; and keyboard-only walks: open a conversation with
+// Enter and send, the share dialog (focus in, Tab kept inside, Escape, focus
+// back), Chat with vendor, back to the list on the phone.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -65,6 +66,47 @@ async function axeViolations(page) {
 async function assertAxeClean(page, screen) {
   const violations = await axeViolations(page);
   assert.deepEqual(violations, [], `${screen}: axe-core violations`);
+  await assertFocusVisible(page, screen);
+}
+
+/**
+ * Tabs through the first `max` focusable elements of the page from its start:
+ * each shows a focus indicator (an outline of 2px or more, or a ring).
+ */
+async function assertFocusVisible(page, screen, max = 60) {
+  await page.bringToFront();
+  // Start at the top of the page: a focus point before everything else.
+  await page.evaluate(() => {
+    const start = document.createElement('span');
+    start.tabIndex = -1;
+    start.id = 'tab-walk-start';
+    document.body.prepend(start);
+    start.focus();
+  });
+  const missing = [];
+  const seen = new Set();
+  let outside = 0; // Tab from the page's last element leaves the page once, then starts at its top
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const el = await page.evaluate(() => {
+      const a = document.activeElement;
+      if (!a || a === document.body) return null;
+      const s = getComputedStyle(a);
+      const shows = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== 'none';
+      const name = a.dataset.testid ?? `${a.tagName.toLowerCase()}.${[...a.classList].join('.')}`;
+      return { name, shows, key: a.outerHTML.slice(0, 120) };
+    });
+    if (!el && seen.size === 0 && outside++ < 2) continue;
+    if (!el || seen.has(el.key)) break;
+    seen.add(el.key);
+    if (!el.shows) missing.push(el.name);
+  }
+  await page.evaluate(() => {
+    document.activeElement?.blur();
+    document.getElementById('tab-walk-start')?.remove();
+  });
+  assert.ok(seen.size > 0, `${screen}: Tab reaches something`);
+  assert.deepEqual(missing, [], `${screen}: focused without a visible indicator`);
 }
 
 /**
