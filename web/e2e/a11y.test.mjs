@@ -369,7 +369,11 @@ test('desktop: keyboard only, with announcements for screen readers', async (t) 
     await dialog.waitFor();
     assert.equal(await dialog.getAttribute('role'), 'dialog');
     assert.equal(await dialog.getAttribute('aria-modal'), 'true');
-    await eventually(async () => (await activeTestId(page)) === 'share-caption', 'focus on the caption');
+    await eventually(async () => (await activeTestId(page)) === 'product-picker', 'focus on the dialog');
+    assert.ok(await focusShows(page), 'the dialog shows it has focus');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await activeTestId(page), 'share-caption', 'the caption two Tabs in (after Close)');
     await screenshot(page, 'share-dialog-keyboard.png');
     const focusable = await dialog.locator('button, input').count();
     for (let i = 0; i < focusable + 3; i++) {

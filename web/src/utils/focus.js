@@ -25,10 +25,12 @@ export function firstUnread(order, unread, skip) {
 }
 
 /**
- * A modal dialog's focus: on opening, focus moves into the dialog (`initial`
- * selector, else its first focusable element); Tab and Shift+Tab stay inside;
- * Escape calls `onClose`; on closing, focus returns to the element that had
- * it before (the dialog's opener).
+ * A modal dialog's focus: on opening, focus moves into the dialog (onto the
+ * dialog itself with `initial` 'dialog', which needs tabIndex -1: a screen
+ * reader reads its name and a phone opens no keyboard; else onto the element
+ * `initial` selects or the first focusable one); Tab and Shift+Tab stay
+ * inside; Escape calls `onClose`; on closing, focus returns to the element
+ * that had it before (the dialog's opener).
  */
 export function useDialogFocus(ref, onClose, initial) {
   const close = useRef(onClose);
@@ -37,7 +39,8 @@ export function useDialogFocus(ref, onClose, initial) {
     const dialog = ref.current;
     if (!dialog) return undefined;
     const opener = document.activeElement;
-    const first = (initial && dialog.querySelector(initial)) || dialog.querySelector(FOCUSABLE) || dialog;
+    const first =
+      initial === 'dialog' ? dialog : (initial && dialog.querySelector(initial)) || dialog.querySelector(FOCUSABLE) || dialog;
     first.focus();
     const onKey = (e) => {
       if (e.key === 'Escape') {

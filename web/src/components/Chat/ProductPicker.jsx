@@ -6,9 +6,9 @@ import ProductCard, { toWireProduct } from './ProductCard.jsx';
 /**
  * Shares a product into the chat: pick one of the offered products (the
  * conversation's own product first), or describe one by hand; an optional
- * caption goes with it. A modal dialog for the keyboard: it takes focus (the
- * caption), keeps Tab inside, closes with Escape and gives focus back to its
- * opener.
+ * caption goes with it. A modal dialog for the keyboard: it takes focus
+ * (itself, so a phone does not open its keyboard over it), keeps Tab inside,
+ * closes with Escape and gives focus back to its opener.
  */
 export default function ProductPicker({ products, onShare, onClose }) {
   const [caption, setCaption] = useState('');
@@ -16,7 +16,7 @@ export default function ProductPicker({ products, onShare, onClose }) {
   const [form, setForm] = useState({ name: '', price: '', currency: 'EUR', imageUrl: '', url: '' });
   const [error, setError] = useState(null);
   const ref = useRef(null);
-  useDialogFocus(ref, onClose, '[data-testid="share-caption"]');
+  useDialogFocus(ref, onClose, 'dialog');
 
   const share = (product) => {
     onShare(toWireProduct(product), caption.trim() || undefined);
@@ -52,6 +52,7 @@ export default function ProductPicker({ products, onShare, onClose }) {
       role="dialog"
       aria-modal="true"
       aria-labelledby="picker-title"
+      tabIndex={-1}
       ref={ref}
     >
       <div className="picker-head">
