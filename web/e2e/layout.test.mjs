@@ -162,7 +162,14 @@ for (const [width, device] of [
 
     await step('the vendor’s top bar fits the width, its two-digit badge beside the icon', async () => {
       const { page } = vendor;
-      if (width === 'phone') await page.locator(sel('back-button')).click();
+      if (width === 'phone') {
+        // The back button's count of the other conversations' unread, two digits, beside its arrow.
+        const back = page.locator(sel('back-unread'));
+        await eventually(async () => Number(await back.textContent()) >= 10, 'two digits on the back button');
+        const arrow = await box(page.locator(`${sel('back-button')} svg`));
+        assert.ok(!intersects(arrow, await box(back)), 'the back button’s badge clear of its arrow');
+        await page.locator(sel('back-button')).click();
+      }
       await page.locator(sel('conversation-list')).waitFor();
       await eventually(async () => (await totalUnread(page)) >= 10, 'ten and more unread (the customer’s questions)');
       const viewport = page.viewportSize();
