@@ -56,7 +56,8 @@ async function axeViolations(page) {
   await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished.catch(() => {}))));
   if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
   return page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    // Every rule axe runs by default, plus WCAG 2.2's target size (2.5.8, AA), off by default.
+    const result = await window.axe.run(document, { resultTypes: ['violations'], rules: { 'target-size': { enabled: true } } });
     return result.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
       .map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(' | ')}`);
