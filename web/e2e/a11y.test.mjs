@@ -67,7 +67,36 @@ async function axeViolations(page) {
 async function assertAxeClean(page, screen) {
   const violations = await axeViolations(page);
   assert.deepEqual(violations, [], `${screen}: axe-core violations`);
+  const faint = await faintPlaceholders(page);
+  assert.deepEqual(faint, [], `${screen}: placeholders under 4.5:1`);
   await assertFocusVisible(page, screen);
+}
+
+/** Placeholder text (which axe does not check) under 4.5:1 against its field. */
+function faintPlaceholders(page) {
+  return page.$$eval('input[placeholder], textarea[placeholder]', (els) => {
+    const parse = (c) => c.match(/[\d.]+/g).map(Number);
+    const lum = ([r, g, b]) =>
+      [r, g, b]
+        .map((v) => v / 255)
+        .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+        .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const out = [];
+    for (const el of els) {
+      if (!el.offsetParent) continue;
+      let bg = null;
+      for (let n = el; n && !bg; n = n.parentElement) {
+        const c = parse(getComputedStyle(n).backgroundColor);
+        if (c.length < 4 || c[3] > 0) bg = c;
+      }
+      const ph = getComputedStyle(el, '::placeholder');
+      const fg = parse(ph.color);
+      const [x, y] = [lum(fg), lum(bg ?? [255, 255, 255])];
+      const ratio = (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+      if (ratio < 4.5 || Number(ph.opacity) < 1) out.push(`${el.placeholder}: ${ratio.toFixed(2)}:1`);
+    }
+    return out;
+  });
 }
 
 /**
