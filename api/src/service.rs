@@ -192,7 +192,9 @@ pub async fn check_participant(
 }
 
 /// Opens the conversation of `p` and the other side (or gets it). Returns the
-/// view and whether it was created now.
+/// view and whether it was created now. Opening an existing conversation
+/// with a product other than the one it is currently about records that
+/// product as the one discussed (`CurrentProductChanged`).
 pub async fn open_conversation(
     state: &AppState,
     p: &Principal,
@@ -206,12 +208,29 @@ pub async fn open_conversation(
         Role::Customer => (side_participant(p), other),
         Role::Vendor => (other, side_participant(p)),
     };
-    let (id, command) =
-        Command::start_conversation(customer, vendor, input.product, p.role, Timestamp::now());
-    let reply = execute(state, id, command).await?;
+    let (id, command) = Command::start_conversation(
+        customer,
+        vendor,
+        input.product.clone(),
+        p.role,
+        Timestamp::now(),
+    );
+    let mut reply = execute(state, id, command).await?;
+    let created = reply.created;
+    // An existing conversation opened from a product: from now on it is
+    // about that product, if it was about another one (the same product
+    // again records nothing).
+    if let (false, Some(product)) = (created, input.product) {
+        let ask = Command::ChangeCurrentProduct {
+            by: p.actor(),
+            product,
+            at: Timestamp::now(),
+        };
+        reply = execute(state, id, ask).await?;
+    }
     settle(state, reply.position).await;
     let view = conversation_view(state, p, id).await?;
-    Ok((view, reply.created))
+    Ok((view, created))
 }
 
 /// Sends a message. Returns it and whether it is new (false: an earlier send

@@ -58,6 +58,14 @@ pub enum Command {
         reason: TypingStopReason,
         at: Timestamp,
     },
+    /// The participant asks about `product`: when the conversation is
+    /// currently about another product (or none), it is from now on about
+    /// this one. Asking about the current product again records nothing.
+    ChangeCurrentProduct {
+        by: Actor,
+        product: ProductCard,
+        at: Timestamp,
+    },
     /// Record that an operator (support staff, not a participant) reads the
     /// conversation's `view` for `reason`. A repeat within
     /// [`SUPPORT_ACCESS_WINDOW`](crate::SUPPORT_ACCESS_WINDOW) records
@@ -102,7 +110,8 @@ impl Command {
             | Command::MarkRead { by, .. }
             | Command::MarkAllRead { by, .. }
             | Command::StartTyping { by, .. }
-            | Command::StopTyping { by, .. } => Some(by),
+            | Command::StopTyping { by, .. }
+            | Command::ChangeCurrentProduct { by, .. } => Some(by),
         }
     }
 }

@@ -224,6 +224,11 @@ impl CompactState {
                     self.support_accesses.pop_front();
                 }
             }
+            ConversationEvent::CurrentProductChanged(e) => {
+                if let Some(info) = self.info.as_mut() {
+                    info.note_current_product(e);
+                }
+            }
         }
     }
 

@@ -4,17 +4,17 @@ use crate::command::{Actor, Command};
 use crate::compact::Facts;
 use crate::error::DomainError;
 use crate::event::{
-    ConversationEvent, ConversationStarted, MessageRead, MessageSent, Sender, SupportAccessed,
-    Typing, TypingStopReason,
+    ConversationEvent, ConversationStarted, CurrentProductChanged, MessageRead, MessageSent,
+    Sender, SupportAccessed, Typing, TypingStopReason,
 };
 use crate::state::ConversationInfo;
 use crate::support::SUPPORT_ACCESS_WINDOW;
 
 /// Decides what `command` records. An empty list means the command is already
 /// satisfied (an existing conversation, a repeated send, a read marker that is
-/// already there, typing that is already on, a support access that repeats
-/// one recorded less than [`SUPPORT_ACCESS_WINDOW`] before): nothing new is
-/// recorded.
+/// already there, typing that is already on, the product already being
+/// discussed, a support access that repeats one recorded less than
+/// [`SUPPORT_ACCESS_WINDOW`] before): nothing new is recorded.
 ///
 /// `state` is any state that knows the [`Facts`]: the full
 /// [`ConversationState`](crate::ConversationState) or an actor's
@@ -132,6 +132,29 @@ pub fn decide<S: Facts + ?Sized>(
         } else {
             vec![ConversationEvent::TypingStarted(typing(by, None, *at))]
         }),
+        Command::ChangeCurrentProduct { product, at, .. } => {
+            // The same product is the same id: a card whose other fields
+            // moved (a new price) is still the product being discussed.
+            let same = info
+                .current_product
+                .as_ref()
+                .is_some_and(|current| current.id == product.id);
+            Ok(if same {
+                vec![]
+            } else {
+                vec![ConversationEvent::CurrentProductChanged(
+                    CurrentProductChanged {
+                        product: product.clone(),
+                        by: Sender {
+                            id: by.id.clone(),
+                            role: by.role,
+                        },
+                        by_name: by.name.clone(),
+                        at: *at,
+                    },
+                )]
+            })
+        }
         Command::StopTyping { reason, at, .. } => Ok(if state.is_typing(by.role) {
             vec![ConversationEvent::TypingStopped(typing(
                 by,

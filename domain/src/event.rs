@@ -116,6 +116,22 @@ pub struct SupportAccessed {
     pub at: Timestamp,
 }
 
+/// A participant asked about a product other than the one the conversation
+/// is currently about (opening the conversation from that product's page):
+/// from now on the conversation is about `product`. The product the
+/// conversation was started from stays as its start recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentProductChanged {
+    pub product: ProductCard,
+    /// Who asked about it.
+    pub by: Sender,
+    /// Their display name at the time, from their token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_name: Option<DisplayName>,
+    pub at: Timestamp,
+}
+
 /// Everything that can happen in a conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConversationEvent {
@@ -125,6 +141,7 @@ pub enum ConversationEvent {
     TypingStarted(Typing),
     TypingStopped(Typing),
     SupportAccessed(SupportAccessed),
+    CurrentProductChanged(CurrentProductChanged),
 }
 
 /// An event whose stored form could not be read.
@@ -148,6 +165,7 @@ impl ConversationEvent {
     pub const TYPING_STARTED: &'static str = "TypingStarted";
     pub const TYPING_STOPPED: &'static str = "TypingStopped";
     pub const SUPPORT_ACCESSED: &'static str = "SupportAccessed";
+    pub const CURRENT_PRODUCT_CHANGED: &'static str = "CurrentProductChanged";
 
     /// The stable type name stored beside the payload.
     pub fn event_type(&self) -> &'static str {
@@ -158,6 +176,7 @@ impl ConversationEvent {
             Self::TypingStarted(_) => Self::TYPING_STARTED,
             Self::TypingStopped(_) => Self::TYPING_STOPPED,
             Self::SupportAccessed(_) => Self::SUPPORT_ACCESSED,
+            Self::CurrentProductChanged(_) => Self::CURRENT_PRODUCT_CHANGED,
         }
     }
 
@@ -174,6 +193,7 @@ impl ConversationEvent {
             Self::MessageRead(e) => e.at,
             Self::TypingStarted(e) | Self::TypingStopped(e) => e.at,
             Self::SupportAccessed(e) => e.at,
+            Self::CurrentProductChanged(e) => e.at,
         }
     }
 
@@ -185,6 +205,7 @@ impl ConversationEvent {
             Self::MessageRead(e) => serde_json::to_string(e),
             Self::TypingStarted(e) | Self::TypingStopped(e) => serde_json::to_string(e),
             Self::SupportAccessed(e) => serde_json::to_string(e),
+            Self::CurrentProductChanged(e) => serde_json::to_string(e),
         };
         v.expect("event payloads are plain data and always serialize")
     }
@@ -213,6 +234,7 @@ impl ConversationEvent {
             Self::TYPING_STARTED => Self::TypingStarted(parse(event_type, data)?),
             Self::TYPING_STOPPED => Self::TypingStopped(parse(event_type, data)?),
             Self::SUPPORT_ACCESSED => Self::SupportAccessed(parse(event_type, data)?),
+            Self::CURRENT_PRODUCT_CHANGED => Self::CurrentProductChanged(parse(event_type, data)?),
             other => return Err(DecodeError::UnknownType(other.to_owned())),
         })
     }

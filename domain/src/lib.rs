@@ -40,8 +40,8 @@ pub use content::{MessageContent, MessageKind, MessageText, ProductCard, Product
 pub use decide::decide;
 pub use error::{DomainError, InputError};
 pub use event::{
-    ConversationEvent, ConversationStarted, DecodeError, MessageRead, MessageSent, Participant,
-    Sender, SupportAccessed, Typing, TypingStopReason,
+    ConversationEvent, ConversationStarted, CurrentProductChanged, DecodeError, MessageRead,
+    MessageSent, Participant, Sender, SupportAccessed, Typing, TypingStopReason,
 };
 pub use ids::{ClientMessageId, ConversationId, DisplayName, MessageId, ProductId, Role, UserId};
 pub use state::{evolve, ConversationInfo, ConversationState};

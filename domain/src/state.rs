@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use crate::content::ProductCard;
-use crate::event::{ConversationEvent, MessageSent, Participant, SupportAccessed};
+use crate::event::{
+    ConversationEvent, CurrentProductChanged, MessageSent, Participant, SupportAccessed,
+};
 use crate::ids::{ClientMessageId, ConversationId, MessageId, Role, UserId};
 use crate::time::Timestamp;
 
@@ -13,7 +15,11 @@ pub struct ConversationInfo {
     pub id: ConversationId,
     pub customer: Participant,
     pub vendor: Participant,
+    /// The product the conversation was started from.
     pub product: Option<ProductCard>,
+    /// The product currently discussed: `product` until a participant asks
+    /// about another one ([`CurrentProductChanged`]).
+    pub current_product: Option<ProductCard>,
     pub started_by: Role,
     pub created_at: Timestamp,
     /// Time of the last message, or of creation.
@@ -43,6 +49,7 @@ impl ConversationInfo {
             customer: e.customer.clone(),
             vendor: e.vendor.clone(),
             product: e.product.clone(),
+            current_product: e.product.clone(),
             started_by: e.started_by,
             created_at: e.at,
             updated_at: e.at,
@@ -61,6 +68,15 @@ impl ConversationInfo {
     pub(crate) fn note_read(&mut self, e: &crate::event::MessageRead) {
         if let Some(name) = &e.reader_name {
             self.participant_mut(e.reader_role).name = Some(name.clone());
+        }
+    }
+
+    /// What asking about another product changes: the product discussed,
+    /// and the asker's name.
+    pub(crate) fn note_current_product(&mut self, e: &CurrentProductChanged) {
+        self.current_product = Some(e.product.clone());
+        if let Some(name) = &e.by_name {
+            self.participant_mut(e.by.role).name = Some(name.clone());
         }
     }
 
@@ -191,6 +207,11 @@ pub fn evolve(mut state: ConversationState, event: &ConversationEvent) -> Conver
         ConversationEvent::TypingStarted(e) => state.typing[e.role.index()] = true,
         ConversationEvent::TypingStopped(e) => state.typing[e.role.index()] = false,
         ConversationEvent::SupportAccessed(e) => state.support_accesses.push(e.clone()),
+        ConversationEvent::CurrentProductChanged(e) => {
+            if let Some(info) = state.info.as_mut() {
+                info.note_current_product(e);
+            }
+        }
     }
     state
 }

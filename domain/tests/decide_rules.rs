@@ -170,6 +170,7 @@ fn every_action(by: &souk_domain::Actor) -> Vec<Command> {
         read_all(by, 1),
         start_typing(by, 1),
         stop_typing(by, TypingStopReason::Stopped, 1),
+        change_product(by, helmet(), 1),
     ]
 }
 
@@ -225,6 +226,116 @@ fn the_actors_name_does_not_matter_for_who_may_act() {
     given([started(0)])
         .when(send(&named(customer(), None), 1, "hi", None, 1))
         .then([sent(&named(customer(), None), 1, "hi", None, 1)]);
+}
+
+// ---- the product discussed ----
+
+#[test]
+fn a_conversation_is_about_the_product_it_was_started_from() {
+    let state = given([started(0)]).state;
+    let info = state.info.expect("started");
+    assert_eq!(info.product, Some(bike()));
+    assert_eq!(info.current_product, Some(bike()));
+}
+
+#[test]
+fn asking_about_another_product_records_it_and_keeps_the_start_s_product() {
+    let state = given([started(0), sent(&customer(), 1, "hi", None, 1)])
+        .when(change_product(&customer(), helmet(), 5))
+        .then([product_changed(&customer(), helmet(), 5)]);
+    let info = state.info.clone().expect("started");
+    assert_eq!(info.current_product, Some(helmet()));
+    assert_eq!(info.product, Some(bike()), "the start's product stays");
+    // Not a message: the last activity and the unread counts stay.
+    assert_eq!(info.updated_at, at(1));
+    assert_eq!(state.unread(Role::Vendor), 1);
+}
+
+#[test]
+fn asking_about_the_current_product_again_records_nothing() {
+    given([started(0)])
+        .when(change_product(&customer(), bike(), 1))
+        .then_nothing();
+    given([started(0), product_changed(&customer(), helmet(), 1)])
+        .when(change_product(&vendor(), helmet(), 2))
+        .then_nothing();
+}
+
+#[test]
+fn the_same_product_is_the_same_id_whatever_its_card_says_now() {
+    let mut cheaper = bike();
+    cheaper.price_minor = Some(39_999);
+    cheaper.name = "Red bike (sale)".into();
+    given([started(0)])
+        .when(change_product(&customer(), cheaper, 1))
+        .then_nothing();
+}
+
+#[test]
+fn asking_back_about_the_first_product_records_it_again() {
+    let state = given([started(0), product_changed(&customer(), helmet(), 1)])
+        .when(change_product(&customer(), bike(), 2))
+        .then([product_changed(&customer(), bike(), 2)]);
+    assert_eq!(state.info.unwrap().current_product, Some(bike()));
+}
+
+#[test]
+fn a_conversation_started_without_a_product_gets_one_when_asked_about() {
+    let bare = ConversationEvent::ConversationStarted(souk_domain::ConversationStarted {
+        conversation_id: conversation_id(),
+        customer: participant(&customer()),
+        vendor: participant(&vendor()),
+        product: None,
+        started_by: Role::Vendor,
+        at: at(0),
+    });
+    let state = given([bare])
+        .when(change_product(&vendor(), helmet(), 1))
+        .then([product_changed(&vendor(), helmet(), 1)]);
+    let info = state.info.unwrap();
+    assert_eq!(info.product, None);
+    assert_eq!(info.current_product, Some(helmet()));
+}
+
+#[test]
+fn asking_about_a_product_records_the_askers_name() {
+    let state = given([started(0)])
+        .when(change_product(
+            &named(customer(), Some("Carla M.")),
+            helmet(),
+            1,
+        ))
+        .then_one_event();
+    assert_eq!(
+        state
+            .info
+            .unwrap()
+            .customer
+            .name
+            .map(|n| n.as_str().to_owned()),
+        Some("Carla M.".to_owned())
+    );
+}
+
+#[test]
+fn the_compact_state_knows_the_product_discussed_as_the_full_one_does() {
+    let history = [
+        started(0),
+        product_changed(&customer(), helmet(), 1),
+        sent(&vendor(), 1, "It fits 54 to 58 cm", None, 2),
+    ];
+    let compact = souk_domain::CompactState::from_events(&history);
+    assert_eq!(
+        compact.info.as_ref().unwrap().current_product,
+        Some(helmet())
+    );
+    for command in [
+        change_product(&customer(), helmet(), 3),
+        change_product(&customer(), bike(), 3),
+    ] {
+        let full = ConversationState::from_events(&history);
+        assert_eq!(decide(&compact, &command), decide(&full, &command));
+    }
 }
 
 // ---- sending ----

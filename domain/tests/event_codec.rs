@@ -73,6 +73,8 @@ fn samples() -> Vec<ConversationEvent> {
             SupportView::Conversation,
             10,
         ),
+        product_changed(&customer(), helmet(), 11),
+        product_changed(&named(vendor(), None), bike(), 12),
     ]
 }
 
@@ -96,6 +98,7 @@ fn the_samples_cover_every_type() {
         types,
         [
             "ConversationStarted",
+            "CurrentProductChanged",
             "MessageRead",
             "MessageSent",
             "SupportAccessed",
@@ -120,6 +123,10 @@ fn type_names_and_versions_are_stable() {
             support_accessed(&sam(), "why", SupportView::Events, 5),
             "SupportAccessed",
         ),
+        (
+            product_changed(&customer(), helmet(), 6),
+            "CurrentProductChanged",
+        ),
     ];
     for (event, name) in expect {
         assert_eq!(event.event_type(), name);
@@ -134,6 +141,10 @@ fn type_names_and_versions_are_stable() {
     assert_eq!(ConversationEvent::TYPING_STARTED, "TypingStarted");
     assert_eq!(ConversationEvent::TYPING_STOPPED, "TypingStopped");
     assert_eq!(ConversationEvent::SUPPORT_ACCESSED, "SupportAccessed");
+    assert_eq!(
+        ConversationEvent::CURRENT_PRODUCT_CHANGED,
+        "CurrentProductChanged"
+    );
 }
 
 #[test]
@@ -141,7 +152,7 @@ fn every_event_knows_when_it_happened() {
     let times: Vec<_> = samples().iter().map(|e| e.at()).collect();
     assert_eq!(
         times,
-        [0, 0, 1, 2, 70, 70, 3, 4, 5, 6, 7, 8, 9, 10]
+        [0, 0, 1, 2, 70, 70, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
             .map(at)
             .to_vec()
     );
@@ -252,6 +263,22 @@ fn the_stored_shape_of_each_event_is_pinned() {
             "at": "2026-11-26T10:00:05.000Z"
         })
     );
+    assert_eq!(
+        stored(&product_changed(&customer(), helmet(), 6)),
+        json!({
+            "product": {
+                "id": "p-9",
+                "name": "Commuter helmet",
+                "priceMinor": 5900,
+                "currency": "EUR",
+                "imageUrl": null,
+                "url": null
+            },
+            "by": { "id": "c-1", "role": "customer" },
+            "byName": "Carla",
+            "at": "2026-11-26T10:00:06.000Z"
+        })
+    );
     let reasons = [
         (TypingStopReason::Stopped, "stopped"),
         (TypingStopReason::Expired, "expired"),
@@ -273,6 +300,8 @@ fn optional_names_are_left_out_when_absent() {
     let read = stored(&was_read(&named(customer(), None), 2, 2, false, 3));
     assert!(read.get("readerName").is_none(), "{read}");
     assert_eq!(read["all"], false);
+    let changed = stored(&product_changed(&named(vendor(), None), bike(), 4));
+    assert!(changed.get("byName").is_none(), "{changed}");
 }
 
 #[test]

@@ -23,7 +23,10 @@ use souk_domain::{
     Participant, Role, SupportReason, SupportView, Timestamp, TypingStopReason, UserId,
     SUPPORT_ACCESS_MEMORY, SUPPORT_ACCESS_WINDOW,
 };
-use support::{bike, cid, conversation_id, customer, name, outsider, text, vendor, BASE_MILLIS};
+use support::{
+    bike, cid, conversation_id, customer, helmet as helmet_card, name, outsider, text, vendor,
+    BASE_MILLIS,
+};
 use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +76,12 @@ enum Op {
         who: Who,
         reason: TypingStopReason,
     },
+    /// A participant (or not) asks about the bike or the helmet.
+    AskAbout {
+        who: Who,
+        helmet: bool,
+        name: Option<u8>,
+    },
     /// Operator `operator` (of two) reads `view` for reason `reason` (of
     /// three).
     SupportAccess {
@@ -106,7 +115,9 @@ fn op() -> impl Strategy<Value = Op> {
             name.clone(),
         )
             .prop_map(|(who, target, name)| Op::Read { who, target, name }),
-        2 => (who(), name).prop_map(|(who, name)| Op::ReadAll { who, name }),
+        2 => (who(), name.clone()).prop_map(|(who, name)| Op::ReadAll { who, name }),
+        2 => (who(), any::<bool>(), name)
+            .prop_map(|(who, helmet, name)| Op::AskAbout { who, helmet, name }),
         3 => who().prop_map(|who| Op::TypingStart { who }),
         3 => (
             who(),
@@ -222,6 +233,11 @@ fn command(op: &Op, step: usize, at: Timestamp, state: &ConversationState) -> Co
             reason: *reason,
             at,
         },
+        Op::AskAbout { who, helmet, name } => Command::ChangeCurrentProduct {
+            by: actor(*who, *name),
+            product: if *helmet { helmet_card() } else { bike() },
+            at,
+        },
         Op::SupportAccess {
             operator: o,
             reason,
@@ -298,7 +314,8 @@ fn check_outcome(
         | Op::Read { who, .. }
         | Op::ReadAll { who, .. }
         | Op::TypingStart { who }
-        | Op::TypingStop { who, .. } => *who,
+        | Op::TypingStop { who, .. }
+        | Op::AskAbout { who, .. } => *who,
         Op::Start { .. } | Op::SupportAccess { .. } => unreachable!("handled above"),
     };
     if !started {
@@ -365,6 +382,24 @@ fn check_outcome(
                 .map_err(|e| fail(format!("typing: {e:?}")))?
                 .len();
             prop_assert_eq!(n, usize::from(before.typing[side]));
+        }
+        Command::ChangeCurrentProduct { product, .. } => {
+            let events = decided
+                .as_ref()
+                .map_err(|e| fail(format!("ask about: {e:?}")))?;
+            let current = before
+                .info
+                .as_ref()
+                .and_then(|i| i.current_product.as_ref());
+            if current.is_some_and(|c| c.id == product.id) {
+                prop_assert!(events.is_empty(), "the same product recorded {:?}", events);
+            } else {
+                let [ConversationEvent::CurrentProductChanged(c)] = events.as_slice() else {
+                    return Err(fail(format!("expected one change, got {events:?}")));
+                };
+                prop_assert_eq!(&c.product, product);
+                prop_assert_eq!(c.by.role, by.role);
+            }
         }
         Command::StartConversation { .. } | Command::RecordSupportAccess { .. } => {
             unreachable!("handled above")
@@ -552,6 +587,9 @@ fn last_name(events: &[ConversationEvent], role: Role) -> Option<DisplayName> {
             }
             ConversationEvent::MessageRead(r) if r.reader_role == role => {
                 r.reader_name.clone().map(Some)
+            }
+            ConversationEvent::CurrentProductChanged(c) if c.by.role == role => {
+                c.by_name.clone().map(Some)
             }
             _ => None,
         };

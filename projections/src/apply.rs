@@ -11,8 +11,8 @@ use rusqlite::{
     params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior,
 };
 use souk_domain::{
-    ConversationEvent, ConversationId, ConversationStarted, DisplayName, MessageRead, MessageSent,
-    Role,
+    ConversationEvent, ConversationId, ConversationStarted, CurrentProductChanged, DisplayName,
+    MessageRead, MessageSent, Role,
 };
 use souk_store::{Position, RecordedEvent};
 
@@ -339,6 +339,9 @@ fn apply_event(
             match other {
                 ConversationEvent::MessageSent(e) => send(tx, conversation, &id, &mut conv, e)?,
                 ConversationEvent::MessageRead(e) => read(tx, &id, &mut conv, e)?,
+                ConversationEvent::CurrentProductChanged(e) => {
+                    change_product(tx, &id, &mut conv, e)?
+                }
                 // Typing and support accesses change no read model; they
                 // only move the checkpoint.
                 ConversationEvent::TypingStarted(_)
@@ -375,10 +378,10 @@ fn start(
         .prepare_cached(
             "INSERT OR IGNORE INTO conversations (
                 id, customer_id, vendor_id, customer_name, vendor_name, customer_active_at,
-                vendor_active_at, product_id, product_name, product_json, started_by,
-                created_at, updated_at, last_seq, customer_read_seq, vendor_read_seq,
-                customer_unread, vendor_unread)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, 0, 0, 0, 0, 0)",
+                vendor_active_at, product_id, product_name, product_json, current_product_json,
+                started_by, created_at, updated_at, last_seq, customer_read_seq,
+                vendor_read_seq, customer_unread, vendor_unread)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?12, 0, 0, 0, 0, 0)",
         )?
         .execute(params![
             id,
@@ -543,6 +546,25 @@ fn read(
     conv.active_at[side] = Some(e.at.millis());
     if let Some(name) = &e.reader_name {
         set_name(tx, id, conv, reader, name)?;
+    }
+    Ok(())
+}
+
+/// The conversation is about another product from now on: its row keeps
+/// the card (the list and the conversation show it as `currentProduct`;
+/// `product` stays the one it was started from). The asker acted.
+fn change_product(
+    tx: &Transaction<'_>,
+    id: &str,
+    conv: &mut Conv,
+    e: &CurrentProductChanged,
+) -> Result<(), ProjectionError> {
+    let json = serde_json::to_string(&e.product).expect("a product card always serializes");
+    tx.prepare_cached("UPDATE conversations SET current_product_json = ?1 WHERE id = ?2")?
+        .execute(params![json, id])?;
+    conv.active_at[e.by.role.index()] = Some(e.at.millis());
+    if let Some(name) = &e.by_name {
+        set_name(tx, id, conv, e.by.role, name)?;
     }
     Ok(())
 }

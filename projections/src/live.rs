@@ -214,9 +214,11 @@ impl LiveFigures {
                     }
                 }
             }
+            // No figure changes: the product discussed moves no count.
             ConversationEvent::TypingStarted(_)
             | ConversationEvent::TypingStopped(_)
-            | ConversationEvent::SupportAccessed(_) => {}
+            | ConversationEvent::SupportAccessed(_)
+            | ConversationEvent::CurrentProductChanged(_) => {}
         }
         let f = self.conversations.get(conversation)?;
         Some(Notification {

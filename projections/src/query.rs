@@ -21,12 +21,13 @@ use crate::views::{
 const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender_id, m.sender_role, \
      m.kind, m.text, m.product_json, m.client_message_id, m.sent_at, m.read_at";
 
-/// A conversation and its last message (columns 12.. are the message's).
+/// A conversation and its last message (columns 12..23 are the message's,
+/// 23 the conversation's current product).
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.customer_id, c.customer_name, \
      c.customer_active_at, c.vendor_id, c.vendor_name, c.vendor_active_at, c.product_json, \
      c.created_at, c.updated_at, c.customer_unread, c.vendor_unread, \
      m.id, m.conversation_id, m.seq, m.sender_id, m.sender_role, m.kind, m.text, \
-     m.product_json, m.client_message_id, m.sent_at, m.read_at \
+     m.product_json, m.client_message_id, m.sent_at, m.read_at, c.current_product_json \
      FROM conversations c \
      LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq";
 
@@ -119,6 +120,7 @@ struct RawConversation {
     id: String,
     participants: [(String, Option<String>, Option<i64>); 2],
     product_json: Option<String>,
+    current_product_json: Option<String>,
     created_at: i64,
     updated_at: i64,
     unread: [i64; 2],
@@ -138,6 +140,7 @@ impl RawConversation {
             updated_at: r.get(9)?,
             unread: [r.get(10)?, r.get(11)?],
             last: RawMessage::read(r, 12)?,
+            current_product_json: r.get(23)?,
         })
     }
 
@@ -158,6 +161,7 @@ impl RawConversation {
             customer: participant(customer)?,
             vendor: participant(vendor)?,
             product: product(self.product_json.as_deref())?,
+            current_product: product(self.current_product_json.as_deref())?,
             last_message: self.last.map(RawMessage::view).transpose()?,
             unread_count: self.unread[viewer.index()].max(0) as u64,
             created_at: ts(self.created_at),

@@ -296,9 +296,10 @@ const COMPARED: [(&str, &str, &str, &str); 6] = [
         "conversations",
         "id",
         "json_array(customer_id, vendor_id, customer_name, vendor_name, customer_active_at, \
-         vendor_active_at, product_id, product_name, product_json, started_by, created_at, \
-         updated_at, last_seq, customer_read_seq, vendor_read_seq, customer_unread, \
-         vendor_unread, first_customer_seq, first_customer_at, first_response_at)",
+         vendor_active_at, product_id, product_name, product_json, current_product_json, \
+         started_by, created_at, updated_at, last_seq, customer_read_seq, vendor_read_seq, \
+         customer_unread, vendor_unread, first_customer_seq, first_customer_at, \
+         first_response_at)",
     ),
     (
         "messages",

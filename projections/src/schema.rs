@@ -13,7 +13,7 @@ use crate::error::ProjectionError;
 
 /// Bumped whenever the tables change shape. A file of another version is
 /// dropped and rebuilt from the log on open: read models are disposable.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS conversations (
     product_id         TEXT,
     product_name       TEXT,
     product_json       TEXT,
+    current_product_json TEXT,
     started_by         TEXT NOT NULL,
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL,

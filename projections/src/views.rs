@@ -29,8 +29,9 @@ pub struct ParticipantView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_at: Option<Timestamp>,
     /// Time of this participant's last event in the conversation (start,
-    /// message or read; typing is not recorded in the read models). Not on
-    /// the wire: the api may use it as a fallback for `last_seen_at`.
+    /// message, read or a product asked about; typing is not recorded in
+    /// the read models). Not on the wire: the api may use it as a fallback
+    /// for `last_seen_at`.
     #[serde(skip)]
     pub last_active_at: Option<Timestamp>,
 }
@@ -44,6 +45,9 @@ pub struct ConversationView {
     pub vendor: ParticipantView,
     /// The product the conversation was started from.
     pub product: Option<ProductCard>,
+    /// The product currently discussed: `product` until a participant asks
+    /// about another one (`CurrentProductChanged`).
+    pub current_product: Option<ProductCard>,
     pub last_message: Option<MessageView>,
     /// Unread messages for the viewer the view was made for.
     pub unread_count: u64,

@@ -264,6 +264,17 @@ fn event_row(h: &mut String, e: &TranscriptEvent) {
                 }
             ),
         ),
+        "CurrentProductChanged" => {
+            let by = d.get("by").unwrap_or(&Value::Null);
+            (
+                "",
+                format!(
+                    "<strong>Now about</strong> {}, asked by {}",
+                    product(d.get("product").unwrap_or(&Value::Null)),
+                    side(str_of(by, "role"), str_of(&d, "byName"), str_of(by, "id"))
+                ),
+            )
+        }
         "SupportAccessed" => {
             let operator = d.get("operator").unwrap_or(&Value::Null);
             (

@@ -239,6 +239,7 @@ pub fn state_json<'a>(
         customer: info.map(|i| &i.customer),
         vendor: info.map(|i| &i.vendor),
         product: info.and_then(|i| i.product.as_ref()),
+        current_product: info.and_then(|i| i.current_product.as_ref()),
         created_at: info.map(|i| i.created_at),
         updated_at: info.map(|i| i.updated_at),
         events_applied: state.events_applied,
@@ -262,6 +263,8 @@ pub struct StateJson<'a> {
     customer: Option<&'a Participant>,
     vendor: Option<&'a Participant>,
     product: Option<&'a ProductCard>,
+    /// The product discussed as of this event (`CurrentProductChanged`).
+    current_product: Option<&'a ProductCard>,
     created_at: Option<Timestamp>,
     updated_at: Option<Timestamp>,
     events_applied: u64,

@@ -126,13 +126,16 @@ fn side(n: &Notification, role: Role) -> &UserId {
 ///   first message announces the conversation to the recipient).
 /// - `SupportAccessed`: nothing (not a chat event: participants see it in
 ///   the conversation's recorded events).
+/// - `CurrentProductChanged`: nothing (the contract has no event for it;
+///   the product card sent with the asker's message shows it, and the REST
+///   conversation answers `currentProduct`).
 pub fn deliveries(n: &Notification) -> Vec<Delivery> {
     let id = n.conversation_id;
     let room = rooms::conversation(id);
     match &n.event {
-        ConversationEvent::ConversationStarted(_) | ConversationEvent::SupportAccessed(_) => {
-            Vec::new()
-        }
+        ConversationEvent::ConversationStarted(_)
+        | ConversationEvent::SupportAccessed(_)
+        | ConversationEvent::CurrentProductChanged(_) => Vec::new(),
         ConversationEvent::MessageSent(sent) => {
             let Some(message) = &n.message else {
                 tracing::error!(

@@ -664,7 +664,9 @@ async fn rebuild(
         ConversationEvent::TypingStarted(t) | ConversationEvent::TypingStopped(t) => {
             (t.user_id.clone(), t.role)
         }
-        ConversationEvent::SupportAccessed(_) => return Ok(None),
+        ConversationEvent::SupportAccessed(_) | ConversationEvent::CurrentProductChanged(_) => {
+            return Ok(None)
+        }
     };
     let view = projections
         .conversation(conversation, &viewer, role)

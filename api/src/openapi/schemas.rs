@@ -152,8 +152,15 @@ pub struct Conversation {
     pub id: String,
     pub customer: Participant,
     pub vendor: Participant,
+    /// The product the conversation was started from, or null; it never
+    /// changes.
     #[schema(required)]
     pub product: Option<ProductCard>,
+    /// The product currently discussed: `product` until a participant opens
+    /// the conversation from another product, then that one (null only
+    /// while no product was ever named).
+    #[schema(required)]
+    pub current_product: Option<ProductCard>,
     #[schema(required)]
     pub last_message: Option<Message>,
     /// The caller's unread messages here.
@@ -375,8 +382,12 @@ pub struct OperatorConversationSummary {
     pub id: String,
     pub customer: Participant,
     pub vendor: Participant,
+    /// The product the conversation was started from, or null.
     #[schema(required)]
     pub product: Option<ProductCard>,
+    /// The product currently discussed (see `Conversation`).
+    #[schema(required)]
+    pub current_product: Option<ProductCard>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]

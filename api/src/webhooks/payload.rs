@@ -37,7 +37,7 @@ pub fn body(
 }
 
 /// The kind and `data` an event is reported with; `None` for events no
-/// webhook reports (typing, support accesses).
+/// webhook reports (typing, support accesses, the product discussed).
 pub fn for_event(conversation: ConversationId, event: &ConversationEvent) -> Option<(Kind, Value)> {
     match event {
         ConversationEvent::ConversationStarted(e) => {
@@ -76,10 +76,13 @@ pub fn for_event(conversation: ConversationId, event: &ConversationEvent) -> Opt
             }),
         )),
         // Typing is too chatty for webhooks; a support access is for the
-        // participants' audit log, not for the marketplace's systems.
+        // participants' audit log, not for the marketplace's systems; the
+        // product discussed has no kind of its own (the card a participant
+        // sends about it is a `message.created`).
         ConversationEvent::TypingStarted(_)
         | ConversationEvent::TypingStopped(_)
-        | ConversationEvent::SupportAccessed(_) => None,
+        | ConversationEvent::SupportAccessed(_)
+        | ConversationEvent::CurrentProductChanged(_) => None,
     }
 }
 

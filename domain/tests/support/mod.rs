@@ -8,9 +8,9 @@
 
 use souk_domain::{
     Actor, ClientMessageId, Command, ConversationEvent, ConversationId, ConversationStarted,
-    DisplayName, MessageContent, MessageId, MessageKind, MessageRead, MessageSent, MessageText,
-    Operator, Participant, ProductCard, ProductCardInput, Role, Sender, SupportAccessed,
-    SupportReason, SupportView, Timestamp, Typing, TypingStopReason, UserId,
+    CurrentProductChanged, DisplayName, MessageContent, MessageId, MessageKind, MessageRead,
+    MessageSent, MessageText, Operator, Participant, ProductCard, ProductCardInput, Role, Sender,
+    SupportAccessed, SupportReason, SupportView, Timestamp, Typing, TypingStopReason, UserId,
 };
 use uuid::Uuid;
 
@@ -116,6 +116,22 @@ pub fn bike() -> ProductCard {
     .expect("the fixture card is valid")
 }
 
+/// A second product of the same vendor.
+pub fn helmet() -> ProductCard {
+    ProductCard::parse(
+        "product",
+        ProductCardInput {
+            id: "p-9".into(),
+            name: "Commuter helmet".into(),
+            price_minor: Some(5_900),
+            currency: Some("EUR".into()),
+            image_url: None,
+            url: None,
+        },
+    )
+    .expect("the fixture card is valid")
+}
+
 pub fn text(s: &str) -> MessageText {
     MessageText::parse(s).expect("fixture texts are valid")
 }
@@ -171,6 +187,15 @@ pub fn stop_typing(by: &Actor, reason: TypingStopReason, secs: i64) -> Command {
     Command::StopTyping {
         by: by.clone(),
         reason,
+        at: at(secs),
+    }
+}
+
+/// `by` asks about `product` (opens the conversation from its page).
+pub fn change_product(by: &Actor, product: ProductCard, secs: i64) -> Command {
+    Command::ChangeCurrentProduct {
+        by: by.clone(),
+        product,
         at: at(secs),
     }
 }
@@ -266,6 +291,19 @@ pub fn support_accessed(
         operator: operator.clone(),
         reason: reason(why),
         view,
+        at: at(secs),
+    })
+}
+
+/// What [`change_product`] records.
+pub fn product_changed(by: &Actor, product: ProductCard, secs: i64) -> ConversationEvent {
+    ConversationEvent::CurrentProductChanged(CurrentProductChanged {
+        product,
+        by: Sender {
+            id: by.id.clone(),
+            role: by.role,
+        },
+        by_name: by.name.clone(),
         at: at(secs),
     })
 }
