@@ -260,7 +260,7 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
             </span>
           )}
         </button>
-        <Avatar id={other?.id} name={name} online={conv && connected ? online : undefined} size={40} />
+        <Avatar id={other?.id} name={name} online={conv && connected ? online : undefined} size={40} announce={false} />
         <div className="chat-head-who">
           <div className="chat-head-name" data-testid="chat-partner-name">
             {name}
