@@ -352,6 +352,18 @@ test('desktop: keyboard only, with announcements for screen readers', async (t) 
     convId = await row.getAttribute('data-conversation-id');
   });
 
+  await step('online and offline differ by more than colour: a filled dot or a ring, and words', async () => {
+    const dot = (row) => row.locator(sel('online-dot')).evaluate((el) => getComputedStyle(el).boxShadow);
+    const online = customer.page.locator(sel('conversation-item', { 'conversation-id': convId }));
+    await online.locator(sel('online-dot', { online: 'true' })).waitFor();
+    assert.equal(await dot(online), 'none', 'online: a filled dot');
+    assert.match(await online.textContent(), /online, Bolt Bikes/);
+    const offline = vendor.page.locator(sel('conversation-item', { name: 'Hana Sato' }));
+    await offline.locator(sel('online-dot', { online: 'false' })).waitFor();
+    assert.notEqual(await dot(offline), 'none', 'offline: a ring');
+    assert.doesNotMatch(await offline.textContent(), /online/);
+  });
+
   await step('Tab reaches the conversation, Enter opens it and focus lands in the composer', async () => {
     const { page } = customer;
     await page.locator(sel('conversation-search')).focus();
