@@ -57,9 +57,12 @@ function Row({ conversation, role, meId, active, unread, online, typing, onOpen 
               )}
             </span>
             {unread > 0 && (
-              <span className="badge" data-testid="unread-badge" aria-label={`${unread} unread`}>
-                {unread > 99 ? '99+' : unread}
-              </span>
+              <>
+                <span className="badge" data-testid="unread-badge">
+                  {unread > 99 ? '99+' : unread}
+                </span>
+                <span className="sr-only"> unread</span>
+              </>
             )}
           </span>
         </span>
