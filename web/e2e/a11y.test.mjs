@@ -362,6 +362,8 @@ test('desktop: keyboard only, with announcements for screen readers', async (t) 
     await offline.locator(sel('online-dot', { online: 'false' })).waitFor();
     assert.notEqual(await dot(offline), 'none', 'offline: a ring');
     assert.doesNotMatch(await offline.textContent(), /online/);
+    // Its unread count is read with its meaning.
+    assert.match(await offline.textContent(), /\d+ unread$/);
   });
 
   await step('Tab reaches the conversation, Enter opens it and focus lands in the composer', async () => {
