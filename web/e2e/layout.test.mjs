@@ -331,3 +331,30 @@ test('desktop: a message while the tab is hidden raises a notification and a sou
     assert.deepEqual(errors, []);
   });
 });
+
+test('a 320px phone (WCAG reflow): the top bar and the conversation header fit, nothing scrolls sideways', async (t) => {
+  const step = stepper(t);
+  const narrow = { ...PHONE, viewport: { width: 320, height: 640 } };
+  for (const [role, id] of [
+    ['vendor', 'v-bolt'],
+    ['customer', 'c-alice'],
+  ]) {
+    await step(`${role}: list and conversation`, async () => {
+      const { page } = await user(narrow, `narrow ${role}`);
+      await signInDemo(page, role, id);
+      await page.locator(sel('conversation-item')).first().waitFor();
+      const fits = async (what) => {
+        const b = await box(page.locator(sel(what)));
+        assert.ok(b.left >= 0 && b.right <= 320, `${role}: ${what} within 320px (${b.left.toFixed(0)}-${b.right.toFixed(0)})`);
+      };
+      await fits('sign-out');
+      await fits('inbox-button');
+      await page.locator(sel('conversation-item')).first().click();
+      await page.locator(sel('chat-window')).waitFor();
+      await fits('history-link');
+      await fits('send-button');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${role}: no horizontal scrolling (${overflow}px too wide)`);
+    });
+  }
+});
