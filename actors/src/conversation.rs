@@ -240,7 +240,7 @@ impl ConversationActor {
             if self.timeouts.refresh {
                 self.refresh_then_run(batch, ctx);
             } else {
-                self.run_batch(batch, 0, ctx);
+                self.recall_then_run(batch, 0, ctx);
             }
         }
     }
@@ -261,12 +261,51 @@ impl ConversationActor {
                 Ok(folded) => {
                     act.log = Some(folded);
                     act.sync_typing_timers([None, None], ctx);
-                    act.run_batch(batch, 0, ctx);
+                    act.recall_then_run(batch, 0, ctx);
                 }
                 Err(e) => {
                     // The state is gone with the failed read: loaded again
                     // for the next job.
                     warn!(conversation = %act.id, error = %e, "could not catch up with the stream");
+                    for p in batch {
+                        answer(p.reply, Err(ActorError::Store(e.clone())));
+                    }
+                }
+            }
+            act.touch();
+            act.pump(ctx);
+        }));
+    }
+
+    /// Looks up in the log the messages older than the state's window that
+    /// `batch`'s reads name (a read of an old message, or of an id the
+    /// conversation does not have), then runs it. Most batches need none
+    /// and run at once.
+    fn recall_then_run(&mut self, batch: Vec<Pending>, attempt: u8, ctx: &mut Context<Self>) {
+        let recall = self
+            .log
+            .as_ref()
+            .and_then(|folded| folded.state.recall_for(batch.iter().map(|p| &p.command)));
+        let Some(recall) = recall else {
+            self.run_batch(batch, attempt, ctx);
+            return;
+        };
+        self.busy = true;
+        let lookup = log::recall(self.store.clone(), self.stream.clone(), recall);
+        ctx.spawn(lookup.into_actor(self).map(move |result, act, ctx| {
+            act.busy = false;
+            match (result, act.log.as_mut()) {
+                (Ok(recall), Some(folded)) => {
+                    folded.state.remember(recall);
+                    act.run_batch(batch, attempt, ctx);
+                }
+                (result, _) => {
+                    // The state stays as it was (a lookup changes nothing):
+                    // the callers get the error, the next batch goes on.
+                    let e = result.err().unwrap_or_else(|| {
+                        StoreError::Unavailable("the conversation's state was dropped".into())
+                    });
+                    warn!(conversation = %act.id, error = %e, "could not look up older messages");
                     for p in batch {
                         answer(p.reply, Err(ActorError::Store(e.clone())));
                     }
@@ -299,7 +338,7 @@ impl ConversationActor {
                                 batch.push(Pending { command, reply });
                             }
                         }
-                        act.run_batch(batch, attempt, ctx);
+                        act.recall_then_run(batch, attempt, ctx);
                     }
                 }
                 Err(e) => {
@@ -358,6 +397,9 @@ impl ConversationActor {
                 }
             });
         }
+        // Decided: what was recalled for the batch, and the messages beyond
+        // the window, can go.
+        folded.state.trim();
 
         if events.is_empty() {
             // Nothing new: the state is unchanged, hence durable.
@@ -397,9 +439,18 @@ impl ConversationActor {
                     folded.revision = Some(last.revision);
                     folded.position = last.position;
                 }
+                let complete = folded.state.is_complete();
                 let starts = typing_starts(&batch, &outcomes);
                 answer_batch(batch, outcomes, &recorded, position_before);
                 self.sync_typing_timers(starts, ctx);
+                if !complete {
+                    // A read moved a marker to a message the batch did not
+                    // recall (never expected): the unread count is unknown,
+                    // so the state is folded again before the next batch.
+                    warn!(conversation = %self.id, "state incomplete after a batch, reloading");
+                    self.log = None;
+                    return;
+                }
                 if recorded
                     .iter()
                     .any(|e| e.event_type == ConversationEvent::MESSAGE_SENT)

@@ -73,7 +73,10 @@
 //!   shard actor that owns each arbiter's conversations.
 //! - `conversation`: the conversation actor: queue, batches, retries,
 //!   typing timers, idle checks.
-//! - `log`: loading a stream into a state, appending a batch.
+//! - `log`: loading a stream into a state, appending a batch, and looking
+//!   up the messages older than the state's window that a batch's reads
+//!   name (see [`CompactState`](souk_domain::CompactState): an actor's
+//!   memory does not grow with its conversation's history).
 //! - [`reply`]: [`CommandReply`] and [`ActorError`].
 #![forbid(unsafe_code)]
 

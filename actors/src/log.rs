@@ -1,8 +1,10 @@
-//! The actor's two conversations with the log: fold a stream into a state,
-//! and append a batch and get back what was recorded.
+//! The actor's conversations with the log: fold a stream into a state,
+//! append a batch and get back what was recorded, and look up the older
+//! messages that a batch's reads name.
 
 use std::sync::Arc;
 
+use souk_domain::compact::Recall;
 use souk_domain::{CompactState, ConversationEvent, Timestamp};
 use souk_store::{
     Direction, EventStore, ExpectedRevision, NewEvent, Position, ReadFrom, RecordedEvent, Revision,
@@ -54,12 +56,31 @@ pub(crate) async fn load(store: Arc<dyn EventStore>, stream: String) -> Result<F
 }
 
 /// Applies to `folded` what the stream holds after it (another node's
-/// writes, in a cluster): the events from its revision + 1 on.
+/// writes, in a cluster): the events from its revision + 1 on; then trims
+/// the state to its windows. When a read among those events moved a marker
+/// to a message older than the state's window (the unread count then needs
+/// what the state forgot), the stream is folded again from its start.
 pub(crate) async fn catch_up(
     store: Arc<dyn EventStore>,
     stream: String,
+    folded: Folded,
+) -> Result<Folded, StoreError> {
+    let mut folded = fold(store.clone(), &stream, folded).await?;
+    if !folded.state.is_complete() {
+        // Folded from the start nothing is forgotten until the end.
+        folded = fold(store, &stream, Folded::default()).await?;
+    }
+    folded.state.trim();
+    Ok(folded)
+}
+
+/// Applies to `folded` the events of `stream` after its revision.
+async fn fold(
+    store: Arc<dyn EventStore>,
+    stream: &str,
     mut folded: Folded,
 ) -> Result<Folded, StoreError> {
+    let stream = stream.to_owned();
     let mut next: Revision = folded.revision.map_or(0, |r| r + 1);
     loop {
         let page = store
@@ -85,6 +106,46 @@ pub(crate) async fn catch_up(
         }
         if page.len() < PAGE {
             return Ok(folded);
+        }
+    }
+}
+
+/// Reads `stream` backwards from its end, feeding each message to `recall`
+/// until it has everything it asked for or the stream's start is reached
+/// (an id the conversation does not have is looked for down to its first
+/// event). Only message events are decoded, and only the part of the stream
+/// older than the state's window is looked at.
+pub(crate) async fn recall(
+    store: Arc<dyn EventStore>,
+    stream: String,
+    mut recall: Recall,
+) -> Result<Recall, StoreError> {
+    let mut from = ReadFrom::End;
+    loop {
+        let page = store
+            .read_stream(&stream, from, Direction::Backwards, PAGE)
+            .await?;
+        for recorded in &page {
+            if recorded.event_type != ConversationEvent::MESSAGE_SENT {
+                continue;
+            }
+            let event = recorded.decode().map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "{stream} revision {}: cannot decode {}: {e}",
+                    recorded.revision, recorded.event_type
+                ))
+            })?;
+            if let ConversationEvent::MessageSent(m) = event {
+                if recall.see(m.seq, m.message_id, m.sender.role) {
+                    return Ok(recall);
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE && last.revision > 0 => {
+                from = ReadFrom::Revision(last.revision - 1);
+            }
+            _ => return Ok(recall),
         }
     }
 }

@@ -5,11 +5,12 @@
 //! (text, product card, names): right for `souk replay` and for tests, but an
 //! actor holding it grows with its conversation's history, about half a
 //! kilobyte per message (a 20,000-message conversation held 20 MB). To
-//! decide, an actor needs far less:
+//! decide, an actor needs far less, and none of it grows with the history:
 //! - the next `seq`, the read markers, who is typing, the participants;
-//! - for each message, its id (a read names one) and its side (unread
-//!   counts, and which message a read marker stops at): 16 bytes and one
-//!   bit;
+//! - how many messages each side sent, and how many of the other side's each
+//!   side has read (the unread counts);
+//! - the id and side of the last [`RECENT_MESSAGES`] messages: a read names
+//!   a message by id, nearly always a recent one;
 //! - the `clientMessageId`s recently used, to recognise a retried send: the
 //!   last [`IDEMPOTENCY_WINDOW`] of the conversation (a retry comes seconds
 //!   after its original, not a thousand messages later);
@@ -17,22 +18,43 @@
 //!   (operator, reason, time), to recognise a repeated access;
 //! - nothing of the text, products or names of past messages.
 //!
-//! So a 20,000-message conversation costs an actor under 1 MB (its ids with
-//! a growing vector's slack, and the client-id window) instead of 20 MB. The two states answer [`Facts`] alike for every history within the
-//! window, which the property tests check by deciding every generated
-//! command against both.
+//! A read of an older message (or of an id the conversation does not have)
+//! is looked up in the log: before deciding a batch, the actor asks
+//! [`CompactState::recall_for`] which messages older than the window the
+//! batch's reads need, reads its stream backwards feeding each message to the
+//! [`Recall`], and hands the result to [`CompactState::remember`]. `decide`
+//! stays pure: it asks the state, which answers from its window or from what
+//! was recalled. [`CompactState::trim`] then forgets the recalled messages
+//! and brings the window back to its size; until then the window only grows,
+//! so whatever the recall was asked for stays answerable for the whole batch.
+//!
+//! So a conversation's actor holds about 240 KB whatever its length (by its
+//! own count, [`CompactState::heap_bytes`]; most of it the window of client
+//! ids), where it held 20 MB for 20,000 messages with their text, and then
+//! 16 bytes and a bit more per message with ids and sides of all. The two states answer [`Facts`] alike for every history
+//! within the idempotency window, which the property tests check by deciding
+//! every generated command against both, with a small window and the recall
+//! the actor does.
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::command::Command;
 use crate::event::ConversationEvent;
 use crate::ids::{ClientMessageId, MessageId, Role, UserId};
 use crate::state::{ConversationInfo, ConversationState};
 use crate::support::{SupportReason, SUPPORT_ACCESS_MEMORY};
 use crate::time::Timestamp;
 
+mod recall;
+pub use recall::{OldMessage, Recall};
+
 /// How many of a conversation's most recent `clientMessageId`s are
 /// remembered: a retry with an older one is recorded as a new message.
 pub const IDEMPOTENCY_WINDOW: usize = 1000;
+
+/// How many of a conversation's most recent messages an actor knows by id
+/// (between batches): a read of an older one is looked up in the log.
+pub const RECENT_MESSAGES: usize = 1000;
 
 /// What [`decide`](crate::decide()) needs to know of a conversation.
 pub trait Facts {
@@ -95,13 +117,22 @@ impl Facts for ConversationState {
 }
 
 /// A conversation as its actor keeps it: see the module docs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompactState {
     pub info: Option<ConversationInfo>,
-    /// Each message's id: `ids[seq - 1]`.
-    ids: Vec<MessageId>,
-    /// Each message's side, one bit a message (set: the vendor's).
-    vendor_bits: Vec<u64>,
+    /// The most recent messages, oldest first: id and side. The last one
+    /// has seq [`last_seq`](Self::last_seq). At most `window` between
+    /// batches (see [`trim`](Self::trim)).
+    recent: VecDeque<(MessageId, Role)>,
+    /// How many messages `recent` keeps after a trim.
+    window: usize,
+    /// How many messages each side sent (customer 0, vendor 1).
+    sent: [u64; 2],
+    /// How many of them are older than `recent`.
+    sent_before_recent: [u64; 2],
+    /// How many of the other side's messages each side has read: those at
+    /// or before its marker.
+    read_count: [u64; 2],
     /// The recent client ids, with their message's seq, and their order of
     /// arrival (oldest first) to forget the oldest.
     client_ids: HashMap<(Role, ClientMessageId), u64>,
@@ -115,49 +146,80 @@ pub struct CompactState {
     /// The last [`SUPPORT_ACCESS_MEMORY`] support accesses, oldest first:
     /// who, why, when.
     support_accesses: VecDeque<(UserId, SupportReason, Timestamp)>,
+    /// Messages older than `recent` looked up in the log for the batch
+    /// being decided; empty between batches.
+    recalled: Vec<OldMessage>,
+    /// An event moved a marker to a message older than `recent` that was
+    /// not recalled, so an unread count is unknown: the state must be folded
+    /// again from the log (see [`is_complete`](Self::is_complete)).
+    incomplete: bool,
     /// How many events have been applied.
     pub events_applied: u64,
 }
 
+impl Default for CompactState {
+    fn default() -> Self {
+        Self::with_window(RECENT_MESSAGES)
+    }
+}
+
 impl CompactState {
-    /// Folds `events` into a new state.
+    /// An empty state keeping the last `window` messages (at least one)
+    /// between batches; the default is [`RECENT_MESSAGES`].
+    pub fn with_window(window: usize) -> Self {
+        Self {
+            info: None,
+            recent: VecDeque::new(),
+            window: window.max(1),
+            sent: [0; 2],
+            sent_before_recent: [0; 2],
+            read_count: [0; 2],
+            client_ids: HashMap::new(),
+            client_order: VecDeque::new(),
+            read_up_to: [0; 2],
+            last_read_at: [None; 2],
+            typing: [false; 2],
+            support_accesses: VecDeque::new(),
+            recalled: Vec::new(),
+            incomplete: false,
+            events_applied: 0,
+        }
+    }
+
+    /// Folds `events` into a new state, then trims it.
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a ConversationEvent>) -> Self {
         let mut state = Self::default();
         for event in events {
             state.apply(event);
         }
+        state.trim();
         state
     }
 
     /// The seq of the last message (0 when there is none).
     pub fn last_seq(&self) -> u64 {
-        self.ids.len() as u64
+        self.sent[0] + self.sent[1]
     }
 
-    /// The id of message `seq`.
+    /// The seq of the oldest message known by id (`last_seq() + 1` when
+    /// none is).
+    pub fn first_recent_seq(&self) -> u64 {
+        self.last_seq() + 1 - self.recent.len() as u64
+    }
+
+    /// The id of message `seq`, if it is among the recent ones.
     pub fn message_id(&self, seq: u64) -> Option<MessageId> {
-        seq.checked_sub(1)
-            .and_then(|i| self.ids.get(i as usize))
-            .copied()
+        self.recent_index(seq).map(|i| self.recent[i].0)
     }
 
-    /// The side of message `seq`.
+    /// The side of message `seq`, if it is among the recent ones.
     pub fn sender_role(&self, seq: u64) -> Option<Role> {
-        (1..=self.last_seq())
-            .contains(&seq)
-            .then(|| self.side_of(seq - 1))
+        self.recent_index(seq).map(|i| self.recent[i].1)
     }
 
     /// How many messages of the other side `role` has not read.
     pub fn unread(&self, role: Role) -> u64 {
-        let from = self.read_up_to[role.index()].min(self.last_seq());
-        let vendor = self.count_vendor(from, self.last_seq());
-        let all = self.last_seq() - from;
-        match role {
-            // The customer's unread are the vendor's messages, and back.
-            Role::Customer => vendor,
-            Role::Vendor => all - vendor,
-        }
+        self.sent[role.other().index()].saturating_sub(self.read_count[role.index()])
     }
 
     /// When `role` last moved its read marker.
@@ -165,8 +227,18 @@ impl CompactState {
         self.last_read_at[role.index()]
     }
 
+    /// False when an event could not be applied exactly (a marker moved to
+    /// an old message that was not recalled): the state must then be folded
+    /// again from the log before anything is decided on it.
+    pub fn is_complete(&self) -> bool {
+        !self.incomplete
+    }
+
     /// The bytes this state holds on the heap, roughly (for a memory budget
-    /// of live actors).
+    /// of live actors, and the `souk_actor_state_bytes` gauge). Bounded
+    /// whatever the conversation's length: the windows of messages, client
+    /// ids and support accesses, counted by what they hold (a buffer's
+    /// spare room is not counted, so a copy of the state weighs the same).
     pub fn heap_bytes(&self) -> usize {
         let client_entry = std::mem::size_of::<(Role, ClientMessageId)>() + 64 + 16;
         let access_entry = std::mem::size_of::<(UserId, SupportReason, Timestamp)>();
@@ -175,14 +247,15 @@ impl CompactState {
             .iter()
             .map(|(id, reason, _)| access_entry + id.as_str().len() + reason.as_str().len())
             .sum();
-        self.ids.capacity() * std::mem::size_of::<MessageId>()
-            + self.vendor_bits.capacity() * 8
+        self.recent.len() * std::mem::size_of::<(MessageId, Role)>()
+            + self.recalled.len() * std::mem::size_of::<OldMessage>()
             + self.client_order.len() * client_entry * 2
             + accesses
             + 512
     }
 
     /// Applies one event (as [`crate::evolve`] does for the full state).
+    /// Nothing is forgotten here: see [`trim`](Self::trim).
     pub fn apply(&mut self, event: &ConversationEvent) {
         self.events_applied += 1;
         match event {
@@ -193,14 +266,8 @@ impl CompactState {
                 if let Some(info) = self.info.as_mut() {
                     info.note_message(e);
                 }
-                let i = self.ids.len();
-                self.ids.push(e.message_id);
-                if i.is_multiple_of(64) {
-                    self.vendor_bits.push(0);
-                }
-                if e.sender.role == Role::Vendor {
-                    self.vendor_bits[i / 64] |= 1 << (i % 64);
-                }
+                self.recent.push_back((e.message_id, e.sender.role));
+                self.sent[e.sender.role.index()] += 1;
                 if let Some(cid) = &e.client_message_id {
                     self.remember_client_id(e.sender.role, cid.clone(), e.seq);
                 }
@@ -210,6 +277,10 @@ impl CompactState {
                 if e.up_to_seq > self.read_up_to[side] {
                     self.read_up_to[side] = e.up_to_seq;
                     self.last_read_at[side] = Some(e.at);
+                    match self.count_up_to(e.reader_role.other(), e.up_to_seq) {
+                        Some(n) => self.read_count[side] = n,
+                        None => self.incomplete = true,
+                    }
                 }
                 if let Some(info) = self.info.as_mut() {
                     info.note_read(e);
@@ -232,6 +303,115 @@ impl CompactState {
         }
     }
 
+    /// Ends a batch: forgets what was recalled for it and the messages
+    /// beyond the window. Also after folding a stream.
+    pub fn trim(&mut self) {
+        self.recalled = Vec::new();
+        while self.recent.len() > self.window {
+            if let Some((_, role)) = self.recent.pop_front() {
+                self.sent_before_recent[role.index()] += 1;
+            }
+        }
+        // A fold of a long stream held every message for a moment.
+        if self.recent.capacity() > 4 * self.window {
+            self.recent.shrink_to(self.window);
+        }
+    }
+
+    /// What the log must be asked before `commands` are decided, one after
+    /// another, on this state: the messages older than the window that
+    /// their reads name or stop at. `None` when the window answers them all.
+    pub fn recall_for<'a>(
+        &self,
+        commands: impl IntoIterator<Item = &'a Command>,
+    ) -> Option<Recall> {
+        let mut recall = Recall::new(self.first_recent_seq(), self.sent_before_recent);
+        for command in commands {
+            match command {
+                Command::MarkRead { by, up_to, .. } => match self.recent_seq_of(up_to) {
+                    None => recall.find(*up_to, by.role, self.read_up_to[by.role.index()]),
+                    Some(seq) => self.need_older(&mut recall, by.role, seq),
+                },
+                Command::MarkAllRead { by, .. } => {
+                    self.need_older(&mut recall, by.role, self.last_seq());
+                }
+                _ => {}
+            }
+        }
+        recall.wants_anything().then_some(recall)
+    }
+
+    /// What the log gave for [`recall_for`](Self::recall_for): answered by
+    /// the state until the next [`trim`](Self::trim).
+    pub fn remember(&mut self, recall: Recall) {
+        self.recalled.extend(recall.into_found());
+    }
+
+    /// `reader` reads up to `seq`, a recent message: when no message of the
+    /// other side is recent up to there but some are older and unread, the
+    /// last of them is needed.
+    fn need_older(&self, recall: &mut Recall, reader: Role, seq: u64) {
+        let other = reader.other();
+        let first = self.first_recent_seq();
+        if self.last_recent_from(other, seq).is_some()
+            || self.sent_before_recent[other.index()] == 0
+            || self.read_up_to[reader.index()] + 1 >= first
+        {
+            return;
+        }
+        recall.last_from(other, first - 1);
+    }
+
+    fn recent_index(&self, seq: u64) -> Option<usize> {
+        let first = self.first_recent_seq();
+        (first..=self.last_seq())
+            .contains(&seq)
+            .then(|| (seq - first) as usize)
+    }
+
+    fn recent_seq_of(&self, id: &MessageId) -> Option<u64> {
+        // Newest first: a read names a recent message nearly always.
+        let first = self.first_recent_seq();
+        self.recent
+            .iter()
+            .rposition(|(m, _)| m == id)
+            .map(|i| first + i as u64)
+    }
+
+    /// The last recent message of `role` with seq at most `max_seq`.
+    fn last_recent_from(&self, role: Role, max_seq: u64) -> Option<(u64, MessageId)> {
+        let first = self.first_recent_seq();
+        let end = max_seq.min(self.last_seq());
+        if end < first {
+            return None;
+        }
+        self.recent
+            .range(..=(end - first) as usize)
+            .rposition(|(_, r)| *r == role)
+            .map(|i| (first + i as u64, self.recent[i].0))
+    }
+
+    /// How many messages of `side` have seq at most `seq`, when known.
+    fn count_up_to(&self, side: Role, seq: u64) -> Option<u64> {
+        let first = self.first_recent_seq();
+        if seq >= self.last_seq() {
+            return Some(self.sent[side.index()]);
+        }
+        if seq + 1 >= first {
+            let within = (seq + 1 - first) as usize;
+            let recent = self
+                .recent
+                .range(..within)
+                .filter(|(_, r)| *r == side)
+                .count() as u64;
+            return Some(self.sent_before_recent[side.index()] + recent);
+        }
+        self.recalled
+            .iter()
+            .find(|m| m.seq == seq && m.role == side)
+            .map(|m| m.ordinal)
+    }
+
     fn remember_client_id(&mut self, role: Role, cid: ClientMessageId, seq: u64) {
         let key = (role, cid);
         if self.client_ids.insert(key.clone(), seq).is_none() {
@@ -242,34 +422,6 @@ impl CompactState {
                 self.client_ids.remove(&oldest);
             }
         }
-    }
-
-    /// The side of the message at index `i` (seq `i + 1`).
-    fn side_of(&self, i: u64) -> Role {
-        let i = i as usize;
-        if self.vendor_bits[i / 64] >> (i % 64) & 1 == 1 {
-            Role::Vendor
-        } else {
-            Role::Customer
-        }
-    }
-
-    /// Vendor messages among seqs `from + 1 ..= to`.
-    fn count_vendor(&self, from: u64, to: u64) -> u64 {
-        let (mut i, end) = (from as usize, to as usize);
-        let mut n = 0u64;
-        while i < end {
-            let (word, bit) = (i / 64, i % 64);
-            let span = (64 - bit).min(end - i);
-            let mask = if span == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << span) - 1) << bit
-            };
-            n += u64::from((self.vendor_bits[word] & mask).count_ones());
-            i += span;
-        }
-        n
     }
 }
 
@@ -297,16 +449,25 @@ impl Facts for CompactState {
     }
 
     fn seq_of(&self, id: &MessageId) -> Option<u64> {
-        // Newest first: a read names a recent message nearly always.
-        self.ids.iter().rposition(|m| m == id).map(|i| i as u64 + 1)
+        self.recent_seq_of(id)
+            .or_else(|| self.recalled.iter().find(|m| &m.id == id).map(|m| m.seq))
     }
 
     fn last_message_from(&self, role: Role, max_seq: u64) -> Option<(u64, MessageId)> {
-        let end = max_seq.min(self.last_seq());
-        (0..end)
-            .rev()
-            .find(|&i| self.side_of(i) == role)
-            .map(|i| (i + 1, self.ids[i as usize]))
+        if let Some(found) = self.last_recent_from(role, max_seq) {
+            return Some(found);
+        }
+        if self.sent_before_recent[role.index()] == 0 {
+            return None;
+        }
+        // Older: the recall holds the answer to every question the batch
+        // asks (see `recall_for`), and no message of `role` between it and
+        // `max_seq`, so the latest recalled one is it.
+        self.recalled
+            .iter()
+            .filter(|m| m.role == role && m.seq <= max_seq)
+            .max_by_key(|m| m.seq)
+            .map(|m| (m.seq, m.id))
     }
 
     fn last_support_access(&self, operator: &UserId, reason: &SupportReason) -> Option<Timestamp> {
@@ -315,41 +476,5 @@ impl Facts for CompactState {
             .rev()
             .find(|(id, r, _)| id == operator && r == reason)
             .map(|&(_, _, at)| at)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counting_vendor_bits_across_words() {
-        let mut s = CompactState::default();
-        // 200 messages, every third from the vendor.
-        for i in 0..200usize {
-            if i.is_multiple_of(64) {
-                s.vendor_bits.push(0);
-            }
-            if i % 3 == 0 {
-                s.vendor_bits[i / 64] |= 1 << (i % 64);
-            }
-            s.ids.push(MessageId::new());
-        }
-        for (from, to) in [
-            (0, 200),
-            (5, 70),
-            (63, 65),
-            (64, 128),
-            (100, 100),
-            (0, 1),
-            (199, 200),
-        ] {
-            let expected = (from..to).filter(|i| i % 3 == 0).count() as u64;
-            assert_eq!(
-                s.count_vendor(from as u64, to as u64),
-                expected,
-                "{from}..{to}"
-            );
-        }
     }
 }

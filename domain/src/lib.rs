@@ -15,9 +15,10 @@
 //! - [`command`], [`event`]: what is asked and what is recorded.
 //! - [`state`]: `ConversationState` (every message whole: replay, tests) and
 //!   [`evolve`].
-//! - [`compact`]: `CompactState`, what an actor keeps to decide (ids and sides
-//!   of messages, recent client ids), and the `Facts` that `decide` asks of
-//!   either state.
+//! - [`compact`]: `CompactState`, what an actor keeps to decide (counts, and
+//!   windows of the recent messages' ids and sides and of recent client
+//!   ids), the `Recall` of older messages from the log, and the `Facts` that
+//!   `decide` asks of either state.
 //! - [`decide`](mod@decide): the rules.
 //! - [`error`]: `InputError` (bad input) and `DomainError` (refused command).
 #![forbid(unsafe_code)]
