@@ -31,14 +31,21 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
 fi
 ulimit -n "$want"
 
+# --quick: its three settings, unless a flag of the command line gives one.
 args=()
+quick=0
 for a in "$@"; do
-    if [ "$a" = --quick ]; then
-        args+=(--rates 250,1000,2000,4000,8000 --refine 1 --duration 5)
-    else
-        args+=("$a")
-    fi
+    if [ "$a" = --quick ]; then quick=1; else args+=("$a"); fi
 done
+if [ "$quick" = 1 ]; then
+    given=" ${args[*]:-} "
+    for setting in "--rates 250,1000,2000,4000,8000" "--refine 1" "--duration 5"; do
+        case "$given" in
+            *" ${setting%% *} "* | *" ${setting%% *}="*) ;;
+            *) read -r -a pair <<<"$setting"; args+=("${pair[@]}") ;;
+        esac
+    done
+fi
 
 if [ -n "${SOUK_BIN:-}" ]; then
     echo "== souk: $SOUK_BIN" >&2
