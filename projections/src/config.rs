@@ -1,5 +1,5 @@
-//! [`Config`]: how the consumer paces its retries and when it rebuilds in
-//! bulk.
+//! [`Config`]: how the consumer paces its retries, when it rebuilds in
+//! bulk, and how many notifications it buffers.
 use std::time::Duration;
 
 use souk_store::Position;
@@ -25,6 +25,12 @@ pub struct Config {
     /// for those events: they are history, nobody waits on them), fewer
     /// through the live path (notified).
     pub bulk_above: Position,
+    /// Notifications a receiver may fall behind by before it lags
+    /// ([`NOTIFICATION_CAPACITY`](crate::NOTIFICATION_CAPACITY)).
+    pub notification_capacity: usize,
+    /// Notifications kept after they were published, for a receiver that
+    /// lagged ([`RECENT_NOTIFICATIONS`](crate::RECENT_NOTIFICATIONS)).
+    pub recent_notifications: usize,
 }
 
 impl Default for Config {
@@ -33,6 +39,8 @@ impl Default for Config {
             retry_first: RETRY_FIRST,
             retry_max: RETRY_MAX,
             bulk_above: BULK_ABOVE,
+            notification_capacity: crate::NOTIFICATION_CAPACITY,
+            recent_notifications: crate::RECENT_NOTIFICATIONS,
         }
     }
 }

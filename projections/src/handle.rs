@@ -4,7 +4,7 @@
 //! positions (committed and notified) with their waits.
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use souk_store::{EventStore, Position};
@@ -16,7 +16,7 @@ use crate::error::ProjectionError;
 use crate::fault::{FaultSwitch, WriteFault};
 use crate::file;
 use crate::health::{Health, Status};
-use crate::notifications::{NOTIFICATION_CAPACITY, RECENT_BYTES, RECENT_NOTIFICATIONS};
+use crate::notifications::RECENT_BYTES;
 use crate::read::ReadPool;
 use crate::recent::Recent;
 use crate::schema;
@@ -42,7 +42,7 @@ pub(crate) struct Inner {
     /// Wakes the write-behind task when `wanted` rose.
     pub(crate) flush: Notify,
     pub(crate) notifications: broadcast::Sender<Arc<Notification>>,
-    /// The last [`RECENT_NOTIFICATIONS`] published (within
+    /// The last [`Config::recent_notifications`] published (within
     /// [`RECENT_BYTES`]), for a receiver that
     /// lagged. A std mutex: held once per batch to push, and by a lagging
     /// receiver to copy.
@@ -53,6 +53,9 @@ pub(crate) struct Inner {
     pub(crate) running: AtomicBool,
     /// What the consumer is doing ([`Projections::health`]).
     pub(crate) status: watch::Sender<Status>,
+    /// The log the consumer follows, once started: live feeds read the
+    /// events they missed from it (see [`crate::feed`]).
+    pub(crate) log: OnceLock<Arc<dyn EventStore>>,
     /// Failures injected into the consumer's commits (tests).
     pub(crate) faults: Arc<FaultSwitch>,
 }
@@ -92,7 +95,7 @@ impl Projections {
             }
             opened => opened?,
         };
-        let (notifications, _) = broadcast::channel(NOTIFICATION_CAPACITY);
+        let (notifications, _) = broadcast::channel(config.notification_capacity.max(1));
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -108,10 +111,15 @@ impl Projections {
                 wanted: AtomicU64::new(0),
                 flush: Notify::new(),
                 notifications,
-                recent: Mutex::new(Recent::new(RECENT_NOTIFICATIONS, RECENT_BYTES, position)),
+                recent: Mutex::new(Recent::new(
+                    config.recent_notifications,
+                    RECENT_BYTES,
+                    position,
+                )),
                 shutdown: watch::Sender::new(false),
                 running: AtomicBool::new(false),
                 status: watch::Sender::new(Status::default()),
+                log: OnceLock::new(),
                 faults: Arc::default(),
             }),
         })
@@ -152,6 +160,8 @@ impl Projections {
     /// committed). A second consumer on the same handle is refused with
     /// [`ProjectionError::AlreadyStarted`].
     pub fn start(&self, store: Arc<dyn EventStore>) -> JoinHandle<Result<(), ProjectionError>> {
+        // The log the feeds rebuild missed notifications from.
+        let _ = self.inner.log.set(Arc::clone(&store));
         let this = self.clone();
         tokio::spawn(async move {
             if this.inner.running.swap(true, Ordering::SeqCst) {

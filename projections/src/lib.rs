@@ -103,7 +103,9 @@
 //! - `schema`: the tables, connections, the checkpoint.
 //! - `apply`: events to rows, one transaction per batch.
 //! - `query`: the list, conversation, history, message and unread queries.
-//! - [`search`]: what search matches and how (FTS5 trigram).
+//! - [`feed`]: the live feed, the one gap-free stream of notifications
+//!   from any position (kept ones, else rebuilt from the log, then live).
+//! - [`search`]: what search matches and how (FTS5 word prefixes, newest first).
 //! - [`analytics`]: vendor analytics and their definitions.
 //! - `rebuild`: the writer shared by the consumer, the bulk build of
 //!   [`rebuild`] and [`verify`].
@@ -121,6 +123,7 @@ mod config;
 mod consumer;
 pub mod error;
 mod fault;
+pub mod feed;
 mod file;
 mod handle;
 pub mod health;
@@ -140,6 +143,7 @@ pub use config::Config;
 pub use consumer::{BATCH_CAP, MAX_BEHIND};
 pub use error::ProjectionError;
 pub use fault::WriteFault;
+pub use feed::{Feed, FeedError};
 pub use file::FILE_NAME;
 pub use handle::Projections;
 pub use health::{Health, State};

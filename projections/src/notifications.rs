@@ -41,7 +41,7 @@ impl Projections {
     /// receiver of [`Self::subscribe`] that lagged: far cheaper than
     /// rebuilding the missed notifications from the log and the queries,
     /// and with the figures as they were.
-    pub fn published_between(
+    pub(crate) fn published_between(
         &self,
         after: Position,
         before: Position,

@@ -25,6 +25,7 @@ fn quick(bulk_above: Position) -> Config {
         retry_first: Duration::from_millis(10),
         retry_max: Duration::from_millis(100),
         bulk_above,
+        ..Config::default()
     }
 }
 
