@@ -144,12 +144,26 @@ const CLK_TCK = 100;
 function procStats(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  // The heap (anonymous memory) apart from the files mapped in.
+  const anonKb = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   const threads = Number(/Threads:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   const fds = readdirSync(`/proc/${pid}/fd`).length;
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cpuTicks = Number(fields[11]) + Number(fields[12]); // utime + stime
-  return { rssKb, threads, fds, cpuTicks };
+  return { rssKb, anonKb, threads, fds, cpuTicks };
+}
+
+/** The value of gauge `name` on the server's /metrics, or null. */
+async function gauge(server, name) {
+  try {
+    const res = await fetch(`${server.http}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line ? Number(line.slice(name.length + 1)) : null;
+  } catch {
+    return null;
+  }
 }
 
 function logBytes(dataDir) {
@@ -765,7 +779,7 @@ async function main() {
   let prevT = now();
   let prevCpu = process.cpuUsage();
   log('');
-  log('min  ops/s  sends  p50ms  p99ms  maxms  rest-p99  err  reconn  rss-MiB  fds  thr  cpu%  gen-cpu%  log-MiB  loadavg');
+  log('min  ops/s  sends  p50ms  p99ms  maxms  rest-p99  err  reconn  rss-MiB  anon-MiB  actors-MiB  fds  thr  cpu%  gen-cpu%  log-MiB  loadavg');
   for (let m = 1; m <= MINUTES && !stopping; m++) {
     const wake = loadStart + m * 60_000;
     while (now() < wake && !stopping) await sleep(Math.min(1000, wake - now()));
@@ -779,6 +793,8 @@ async function main() {
       error('sample', e.message);
       break;
     }
+    // What the live actors' states hold, by their own count.
+    const actorBytes = await gauge(server, 'souk_actor_state_bytes');
     const dt = (now() - prevT) / 1000;
     const cpu = ((st.cpuTicks - prev.cpuTicks) / CLK_TCK / dt) * 100;
     const gen = process.cpuUsage(prevCpu);
@@ -805,6 +821,8 @@ async function main() {
       reconnects: b.reconnects,
       replayed: b.replayed,
       rssMiB: st.rssKb / 1024,
+      anonMiB: st.anonKb / 1024,
+      actorsMiB: actorBytes === null ? null : actorBytes / 1048576,
       fds: st.fds,
       threads: st.threads,
       cpu,
@@ -815,7 +833,7 @@ async function main() {
     };
     loop.reset();
     samples.push(s);
-    log(`${String(m).padStart(3)}  ${s.opsPerS.toFixed(0).padStart(5)}  ${String(s.sends).padStart(5)}  ${fmtMs(s.p50).padStart(5)}  ${fmtMs(s.p99).padStart(5)}  ${fmtMs(s.max).padStart(5)}  ${fmtMs(s.restP99).padStart(8)}  ${String(s.errors).padStart(3)}  ${String(s.reconnects).padStart(6)}  ${s.rssMiB.toFixed(1).padStart(7)}  ${String(s.fds).padStart(3)}  ${String(s.threads).padStart(3)}  ${s.cpu.toFixed(0).padStart(4)}  ${s.genCpu.toFixed(0).padStart(8)}  ${s.logMiB.toFixed(1).padStart(7)}  ${s.loadavg.toFixed(1).padStart(7)}`);
+    log(`${String(m).padStart(3)}  ${s.opsPerS.toFixed(0).padStart(5)}  ${String(s.sends).padStart(5)}  ${fmtMs(s.p50).padStart(5)}  ${fmtMs(s.p99).padStart(5)}  ${fmtMs(s.max).padStart(5)}  ${fmtMs(s.restP99).padStart(8)}  ${String(s.errors).padStart(3)}  ${String(s.reconnects).padStart(6)}  ${s.rssMiB.toFixed(1).padStart(7)}  ${s.anonMiB.toFixed(1).padStart(8)}  ${(s.actorsMiB?.toFixed(1) ?? '-').padStart(10)}  ${String(s.fds).padStart(3)}  ${String(s.threads).padStart(3)}  ${s.cpu.toFixed(0).padStart(4)}  ${s.genCpu.toFixed(0).padStart(8)}  ${s.logMiB.toFixed(1).padStart(7)}  ${s.loadavg.toFixed(1).padStart(7)}`);
   }
 
   // Stop the load, let everything in flight finish and deliveries drain.
@@ -886,10 +904,10 @@ async function main() {
   md.push('');
   md.push(`Started ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${os.cpus().length} cores (\`nproc\` ${os.availableParallelism()}), ${memTotal} RAM, Node ${process.version}; the souk binary built ${SOUK_BUILT.toISOString().slice(0, 16).replace('T', ' ')} UTC, HEAD \`${commit || '?'}\` at the start (a working tree may hold changes not in HEAD).`);
   md.push('');
-  md.push('| minute | ops/s | sends acked | delivery p50 ms | p99 ms | max ms | REST p99 ms | errors | reconnects | RSS MiB | open fds | threads | souk CPU % | load CPU % | log MiB | machine loadavg |');
-  md.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  md.push('| minute | ops/s | sends acked | delivery p50 ms | p99 ms | max ms | REST p99 ms | errors | reconnects | RSS MiB | anon MiB | actors MiB | open fds | threads | souk CPU % | load CPU % | log MiB | machine loadavg |');
+  md.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of samples) {
-    md.push(`| ${s.minute} | ${s.opsPerS.toFixed(0)} | ${s.sends} | ${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${fmtMs(s.max)} | ${fmtMs(s.restP99)} | ${s.errors} | ${s.reconnects} | ${s.rssMiB.toFixed(1)} | ${s.fds} | ${s.threads} | ${s.cpu.toFixed(0)} | ${s.genCpu.toFixed(0)} | ${s.logMiB.toFixed(1)} | ${s.loadavg.toFixed(1)} |`);
+    md.push(`| ${s.minute} | ${s.opsPerS.toFixed(0)} | ${s.sends} | ${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${fmtMs(s.max)} | ${fmtMs(s.restP99)} | ${s.errors} | ${s.reconnects} | ${s.rssMiB.toFixed(1)} | ${s.anonMiB.toFixed(1)} | ${s.actorsMiB?.toFixed(1) ?? '-'} | ${s.fds} | ${s.threads} | ${s.cpu.toFixed(0)} | ${s.genCpu.toFixed(0)} | ${s.logMiB.toFixed(1)} | ${s.loadavg.toFixed(1)} |`);
   }
   md.push('');
   md.push('| trend | ' + rss.label + ' | growth | slope after minute 5 |');
