@@ -193,3 +193,53 @@ async fn a_passivated_actor_s_bytes_leave_the_count() {
     assert_eq!(registry.live_actors().await, 0);
     assert_eq!(registry.live_bytes().await, 0);
 }
+
+/// Two nodes share one log: a read of an old message recorded by the other
+/// node names a message this node's actor no longer knows. Catching up with
+/// the stream, it folds the stream again rather than guess the unread count.
+#[actix_rt::test]
+async fn another_node_s_read_of_an_old_message_is_caught_up_exactly() {
+    let store = Arc::new(MemoryStore::new());
+    let shared = || RegistryConfig {
+        shared_log: true,
+        ..local()
+    };
+    let (a, b) = (
+        ConversationRegistry::start(store.clone(), shared()),
+        ConversationRegistry::start(store.clone(), shared()),
+    );
+    let (c, v) = (customer(), vendor());
+    let id = conversation_of(&c, &v);
+    a.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+    let mut ids = Vec::new();
+    let total = RECENT_MESSAGES as i64 + 100;
+    for n in 1..=total {
+        let by = if n % 2 == 0 { &c } else { &v };
+        let reply = a.execute(id, send(by, "m", None, t(n))).await.unwrap();
+        ids.push(reply.message.unwrap().message_id);
+    }
+    // Node b loads the conversation and the vendor reads the customer's
+    // seq 2 there, long out of node a's window.
+    let on_b = b.execute(id, read(&v, ids[1], total + 1)).await.unwrap();
+    assert_eq!(on_b.recorded.len(), 1);
+    let expected = unread_in_log(&*store, id, Role::Vendor).await;
+    assert_eq!(on_b.unread, expected);
+    // Node a catches up before its next command (the vendor, on node a too)
+    // and counts as the log does, in its answer and its state.
+    let on_a = a
+        .execute(
+            id,
+            Command::StartTyping {
+                by: v.clone(),
+                at: t(total + 2),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_a.unread, expected);
+    let state = a.state(id).await.unwrap();
+    assert!(state.is_complete());
+    assert_eq!(state.unread(Role::Vendor), expected);
+    assert_eq!(state.read_up_to, state_markers(&*store, id).await);
+    assert!(state.heap_bytes() < 256 * 1024);
+}
