@@ -332,7 +332,7 @@ for (const [width, device] of [
       await assertAxeClean(page, 'replay console');
     });
 
-    await step('operator page, with results', async () => {
+    await step('operator page, its results and a conversation’s console', async () => {
       const operator = await user(device, `${width} operator`);
       const { page } = operator;
       await page.goto('/');
@@ -343,8 +343,13 @@ for (const [width, device] of [
       await page.locator(sel('participant-input')).fill(customerId);
       await page.locator(sel('reason-input')).fill('Accessibility check of the support page');
       await page.locator(sel('operator-search')).click();
-      await page.locator(sel('operator-result', { 'conversation-id': convId })).waitFor();
+      const row = page.locator(sel('operator-result', { 'conversation-id': convId }));
+      await row.waitFor();
       await assertAxeClean(page, 'operator results');
+      await row.locator(sel('operator-open')).click();
+      await page.locator(sel('replay-console')).waitFor();
+      await page.locator(sel('timeline-event', { type: 'SupportAccessed' })).first().waitFor();
+      await assertAxeClean(page, 'operator console');
     });
 
     await step('no script errors', async () => {
