@@ -123,6 +123,19 @@ test('createNotifier: asks once, on the first send, and shows only when granted'
   assert.equal(granted.calls.shown[0].tag, 'souk-a');
 });
 
+test('createNotifier: without storage (a private mode) it still asks only once per page', () => {
+  const { win, calls } = fakeWindow('default');
+  Object.defineProperty(win, 'localStorage', {
+    get() {
+      throw new Error('SecurityError');
+    },
+  });
+  const n = createNotifier(win);
+  n.prime();
+  n.prime();
+  assert.equal(calls.asked, 1);
+});
+
 test('trapTarget: Tab wraps at the ends of the dialog and comes back in from outside', () => {
   assert.equal(trapTarget(3, 2, false), 0);
   assert.equal(trapTarget(3, 0, true), 2);

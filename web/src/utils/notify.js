@@ -56,6 +56,7 @@ function storageOf(win) {
  */
 export function createNotifier(win = window) {
   let audio = null;
+  let askedHere = false; // where storage is refused (private modes), ask once per page
   const storage = storageOf(win);
   const Notice = win.Notification;
 
@@ -68,8 +69,13 @@ export function createNotifier(win = window) {
       }
     }
     if (audio?.state === 'suspended') audio.resume().catch(() => {});
-    if (!Notice || !shouldAsk(Notice.permission, storage?.getItem(ASKED_KEY) === '1')) return;
-    storage?.setItem(ASKED_KEY, '1');
+    if (!Notice || !shouldAsk(Notice.permission, askedHere || storage?.getItem(ASKED_KEY) === '1')) return;
+    askedHere = true;
+    try {
+      storage?.setItem(ASKED_KEY, '1');
+    } catch {
+      // full or refused storage: asked once for this page
+    }
     try {
       const asked = Notice.requestPermission();
       asked?.catch?.(() => {});
