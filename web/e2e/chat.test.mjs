@@ -202,6 +202,7 @@ test('desktop: customer and vendor chat live', async (t) => {
     await eventually(async () => JSON.stringify(await ids()) === '["Chen Wei"]', 'only Chen Wei for “chen”');
     await page.locator(sel('conversation-search')).fill('lights');
     await eventually(async () => JSON.stringify(await ids()) === '["Alice Martin"]', 'only Alice for “lights” (message text)');
+    await screenshot(page, 'vendor-search-desktop.png');
     await page.locator(sel('conversation-search')).fill('zzzz-nothing');
     await page.locator(sel('conversation-empty')).waitFor();
     await page.locator(sel('conversation-search')).fill('');
