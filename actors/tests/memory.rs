@@ -68,7 +68,7 @@ async fn an_actor_holds_as_much_after_20000_messages_as_after_1000() {
     assert_eq!(state.last_seq(), 20_000);
     assert_eq!(sizes[1], state.heap_bytes());
     assert!(sizes[0] > 0 && sizes[1] <= sizes[0] + 64, "{sizes:?}");
-    assert!(sizes[1] < 256 * 1024, "{sizes:?}");
+    assert!(sizes[1] < 64 * 1024, "{sizes:?}");
     assert_eq!(
         state.first_recent_seq(),
         20_000 - RECENT_MESSAGES as u64 + 1,
@@ -241,5 +241,5 @@ async fn another_node_s_read_of_an_old_message_is_caught_up_exactly() {
     assert!(state.is_complete());
     assert_eq!(state.unread(Role::Vendor), expected);
     assert_eq!(state.read_up_to, state_markers(&*store, id).await);
-    assert!(state.heap_bytes() < 256 * 1024);
+    assert!(state.heap_bytes() < 64 * 1024);
 }

@@ -28,10 +28,11 @@
 //! and brings the window back to its size; until then the window only grows,
 //! so whatever the recall was asked for stays answerable for the whole batch.
 //!
-//! So a conversation's actor holds about 240 KB whatever its length (by its
-//! own count, [`CompactState::heap_bytes`]; most of it the window of client
-//! ids), where it held 20 MB for 20,000 messages with their text, and then
-//! 16 bytes and a bit more per message with ids and sides of all. The two states answer [`Facts`] alike for every history
+//! So a conversation's actor holds under 60 KB whatever its length (by its
+//! own count, [`CompactState::heap_bytes`]: the two windows, client ids kept
+//! as 16-byte keys), where it held 20 MB for 20,000 messages with their
+//! text, and then 16 bytes and a bit more per message with ids and sides of
+//! all, plus about 224 KB of client id strings. The two states answer [`Facts`] alike for every history
 //! within the idempotency window, which the property tests check by deciding
 //! every generated command against both, with a small window and the recall
 //! the actor does.
@@ -55,6 +56,28 @@ pub const IDEMPOTENCY_WINDOW: usize = 1000;
 /// How many of a conversation's most recent messages an actor knows by id
 /// (between batches): a read of an older one is looked up in the log.
 pub const RECENT_MESSAGES: usize = 1000;
+
+/// A side's `clientMessageId` as the window keeps it: 16 bytes whatever its
+/// length (up to 64 characters), a name-based UUID (SHA-1) of the side and
+/// the id. Two different ids of a side getting the same key would take
+/// the second send for a retry of the first; by chance that is about as
+/// likely as two random UUIDs being equal, and a key made to collide on
+/// purpose only turns its maker's own message into a retry of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ClientKey(uuid::Uuid);
+
+/// The namespace of [`ClientKey`]s.
+const CLIENT_KEY_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x8d3f_27c1_5b0e_4a96_b1d2_6e7f_0c4a_93e5);
+
+impl ClientKey {
+    fn of(role: Role, id: &ClientMessageId) -> Self {
+        let mut name = Vec::with_capacity(id.as_str().len() + 1);
+        name.push(role.index() as u8);
+        name.extend_from_slice(id.as_str().as_bytes());
+        Self(uuid::Uuid::new_v5(&CLIENT_KEY_NAMESPACE, &name))
+    }
+}
 
 /// What [`decide`](crate::decide()) needs to know of a conversation.
 pub trait Facts {
@@ -133,10 +156,10 @@ pub struct CompactState {
     /// How many of the other side's messages each side has read: those at
     /// or before its marker.
     read_count: [u64; 2],
-    /// The recent client ids, with their message's seq, and their order of
-    /// arrival (oldest first) to forget the oldest.
-    client_ids: HashMap<(Role, ClientMessageId), u64>,
-    client_order: VecDeque<(Role, ClientMessageId)>,
+    /// The recent client ids (by their [`ClientKey`]), with their message's
+    /// seq, and their order of arrival (oldest first) to forget the oldest.
+    client_ids: HashMap<ClientKey, u64>,
+    client_order: VecDeque<ClientKey>,
     /// Each side's read marker (see [`ConversationState::read_up_to`]).
     pub read_up_to: [u64; 2],
     /// When each side's marker last moved.
@@ -240,7 +263,9 @@ impl CompactState {
     /// ids and support accesses, counted by what they hold (a buffer's
     /// spare room is not counted, so a copy of the state weighs the same).
     pub fn heap_bytes(&self) -> usize {
-        let client_entry = std::mem::size_of::<(Role, ClientMessageId)>() + 64 + 16;
+        // A key in the map with its seq (and the map's control byte), and
+        // in the queue.
+        let client_entry = 2 * std::mem::size_of::<ClientKey>() + 8 + 1;
         let access_entry = std::mem::size_of::<(UserId, SupportReason, Timestamp)>();
         let accesses: usize = self
             .support_accesses
@@ -249,7 +274,7 @@ impl CompactState {
             .sum();
         self.recent.len() * std::mem::size_of::<(MessageId, Role)>()
             + self.recalled.len() * std::mem::size_of::<OldMessage>()
-            + self.client_order.len() * client_entry * 2
+            + self.client_order.len() * client_entry
             + accesses
             + 512
     }
@@ -269,7 +294,7 @@ impl CompactState {
                 self.recent.push_back((e.message_id, e.sender.role));
                 self.sent[e.sender.role.index()] += 1;
                 if let Some(cid) = &e.client_message_id {
-                    self.remember_client_id(e.sender.role, cid.clone(), e.seq);
+                    self.remember_client_id(ClientKey::of(e.sender.role, cid), e.seq);
                 }
             }
             ConversationEvent::MessageRead(e) => {
@@ -412,9 +437,8 @@ impl CompactState {
             .map(|m| m.ordinal)
     }
 
-    fn remember_client_id(&mut self, role: Role, cid: ClientMessageId, seq: u64) {
-        let key = (role, cid);
-        if self.client_ids.insert(key.clone(), seq).is_none() {
+    fn remember_client_id(&mut self, key: ClientKey, seq: u64) {
+        if self.client_ids.insert(key, seq).is_none() {
             self.client_order.push_back(key);
         }
         while self.client_order.len() > IDEMPOTENCY_WINDOW {
@@ -444,7 +468,7 @@ impl Facts for CompactState {
 
     fn client_message_seq(&self, role: Role, client_message_id: &ClientMessageId) -> Option<u64> {
         self.client_ids
-            .get(&(role, client_message_id.clone()))
+            .get(&ClientKey::of(role, client_message_id))
             .copied()
     }
 
