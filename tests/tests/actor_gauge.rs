@@ -72,3 +72,51 @@ async fn the_actor_state_gauge_is_the_live_states_own_measure() {
     // Two small conversations: a few kilobytes, not nothing.
     assert!(expected > 1_000 && expected < 64 * 1024, "{expected}");
 }
+
+/// An actor keeps its last 1,000 messages at hand: reads of older ones, of
+/// unknown ids and of another conversation's messages answer as they always
+/// did (docs/api.md, `PUT {side}/message/:messageId/read`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_messages_older_than_the_actor_s_window_answer_as_before() {
+    let server = TestServer::start_with(|s| s.rest_rate_per_user = 1_000_000, |_| None);
+    let pair = Pair::open(&server, "c-1", "v-1").await;
+    let other = Pair::open(&server, "c-2", "v-1").await;
+    let mut ids = Vec::new();
+    for n in 1..=1_050 {
+        // Odd seqs from the vendor.
+        let m = pair.send(&server, n % 2 == 0, &format!("m{n}")).await;
+        ids.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let foreign = other.send(&server, false, "not yours").await;
+    let read = |id: &str| format!("/api/chat/message/{id}/read");
+
+    // The vendor's seq 3, 1,047 messages back: the customer's marker moves
+    // there, 2 of the vendor's 525 messages read.
+    let (status, body) = server.put(&read(&ids[2]), &pair.customer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["unreadCount"], 523, "{body}");
+    assert_eq!(body["messageId"], ids[2].as_str());
+    // The customer's own seq 6: up to the vendor's seq 5.
+    let (status, body) = server.put(&read(&ids[5]), &pair.customer).await;
+    assert_eq!(
+        (status, &body["unreadCount"]),
+        (StatusCode::OK, &522.into()),
+        "{body}"
+    );
+    // An earlier one again: nothing moves.
+    let (status, body) = server.put(&read(&ids[0]), &pair.customer).await;
+    assert_eq!(
+        (status, &body["unreadCount"]),
+        (StatusCode::OK, &522.into()),
+        "{body}"
+    );
+
+    // Unknown, and another conversation's: one 404, the same words.
+    let unknown = "01900000-0000-7000-8000-000000000001";
+    for id in [unknown, foreign["id"].as_str().unwrap()] {
+        let (status, body) = server.put(&read(id), &pair.customer).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["error"]["code"], "not_found");
+        assert_eq!(body["error"]["message"], format!("message {id} not found"));
+    }
+}
