@@ -30,7 +30,7 @@ use souk_store::Position;
 use crate::auth::{Principal, Seat};
 use crate::error::ApiError;
 use crate::input::Fields;
-use crate::service::{self, OpenInput, SendInput};
+use crate::service::{self, SendInput};
 use crate::state::AppState;
 
 /// How long demo tokens live.
@@ -178,16 +178,21 @@ pub async fn seed(state: &AppState, origin: &str) -> Result<(), ApiError> {
     let alice = principal(&CUSTOMERS[0], Role::Customer);
     let bolt = principal(&VENDORS[0], Role::Vendor);
     let bike = card(&PRODUCTS[0], origin);
-    let (view, _) = service::open_conversation(
-        state,
-        &alice,
-        OpenInput {
-            other: bolt.id.clone(),
-            other_name: bolt.name.clone(),
-            product: Some(bike.clone()),
-        },
-    )
-    .await?;
+    // Started, not opened: opening it again with the bike on a restart
+    // would record the bike as asked about again, after a visitor asked
+    // about another product.
+    let participant = |p: &Principal| Participant {
+        id: p.id.clone(),
+        name: p.name.clone(),
+    };
+    let (id, start) = Command::start_conversation(
+        participant(&alice),
+        participant(&bolt),
+        Some(bike),
+        Role::Customer,
+        Timestamp::now(),
+    );
+    service::execute(state, id, start).await?;
     let lines: [(&Principal, &str, &str); 3] = [
         (
             &alice,
@@ -201,13 +206,22 @@ pub async fn seed(state: &AppState, origin: &str) -> Result<(), ApiError> {
         ),
         (&alice, "demo-seed-3", "Great, does it come with lights?"),
     ];
+    // Each answer first reads the message it answers: Alice has read
+    // everything, and her last question is the one message waiting, unread,
+    // for Bolt Bikes (the sign-in page says so). A restart records nothing
+    // again: the sends are repeats and the markers are already there.
+    let mut previous = None;
     for (who, cid, text) in lines {
+        if let Some(answered) = previous {
+            service::mark_read(state, who, Some(id), answered).await?;
+        }
         let input = SendInput {
-            conversation_id: view.id,
+            conversation_id: id,
             content: MessageContent::Text(MessageText::parse(text)?),
             client_message_id: Some(ClientMessageId::parse(cid)?),
         };
-        service::send_message(state, who, input).await?;
+        let (sent, _) = service::send_message(state, who, input).await?;
+        previous = Some(sent.id);
     }
     Ok(())
 }
@@ -332,6 +346,12 @@ async fn users(req: actix_web::HttpRequest) -> HttpResponse {
         "vendors": VENDORS,
         "operators": OPERATORS,
         "products": products,
+        // The conversation [`seed`] records, for the sign-in page to explain.
+        "seeded": {
+            "customerId": CUSTOMERS[0].id,
+            "vendorId": VENDORS[0].id,
+            "productId": PRODUCTS[0].id,
+        },
     }))
 }
 

@@ -1,6 +1,7 @@
 // The web app's one chat store, from the client kit (clients/js, @souk/client).
 
 import { createChatStore } from '@souk/client';
+import { create } from 'zustand';
 
 export const useChatStore = createChatStore({
   // A handle on the Socket.IO client for debugging in the browser's console.
@@ -9,3 +10,20 @@ export const useChatStore = createChatStore({
     else delete window.__soukSocket;
   },
 });
+
+/**
+ * The product card attached to a conversation's composer, by conversation
+ * id: set when the customer opens an existing conversation from a product it
+ * is not about ("Chat with vendor"), sent with the next message as a product
+ * message, or dismissed.
+ */
+export const useInquiryStore = create((set) => ({
+  attached: {},
+  attach: (id, product) => set((s) => ({ attached: { ...s.attached, [id]: product } })),
+  detach: (id) =>
+    set((s) => {
+      if (!(id in s.attached)) return s;
+      const { [id]: _gone, ...rest } = s.attached;
+      return { attached: rest };
+    }),
+}));

@@ -72,6 +72,11 @@ test('events in words, with the names the log records', () => {
   assert.equal(describeEvent({ type: 'TypingStopped', data: { userId: 'v-bolt', reason: 'expired' } }, names).title, 'Bolt Bikes stopped typing (timed out)');
   assert.equal(describeEvent({ type: 'TypingStarted', data: { userId: 'x-unknown' } }, names).title, 'x-unknown started typing');
   assert.equal(describeEvent({ type: 'SomethingNew', data: {} }, names).title, 'SomethingNew');
+  const asked = { type: 'CurrentProductChanged', data: { product: { id: 'p-helmet', name: 'Commuter helmet' }, by: { id: 'c-new', role: 'customer' }, byName: 'Nia' } };
+  assert.equal(namesFrom([asked]).get('c-new'), 'Nia');
+  const d = describeEvent(asked, names);
+  assert.deepEqual([d.kind, d.actor, d.title], ['product', 'c-new', 'c-new asked about Commuter helmet']);
+  assert.equal(describeEvent(asked, namesFrom([asked])).title, 'Nia asked about Commuter helmet');
 });
 
 test('a support access reads as the participants see it', () => {

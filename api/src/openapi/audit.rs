@@ -72,6 +72,9 @@ pub struct StateAt {
     pub vendor: Option<RecordedParticipant>,
     #[schema(required)]
     pub product: Option<ProductCard>,
+    /// The product discussed as of that event (`CurrentProductChanged`).
+    #[schema(required)]
+    pub current_product: Option<ProductCard>,
     #[schema(required, format = DateTime)]
     pub created_at: Option<String>,
     #[schema(required, format = DateTime)]

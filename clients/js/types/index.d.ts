@@ -89,7 +89,13 @@ export interface Conversation {
   id: Uuid;
   customer: Participant;
   vendor: Participant;
+  /** The product the conversation was started from; it never changes. */
   product: ProductCard | null;
+  /**
+   * The product currently discussed: `product` until a participant opens
+   * the conversation from another product, then that one.
+   */
+  currentProduct: ProductCard | null;
   lastMessage: Message | null;
   /** Messages of the other side that the caller has not read. */
   unreadCount: number;
@@ -265,6 +271,14 @@ export interface SupportAccessedData {
   at: Time;
 }
 
+/** A participant opened the conversation from another product, which it is now about. */
+export interface CurrentProductChangedData {
+  product: ProductCard;
+  by: Sender;
+  byName?: string;
+  at: Time;
+}
+
 /** Lowercase hex SHA-256 (64 characters). */
 export type Hash = string;
 
@@ -287,7 +301,8 @@ export type RecordedEvent =
   | RecordedEventBase<'MessageRead', MessageReadData>
   | RecordedEventBase<'TypingStarted', TypingStartedData>
   | RecordedEventBase<'TypingStopped', TypingStoppedData>
-  | RecordedEventBase<'SupportAccessed', SupportAccessedData>;
+  | RecordedEventBase<'SupportAccessed', SupportAccessedData>
+  | RecordedEventBase<'CurrentProductChanged', CurrentProductChangedData>;
 
 export interface EventPage {
   events: RecordedEvent[];
@@ -329,6 +344,8 @@ export interface StateAt {
   customer: NamedParticipant | null;
   vendor: NamedParticipant | null;
   product: ProductCard | null;
+  /** The product discussed as of that event. */
+  currentProduct: ProductCard | null;
   createdAt: Time | null;
   updatedAt: Time | null;
   eventsApplied: number;

@@ -8,7 +8,7 @@ import { toWireProduct } from '../components/Chat/ProductCard.jsx';
 import ProductStrip from '../components/Chat/ProductStrip.jsx';
 import DashboardLink from '../components/Dashboard/DashboardLink.jsx';
 import { fetchConfig, fetchDemoUsers, socketUrlOf } from '@souk/client';
-import { useChatStore } from '../chat.js';
+import { useChatStore, useInquiryStore } from '../chat.js';
 import { clearSession, homeOf, loadSession } from '../utils/auth.js';
 import { firstUnread } from '../utils/focus.js';
 import useBackgroundNotifications from '../utils/useBackgroundNotifications.js';
@@ -77,6 +77,30 @@ function TopBar({ me, totalUnread, connection, onSignOut, onInbox }) {
       </div>
     </header>
   );
+}
+
+/**
+ * The other side asked about another product (it opened the conversation
+ * from it: no socket event says so) and sent its card: the conversation's
+ * `currentProduct` is read again from the list, so that the header and the
+ * list entry show the product now discussed.
+ */
+function useDiscussedProductRefresh(activeId) {
+  const me = useChatStore((s) => s.me);
+  const thread = useChatStore((s) => (activeId ? s.threads[activeId] : undefined));
+  const conv = useChatStore((s) => (activeId ? s.conversations[activeId] : undefined));
+  const last = thread?.messages?.[thread.messages.length - 1];
+  const discussedId = (conv?.currentProduct ?? conv?.product)?.id;
+  const asked =
+    last && last.kind === 'product' && last.product && last.sender?.id !== me?.id && last.product.id !== discussedId
+      ? last.id
+      : null;
+  const refreshed = useRef(null);
+  useEffect(() => {
+    if (!asked || refreshed.current === asked) return;
+    refreshed.current = asked;
+    useChatStore.getState().loadConversations(undefined, { quiet: true });
+  }, [asked]);
 }
 
 /**
@@ -156,6 +180,7 @@ export default function ChatPage({ side }) {
   const focused = useCallback(() => setFocusRequest(null), []);
 
   useBackgroundNotifications(open);
+  useDiscussedProductRefresh(activeId);
 
   // The header's unread button: the first unread conversation, or the list.
   const openInbox = (e) => {
@@ -196,11 +221,26 @@ export default function ChatPage({ side }) {
   const chatWithVendor = async (product, how) => {
     setBusyProduct(product.id);
     try {
+      const card = toWireProduct(product);
+      // What the conversation with this vendor was about before (none: new).
+      const before = Object.values(useChatStore.getState().conversations).find(
+        (c) => c.vendor?.id === product.vendorId,
+      );
       const id = await useChatStore.getState().startConversation({
         otherId: product.vendorId,
         otherName: product.vendorName,
-        product: toWireProduct(product),
+        product: card,
       });
+      // An existing conversation that was about another product: the
+      // composer starts with this product's card, sent with the next message
+      // (a new conversation has it as its product, in both sides' headers).
+      // One not in the list held here counts as existing when it was started
+      // from another product.
+      const after = useChatStore.getState().conversations[id];
+      const asked = before
+        ? (before.currentProduct ?? before.product)?.id !== card.id
+        : !!after?.product && after.product.id !== card.id;
+      if (asked) useInquiryStore.getState().attach(id, card);
       open(id, how);
     } catch (e) {
       useChatStore.setState({ notice: e.message });

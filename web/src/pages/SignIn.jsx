@@ -71,6 +71,26 @@ function PeopleColumn({ title, subtitle, people, role, onPick, busy }) {
 }
 
 /**
+ * The conversation demo mode starts with, so that a visitor who signs in as
+ * one of its two sides knows where it comes from and what waits in it.
+ */
+function SeededNote({ demo }) {
+  const seeded = demo.seeded;
+  if (!seeded) return null;
+  const customer = demo.customers?.find((u) => u.id === seeded.customerId);
+  const vendor = demo.vendors?.find((u) => u.id === seeded.vendorId);
+  const product = demo.products?.find((p) => p.id === seeded.productId);
+  if (!customer || !vendor || !product) return null;
+  return (
+    <p className="demo-seeded" data-testid="demo-seeded">
+      One conversation is already under way: {customer.name} asked {vendor.name} about the {product.name}, and{' '}
+      {customer.name}’s last question waits, unread, for {vendor.name}. Sign in as either of them to carry it on;
+      “Chat with vendor” on another product of {vendor.name} asks about that one in the same conversation.
+    </p>
+  );
+}
+
+/**
  * Sign-in. In demo mode the visitor picks a customer, a vendor or the support
  * operator (the server mints the token); otherwise the embedding marketplace
  * hands over a token, in the URL (`/?token=…`) or pasted here. The token's
@@ -162,6 +182,7 @@ export default function SignIn() {
         {config?.demo && demo && (
           <>
             <div className="demo-tag">Demo mode — pick who you are</div>
+            <SeededNote demo={demo} />
             {error && (
               <p className="form-error" role="alert" data-testid="signin-error">
                 {error}

@@ -55,6 +55,14 @@ const conversation: Conversation = {
     imageUrl: 'https://shop.example/img/p-1.jpg',
     url: 'https://shop.example/p/1',
   },
+  currentProduct: {
+    id: 'p-1',
+    name: 'Red bike',
+    priceMinor: 49999,
+    currency: 'EUR',
+    imageUrl: 'https://shop.example/img/p-1.jpg',
+    url: 'https://shop.example/p/1',
+  },
   lastMessage: null,
   unreadCount: 0,
   createdAt: '2026-12-01T04:19:30.513Z',
@@ -125,12 +133,28 @@ const supportAccess: RecordedEvent = {
   hash: '0'.repeat(64),
 };
 
+const productChanged: RecordedEvent = {
+  position: 10,
+  revision: 5,
+  type: 'CurrentProductChanged',
+  version: 1,
+  data: {
+    product: { id: 'p-2', name: 'Commuter helmet', priceMinor: 5990, currency: 'EUR', imageUrl: null, url: null },
+    by: { id: 'c-42', role: 'customer' },
+    byName: 'Alice',
+    at: '2026-12-01T05:01:00.000Z',
+  },
+  recordedAt: '2026-12-01T05:01:00.000Z',
+  hash: '0'.repeat(64),
+};
+
 const stateAt: StateAt = {
   conversationId: '49316337-9ec1-52e4-8b6c-d7dc6d8ef7a9',
   started: true,
   customer: { id: 'c-42', name: 'Alice' },
   vendor: { id: 'v-7', name: null },
   product: null,
+  currentProduct: null,
   createdAt: '2026-12-01T04:19:30.513Z',
   updatedAt: '2026-12-01T04:19:34.204Z',
   eventsApplied: 2,
@@ -266,4 +290,4 @@ function Badge(): number {
 }
 
 void [card, error, page, history, receipt, unread, events, analytics, joinAck, sendAck, refused, markAck];
-void [badError, badKind, total, online, rest, acks, end, Badge, supportAccess, stateAt, audit];
+void [badError, badKind, total, online, rest, acks, end, Badge, supportAccess, productChanged, stateAt, audit];

@@ -5,10 +5,11 @@ import { useChatStore } from '../../chat.js';
 import { dayKey, formatDay, formatLastSeen, formatPrice } from '../../utils/format.js';
 import { MAX_TEXT_CHARS, charsLeft, normalizeText } from '../../utils/text.js';
 import Avatar from './Avatar.jsx';
-import { ArrowDownIcon, BackIcon, BagIcon, SendIcon } from './icons.jsx';
+import { ArrowDownIcon, BackIcon, BagIcon, CloseIcon, SendIcon } from './icons.jsx';
 import MessageBubble from './MessageBubble.jsx';
 import { ProductImage } from './ProductCard.jsx';
 import ProductPicker from './ProductPicker.jsx';
+import { useInquiryStore } from '../../chat.js';
 import TypingIndicator from './TypingIndicator.jsx';
 
 const GROUP_MS = 5 * 60 * 1000;
@@ -40,7 +41,38 @@ function layout(messages) {
   return rows;
 }
 
-function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
+/**
+ * The product card the composer will send with the next message (the
+ * product the conversation was just opened from), with a button to leave it
+ * out.
+ */
+function Attachment({ product, onRemove }) {
+  const price = formatPrice(product.priceMinor, product.currency);
+  return (
+    <div className="composer-attachment" data-testid="composer-attachment" data-product-id={product.id}>
+      <ProductImage product={product} />
+      <span className="composer-attachment-text">
+        <span className="composer-attachment-label">Asking about</span>
+        <span className="chp-name" data-testid="composer-attachment-name">
+          {product.name}
+        </span>
+        {price && <span className="chp-price">{price}</span>}
+      </span>
+      <button
+        type="button"
+        className="icon-button composer-attachment-remove"
+        onClick={onRemove}
+        aria-label={`Do not send the card of ${product.name}`}
+        title="Do not send this card"
+        data-testid="composer-attachment-remove"
+      >
+        <CloseIcon />
+      </button>
+    </div>
+  );
+}
+
+function Composer({ onSend, onTyping, onShareToggle, sharing, disabled, attachment = null }) {
   const [text, setText] = useState('');
   const ref = useRef(null);
   const left = charsLeft(text);
@@ -55,7 +87,7 @@ function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
   const submit = (e) => {
     e?.preventDefault();
     const t = normalizeText(text);
-    if (!t || left < 0) return;
+    if ((!t && !attachment) || left < 0) return;
     onSend(t);
     setText('');
     ref.current?.focus();
@@ -97,7 +129,7 @@ function Composer({ onSend, onTyping, onShareToggle, sharing, disabled }) {
           {left < 0 ? `${-left} over the ${MAX_TEXT_CHARS} limit` : `${left} left`}
         </span>
       )}
-      <button type="submit" className="send-button" disabled={!text.trim() || left < 0 || disabled} aria-label="Send" data-testid="send-button">
+      <button type="submit" className="send-button" disabled={(!text.trim() && !attachment) || left < 0 || disabled} aria-label="Send" data-testid="send-button">
         <SendIcon />
       </button>
     </form>
@@ -130,6 +162,10 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
   const retry = useChatStore((s) => s.retry);
   const discard = useChatStore((s) => s.discard);
   const retryOpen = useChatStore((s) => s.retryOpen);
+  // The card of the product the conversation was opened from, until sent
+  // with the next message or removed.
+  const attached = useInquiryStore((s) => (activeId ? s.attached[activeId] : undefined));
+  const detach = useInquiryStore((s) => s.detach);
   const [sharing, setSharing] = useState(false);
   const [showJump, setShowJump] = useState(false);
 
@@ -233,6 +269,9 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
 
   if (!activeId) return null;
   const name = other?.name ?? other?.id ?? '…';
+  // The product currently discussed (the one it was started from until
+  // another one is asked about).
+  const discussed = conv?.currentProduct ?? conv?.product ?? null;
   const products = conv ? shareables(conv) : [];
   const connected = connection === 'online';
   const status = !connected
@@ -272,19 +311,20 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
             {status}
           </div>
         </div>
-        {conv?.product && (
+        {discussed && (
           <a
             className="chat-head-product"
-            href={conv.product.url ?? undefined}
+            href={discussed.url ?? undefined}
             target="_blank"
             rel="noreferrer"
             data-testid="conversation-product"
-            title={conv.product.name}
+            data-product-id={discussed.id}
+            title={discussed.name}
           >
-            <ProductImage product={conv.product} />
+            <ProductImage product={discussed} />
             <span>
-              <span className="chp-name">{conv.product.name}</span>
-              <span className="chp-price">{formatPrice(conv.product.priceMinor, conv.product.currency)}</span>
+              <span className="chp-name">{discussed.name}</span>
+              <span className="chp-price">{formatPrice(discussed.priceMinor, discussed.currency)}</span>
             </span>
           </a>
         )}
@@ -321,7 +361,7 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
           {thread?.status === 'ready' && messages.length === 0 && (
             <div className="chat-empty">
               <p>Say hello to {name}.</p>
-              {conv?.product && <p className="muted">You are talking about {conv.product.name}.</p>}
+              {discussed && <p className="muted">You are talking about {discussed.name}.</p>}
             </div>
           )}
           {rows.map((r) =>
@@ -369,8 +409,16 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
           }}
         />
       )}
+      {attached && <Attachment product={attached} onRemove={() => detach(activeId)} />}
       <Composer
-        onSend={(text) => sendMessage({ text })}
+        attachment={attached}
+        onSend={(text) => {
+          if (attached) {
+            // The card goes with this message (as its caption, when there is text).
+            sendMessage({ product: attached, text });
+            detach(activeId);
+          } else sendMessage({ text });
+        }}
         onTyping={typingActivity}
         onShareToggle={() => setSharing((v) => !v)}
         sharing={sharing}

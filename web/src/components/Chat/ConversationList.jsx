@@ -19,6 +19,8 @@ function Row({ conversation, role, meId, active, unread, online, typing, onOpen 
   const other = otherOf(conversation, role) ?? {};
   const p = preview(conversation.lastMessage, meId);
   const time = conversation.lastMessage?.sentAt ?? conversation.updatedAt;
+  // The product currently discussed (the one it was started from until another is asked about).
+  const discussed = conversation.currentProduct ?? conversation.product;
   return (
     <li>
       <button
@@ -37,10 +39,10 @@ function Row({ conversation, role, meId, active, unread, online, typing, onOpen 
             <span className="conv-name">{other.name ?? other.id}</span>
             <span className="conv-time">{formatListTime(time)}</span>
           </span>
-          {conversation.product && (
-            <span className="conv-product">
-              <ProductImage product={conversation.product} className="conv-product-img" />
-              {conversation.product.name}
+          {discussed && (
+            <span className="conv-product" data-testid="conversation-item-product" data-product-id={discussed.id}>
+              <ProductImage product={discussed} className="conv-product-img" />
+              {discussed.name}
             </span>
           )}
           <span className="conv-bottom">

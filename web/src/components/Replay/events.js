@@ -34,6 +34,9 @@ export function namesFrom(events, state) {
       case 'SupportAccessed':
         put(d.operator?.id, d.operator?.name);
         break;
+      case 'CurrentProductChanged':
+        put(d.by?.id, d.byName);
+        break;
       default:
         break;
     }
@@ -65,7 +68,7 @@ export function supportAccessText(data) {
 /**
  * One recorded event in words: `{ kind, actor, title, detail }`. `kind` is a
  * short class for styling (`start`, `message`, `read`, `typing`, `support`,
- * `other`), `actor` the user id who acted (or null).
+ * `product`, `other`), `actor` the user id who acted (or null).
  */
 export function describeEvent(event, names = new Map()) {
   const d = event?.data ?? {};
@@ -110,6 +113,13 @@ export function describeEvent(event, names = new Map()) {
         actor: d.operator?.id ?? null,
         title: supportAccessText(d),
         detail: d.view ? `Looked at: ${VIEWS[d.view] ?? d.view}` : '',
+      };
+    case 'CurrentProductChanged':
+      return {
+        kind: 'product',
+        actor: d.by?.id ?? null,
+        title: `${nameOf(names, d.by?.id)} asked about ${d.product?.name ?? 'another product'}`,
+        detail: 'The conversation is about this product from now on',
       };
     default:
       return { kind: 'other', actor: null, title: String(event?.type ?? 'Unknown event'), detail: '' };
