@@ -183,9 +183,9 @@ pub(crate) async fn open_conversation(
     path = "/conversations",
     operation_id = "list_conversations",
     summary = "The caller's conversations",
-    description = "The caller's conversations on this side, newest activity first, with search and paging.",
+    description = "The caller's conversations on this side, newest activity first, with search and paging. With a search: the matching ones, newest match first, each found through a message carrying that message as `match`.",
     params(
-        ("search" = Option<String>, Query, description = "Terms that must all occur (names, products, message text); at most 200 characters"),
+        ("search" = Option<String>, Query, description = "Terms that must all occur, each as the start of a word, any case and accents (names, products, message text); at most 200 characters"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, default 20"),
         ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`"),
     ),

@@ -260,12 +260,15 @@ fn insert_doc(tx: &Transaction<'_>, doc: Doc<'_>, body: &str) -> Result<(), Proj
         ])?;
     if inserted == 1 {
         let rowid = tx.last_insert_rowid();
-        tx.prepare_cached("INSERT INTO search_index (rowid, owner, body) VALUES (?1, ?2, ?3)")?
-            .execute(params![
-                rowid,
-                search::owners(doc.visible_to, doc.ids),
-                body
-            ])?;
+        tx.prepare_cached(
+            "INSERT INTO search_index (rowid, owner, conv, body) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            rowid,
+            search::owners(doc.visible_to, doc.ids, doc.seq == 0),
+            search::conversation_token(doc.conversation),
+            body
+        ])?;
     }
     Ok(())
 }
@@ -282,12 +285,15 @@ fn update_doc(tx: &Transaction<'_>, doc: Doc<'_>, body: &str) -> Result<(), Proj
     if let Some(rowid) = rowid {
         tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1")?
             .execute([rowid])?;
-        tx.prepare_cached("INSERT INTO search_index (rowid, owner, body) VALUES (?1, ?2, ?3)")?
-            .execute(params![
-                rowid,
-                search::owners(doc.visible_to, doc.ids),
-                body
-            ])?;
+        tx.prepare_cached(
+            "INSERT INTO search_index (rowid, owner, conv, body) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            rowid,
+            search::owners(doc.visible_to, doc.ids, doc.seq == 0),
+            search::conversation_token(doc.conversation),
+            body
+        ])?;
     }
     Ok(())
 }

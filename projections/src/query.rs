@@ -12,7 +12,7 @@ use souk_domain::{
 use uuid::Uuid;
 
 use crate::error::ProjectionError;
-use crate::search::{self, Term};
+use crate::search;
 use crate::views::{
     ConversationPage, ConversationView, HistoryQuery, ListQuery, MessagePage, MessageView,
     ParticipantView, UnreadSummary, MAX_LIMIT,
@@ -166,6 +166,7 @@ impl RawConversation {
             unread_count: self.unread[viewer.index()].max(0) as u64,
             created_at: ts(self.created_at),
             updated_at: ts(self.updated_at),
+            search_match: None,
         })
     }
 }
@@ -230,12 +231,13 @@ fn inbox_total(conn: &Connection, viewer: &UserId, role: Role) -> Result<u64, Pr
 }
 
 /// A page of `viewer`'s conversations on `role`'s side, newest activity first
-/// (`updated_at` descending, then id descending), after the cursor, matching
-/// the search (see [`crate::search`]).
+/// (`updated_at` descending, then id descending), after the cursor; with a
+/// search, the matching ones, newest match first (see [`crate::search`]).
 ///
-/// Paging is by key (`updated_at`, id), so a page never repeats a row of an
-/// earlier one, except a conversation whose activity moved it up between the
-/// two requests: it shows again at the top, which is where it now is.
+/// Paging is by key (`updated_at`, id; with a search, the match's rank and
+/// id), so a page never repeats a row of an earlier one, except a
+/// conversation whose activity moved it up between the two requests: it
+/// shows again at the top, which is where it now is.
 pub(crate) fn conversations(
     conn: &mut Connection,
     viewer: &UserId,
@@ -243,47 +245,30 @@ pub(crate) fn conversations(
     query: &ListQuery,
 ) -> Result<ConversationPage, ProjectionError> {
     let limit = clamp_limit(query.limit);
+    // An empty `cursor=` is the first page, as if it were absent.
+    let after = query
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
+    if let Some(search) = query.search.as_deref().filter(|s| !search::is_blank(s)) {
+        return searched(conn, viewer, role, search, after, limit);
+    }
     let side = role.as_str();
     let mut sql = format!("{CONVERSATION_SELECT} WHERE c.{side}_id = ?");
     let mut args: Vec<Value> = vec![Value::Text(viewer.as_str().to_owned())];
-    // An empty `cursor=` is the first page, as if it were absent.
-    if let Some(cursor) = query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        let (at, id) = decode_cursor(cursor)?;
+    if let Some((at, id)) = after {
         sql.push_str(" AND (c.updated_at, c.id) < (?, ?)");
         args.push(Value::Integer(at));
         args.push(Value::Text(id));
-    }
-    for term in search::terms(query.search.as_deref().unwrap_or("")) {
-        match term {
-            Term::Indexed(phrase) => {
-                sql.push_str(
-                    " AND c.id IN (SELECT d.conversation_id FROM search_index \
-                     JOIN search_docs d ON d.rowid = search_index.rowid \
-                     WHERE search_index MATCH ?)",
-                );
-                args.push(Value::Text(search::match_expression(
-                    &phrase,
-                    viewer.as_str(),
-                    role,
-                )));
-            }
-            Term::Short(needle) => {
-                sql.push_str(
-                    " AND EXISTS (SELECT 1 FROM search_docs d \
-                     WHERE d.conversation_id = c.id AND d.seq = 0 \
-                     AND instr(d.body, ?) > 0 AND d.visible_to IN ('both', ?))",
-                );
-                args.push(Value::Text(needle));
-                args.push(Value::Text(side.to_owned()));
-            }
-        }
     }
     sql.push_str(" ORDER BY c.updated_at DESC, c.id DESC LIMIT ?");
     args.push(Value::Integer(limit as i64 + 1));
 
     let tx = conn.transaction()?;
     let mut raws = {
-        let mut stmt = tx.prepare(&sql)?;
+        let mut stmt = tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), RawConversation::read)?;
         rows.collect::<Result<Vec<_>, _>>()?
     };
@@ -300,6 +285,55 @@ pub(crate) fn conversations(
         .into_iter()
         .map(|r| r.view(role))
         .collect::<Result<_, _>>()?;
+    Ok(ConversationPage {
+        conversations,
+        next_cursor,
+        total_unread,
+    })
+}
+
+/// A page of a search's answer: the conversations [`search::find`] ranks,
+/// each with its match, read in one transaction with the unread total.
+fn searched(
+    conn: &mut Connection,
+    viewer: &UserId,
+    role: Role,
+    search: &str,
+    after: Option<(i64, String)>,
+    limit: usize,
+) -> Result<ConversationPage, ProjectionError> {
+    let terms = search::terms(search);
+    let tx = conn.transaction()?;
+    let mut found = search::find(&tx, viewer.as_str(), role, &terms, after, limit + 1)?;
+    let next_cursor = if found.len() > limit {
+        found.truncate(limit);
+        found.last().map(|f| encode_cursor(f.rank, &f.conversation))
+    } else {
+        None
+    };
+    let mut conversations = Vec::with_capacity(found.len());
+    {
+        let sql = format!(
+            "{CONVERSATION_SELECT} WHERE c.id = ?1 AND c.{}_id = ?2",
+            role.as_str()
+        );
+        let mut stmt = tx.prepare_cached(&sql)?;
+        for f in found {
+            let raw = stmt
+                .query_row(
+                    params![f.conversation, viewer.as_str()],
+                    RawConversation::read,
+                )
+                .optional()?;
+            if let Some(raw) = raw {
+                let mut view = raw.view(role)?;
+                view.search_match = f.matched;
+                conversations.push(view);
+            }
+        }
+    }
+    let total_unread = inbox_total(&tx, viewer, role)?;
+    tx.finish()?;
     Ok(ConversationPage {
         conversations,
         next_cursor,

@@ -13,7 +13,7 @@ use crate::error::ProjectionError;
 
 /// Bumped whenever the tables change shape. A file of another version is
 /// dropped and rebuilt from the log on open: read models are disposable.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
@@ -95,8 +95,8 @@ CREATE TABLE IF NOT EXISTS search_docs (
 CREATE UNIQUE INDEX IF NOT EXISTS search_docs_of_conversation
     ON search_docs (conversation_id, kind) WHERE seq = 0;
 CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(
-    owner, body, content = '', contentless_delete = 1,
-    tokenize = 'trigram case_sensitive 1'
+    owner, conv, body, content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3'
 );
 "#;
 

@@ -54,6 +54,10 @@ pub struct ConversationView {
     pub created_at: Timestamp,
     /// The time of the last message, or of creation.
     pub updated_at: Timestamp,
+    /// In a search answer, the conversation's newest message that matches
+    /// (`None` when its names or product matched; never outside a search).
+    #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+    pub search_match: Option<crate::search::SearchMatch>,
 }
 
 impl ConversationView {

@@ -771,6 +771,29 @@ async fn conversation_lists_sort_search_and_page() {
         "the product's name"
     );
     assert_eq!(search("nothing-like-this").await, Vec::<String>::new());
+
+    // A search answer names the matching message as `match`; a match on the
+    // names or the product alone has none, and the plain list never has one.
+    let (s, b) = server
+        .get("/api/vendor/chat/conversations?search=FAHR", &vendor)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let m = &b["conversations"][0]["match"];
+    assert_eq!(m["text"], "Wie viel kostet das Fahrrad?");
+    assert_eq!(m["seq"], 1);
+    assert!(
+        m["messageId"].as_str().is_some_and(|id| id.len() == 36),
+        "{m}"
+    );
+    let (_, b) = server
+        .get("/api/vendor/chat/conversations?search=buyer3", &vendor)
+        .await;
+    assert!(b["conversations"][0].get("match").is_none(), "{b}");
+    assert!(list["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c.get("match").is_none()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

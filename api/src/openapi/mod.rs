@@ -76,6 +76,7 @@ struct ChatApi;
         schemas::ProductCardInput,
         schemas::Message,
         schemas::Conversation,
+        schemas::SearchMatch,
         schemas::OpenConversationCustomer,
         schemas::OpenConversationVendor,
         schemas::ConversationList,

@@ -169,6 +169,22 @@ pub struct Conversation {
     pub created_at: String,
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Only in a search answer, and only when a message matched (not the
+    /// names or the product alone): the newest matching message.
+    #[serde(rename = "match")]
+    pub search_match: Option<SearchMatch>,
+}
+
+/// The newest message of a conversation that matches a search.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchMatch {
+    #[schema(format = Uuid)]
+    pub message_id: String,
+    /// Its `seq`: the history page `before=seq+1` ends with it.
+    pub seq: u64,
+    /// Its text, or its product's name when it has none.
+    pub text: String,
 }
 
 /// `POST /api/chat/conversation`.

@@ -402,7 +402,7 @@ export function createChatStore(options = {}) {
           const role = get().me.role;
           set((s) => {
             const conversations = { ...s.conversations };
-            for (const c of list) conversations[c.id] = { ...conversations[c.id], ...c };
+            for (const c of list) conversations[c.id] = { ...conversations[c.id], match: undefined, ...c };
             const unread = search ? { ...s.unread } : {};
             for (const c of list) {
               if (c.unreadCount > 0) unread[c.id] = c.unreadCount;
@@ -436,7 +436,7 @@ export function createChatStore(options = {}) {
           const list = res.conversations ?? [];
           set((s) => {
             const conversations = { ...s.conversations };
-            for (const c of list) conversations[c.id] = { ...conversations[c.id], ...c };
+            for (const c of list) conversations[c.id] = { ...conversations[c.id], match: undefined, ...c };
             const known = new Set(s.order);
             return {
               conversations,

@@ -74,6 +74,7 @@ export type Checks = [
   Assert<Twin<K.Message, S['Message']>>,
   Assert<Answered<K.Participant, S['Participant']>>,
   Assert<Answered<K.Conversation, S['Conversation']>>,
+  Assert<Twin<K.SearchMatch, S['SearchMatch']>>,
   Assert<Answered<K.ReadReceipt, S['ReadReceipt']>>,
 ];
 
