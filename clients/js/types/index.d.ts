@@ -101,6 +101,20 @@ export interface Conversation {
   unreadCount: number;
   createdAt: Time;
   updatedAt: Time;
+  /**
+   * Only in a search answer, when a message matched (not the names or the
+   * product alone): the conversation's newest matching message.
+   */
+  match?: SearchMatch;
+}
+
+/** The newest message of a conversation that matches a search. */
+export interface SearchMatch {
+  messageId: Uuid;
+  /** Its seq: the history page `before: seq + 1` ends with it. */
+  seq: number;
+  /** Its text, or its product's name when it has none. */
+  text: string;
 }
 
 /** The answer of the read routes and of the `mark_read` ack. */
@@ -422,7 +436,7 @@ export interface Transcript {
  * A conversation as an operator sees it: no viewer, so no unread count, and
  * no message (the search records no access, so it shows no message text).
  */
-export type OperatorConversationSummary = Omit<Conversation, 'unreadCount' | 'lastMessage'>;
+export type OperatorConversationSummary = Omit<Conversation, 'unreadCount' | 'lastMessage' | 'match'>;
 
 /** Every operator route names why: 3 to 500 characters, one line. */
 export interface OperatorReason {
