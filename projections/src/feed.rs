@@ -66,7 +66,7 @@ pub enum FeedError {
 
 /// Why rebuilding missed notifications failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum RebuildError {
+pub(crate) enum FillError {
     #[error("the projections were never started on a log")]
     NotStarted,
     #[error("reading the log failed: {0}")]
@@ -179,7 +179,7 @@ impl Feed {
             return Ok(());
         }
         let from = self.found + 1;
-        match rebuild_batch(&self.projections, from, until + 1).await {
+        match missed_batch(&self.projections, from, until + 1).await {
             Ok(batch) => {
                 tracing::info!(
                     from,
@@ -212,38 +212,34 @@ impl Feed {
 
 /// One batch of missed notifications: rebuilt from the log for the events
 /// at `from` and after, before `before`.
-pub(crate) struct RebuiltBatch {
+pub(crate) struct MissedBatch {
     pub(crate) notifications: Vec<Notification>,
     /// Where the next batch starts, or `None` when `before` (or the log's
     /// end) was reached.
     pub(crate) next: Option<Position>,
 }
 
-pub(crate) async fn rebuild_batch(
+pub(crate) async fn missed_batch(
     projections: &Projections,
     from: Position,
     before: Position,
-) -> Result<RebuiltBatch, RebuildError> {
-    let store = projections
-        .inner
-        .log
-        .get()
-        .ok_or(RebuildError::NotStarted)?;
+) -> Result<MissedBatch, FillError> {
+    let store = projections.inner.log.get().ok_or(FillError::NotStarted)?;
     let batch = store.read_all(from, REBUILD_BATCH).await?;
     let full = batch.len() == REBUILD_BATCH;
     let mut notifications = Vec::with_capacity(batch.len());
     let mut next = None;
     for recorded in &batch {
         if recorded.position >= before {
-            return Ok(RebuiltBatch {
+            return Ok(MissedBatch {
                 notifications,
                 next: None,
             });
         }
         next = Some(recorded.position + 1);
-        notifications.extend(rebuild(projections, recorded).await?);
+        notifications.extend(notification_now(projections, recorded).await?);
     }
-    Ok(RebuiltBatch {
+    Ok(MissedBatch {
         notifications,
         next: if full { next } else { None },
     })
@@ -252,16 +248,16 @@ pub(crate) async fn rebuild_batch(
 /// The notification of a recorded event, with the figures of now. `None`
 /// for events of streams that are not conversations, and for events
 /// nothing is delivered for (a support access).
-async fn rebuild(
+async fn notification_now(
     projections: &Projections,
     recorded: &RecordedEvent,
-) -> Result<Option<Notification>, RebuildError> {
+) -> Result<Option<Notification>, FillError> {
     let Some(conversation) = ConversationId::from_stream_name(&recorded.stream) else {
         return Ok(None);
     };
     let position = recorded.position;
-    let figures = |error| RebuildError::Figures { position, error };
-    let event = recorded.decode().map_err(|e| RebuildError::Decode {
+    let figures = |error| FillError::Figures { position, error };
+    let event = recorded.decode().map_err(|e| FillError::Decode {
         position,
         error: e.to_string(),
     })?;
@@ -280,7 +276,7 @@ async fn rebuild(
         .conversation(conversation, &viewer, role)
         .await
         .map_err(figures)?
-        .ok_or(RebuildError::Unknown { position })?;
+        .ok_or(FillError::Unknown { position })?;
     let ids = [view.customer.id.clone(), view.vendor.id.clone()];
     finish(projections, conversation, ids, event, position).await
 }
@@ -291,8 +287,8 @@ async fn finish(
     ids: [UserId; 2],
     event: ConversationEvent,
     position: Position,
-) -> Result<Option<Notification>, RebuildError> {
-    let figures = |error| RebuildError::Figures { position, error };
+) -> Result<Option<Notification>, FillError> {
+    let figures = |error| FillError::Figures { position, error };
     let mut unread = [0u64; 2];
     let mut total_unread = [0u64; 2];
     let message = match &event {

@@ -30,7 +30,7 @@ use std::hash::Hash;
 use souk_domain::ConversationId;
 
 /// A join whose catch-up is running.
-struct Pending<J, H> {
+struct Joining<J, H> {
     generation: u64,
     /// What the relay needs to answer when it ends (the socket, the ack).
     waiter: J,
@@ -40,7 +40,7 @@ struct Pending<J, H> {
 
 /// What to do with an event for one socket.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Route<H> {
+pub enum Verdict<H> {
     /// Emit it now.
     Emit(H),
     /// Held until the socket's catch-up of that conversation ends.
@@ -58,7 +58,7 @@ pub struct Finished<J, H> {
 
 /// Joins in progress and watermarks, per (socket, conversation).
 pub struct Book<S, J, H> {
-    pending: HashMap<(S, ConversationId), Pending<J, H>>,
+    pending: HashMap<(S, ConversationId), Joining<J, H>>,
     marks: HashMap<ConversationId, HashMap<S, u64>>,
     next_generation: u64,
 }
@@ -86,7 +86,7 @@ impl<S: Copy + Eq + Hash, J, H> Book<S, J, H> {
         self.next_generation += 1;
         self.pending.insert(
             key,
-            Pending {
+            Joining {
                 generation,
                 waiter,
                 held: Vec::new(),
@@ -103,17 +103,17 @@ impl<S: Copy + Eq + Hash, J, H> Book<S, J, H> {
         conversation: ConversationId,
         seq: Option<u64>,
         item: H,
-    ) -> Route<H> {
+    ) -> Verdict<H> {
         if let Some(p) = self.pending.get_mut(&(socket, conversation)) {
             p.held.push((item, seq));
-            return Route::Held;
+            return Verdict::Held;
         }
         if let (Some(seq), Some(marks)) = (seq, self.marks.get(&conversation)) {
             if marks.get(&socket).is_some_and(|w| seq <= *w) {
-                return Route::Duplicate;
+                return Verdict::Duplicate;
             }
         }
-        Route::Emit(item)
+        Verdict::Emit(item)
     }
 
     /// Ends a catch-up that reached `watermark`. `None` when that join is no
@@ -156,7 +156,7 @@ impl<S: Copy + Eq + Hash, J, H> Book<S, J, H> {
         socket: S,
         conversation: ConversationId,
         generation: u64,
-    ) -> Option<Pending<J, H>> {
+    ) -> Option<Joining<J, H>> {
         let key = (socket, conversation);
         if self.pending.get(&key)?.generation != generation {
             return None;
@@ -231,20 +231,20 @@ mod tests {
         let c = conv(1);
         let g = b.begin(7, c, "ack").unwrap();
         // Live during the catch-up: seq 5 (also replayed), a read, seq 6.
-        assert_eq!(b.route(7, c, Some(5), "m5"), Route::Held);
-        assert_eq!(b.route(7, c, None, "read"), Route::Held);
-        assert_eq!(b.route(7, c, Some(6), "m6"), Route::Held);
+        assert_eq!(b.route(7, c, Some(5), "m5"), Verdict::Held);
+        assert_eq!(b.route(7, c, None, "read"), Verdict::Held);
+        assert_eq!(b.route(7, c, Some(6), "m6"), Verdict::Held);
         // Another socket and another conversation are not affected.
-        assert_eq!(b.route(8, c, Some(6), "m6"), Route::Emit("m6"));
-        assert_eq!(b.route(7, conv(2), Some(1), "x"), Route::Emit("x"));
+        assert_eq!(b.route(8, c, Some(6), "m6"), Verdict::Emit("m6"));
+        assert_eq!(b.route(7, conv(2), Some(1), "x"), Verdict::Emit("x"));
         // The catch-up replayed up to 5.
         let f = b.finish(7, c, g, 5).unwrap();
         assert_eq!(f.waiter, "ack");
         assert_eq!(f.release, ["read", "m6"]);
         // A late live notification of a replayed message is not emitted again.
-        assert_eq!(b.route(7, c, Some(4), "m4"), Route::Duplicate);
-        assert_eq!(b.route(7, c, None, "typing"), Route::Emit("typing"));
-        assert_eq!(b.route(7, c, Some(7), "m7"), Route::Emit("m7"));
+        assert_eq!(b.route(7, c, Some(4), "m4"), Verdict::Duplicate);
+        assert_eq!(b.route(7, c, None, "typing"), Verdict::Emit("typing"));
+        assert_eq!(b.route(7, c, Some(7), "m7"), Verdict::Emit("m7"));
     }
 
     #[test]
@@ -256,7 +256,7 @@ mod tests {
         assert_eq!(b.sizes(), (0, 1));
         b.passed(c, 8);
         assert_eq!(b.sizes(), (0, 1));
-        assert_eq!(b.route(1, c, Some(9), "m9"), Route::Duplicate);
+        assert_eq!(b.route(1, c, Some(9), "m9"), Verdict::Duplicate);
         b.passed(c, 9);
         assert_eq!(b.sizes(), (0, 0));
     }
@@ -279,9 +279,9 @@ mod tests {
         let g2 = b.begin(1, c, "second").unwrap();
         assert!(b.finish(1, c, g1, 3).is_none());
         assert!(b.fail(1, c, g1).is_none());
-        assert_eq!(b.route(1, c, Some(4), "m4"), Route::Held);
+        assert_eq!(b.route(1, c, Some(4), "m4"), Verdict::Held);
         assert_eq!(b.fail(1, c, g2), Some("second"));
-        assert_eq!(b.route(1, c, Some(5), "m5"), Route::Emit("m5"));
+        assert_eq!(b.route(1, c, Some(5), "m5"), Verdict::Emit("m5"));
         assert_eq!(b.sizes(), (0, 0));
     }
 
@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(b.sizes(), (1, 2));
         b.forget(1);
         assert_eq!(b.sizes(), (0, 1));
-        assert_eq!(b.route(2, c2, Some(3), "m3"), Route::Duplicate);
+        assert_eq!(b.route(2, c2, Some(3), "m3"), Verdict::Duplicate);
     }
 
     #[test]

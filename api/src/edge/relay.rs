@@ -36,7 +36,7 @@ use souk_domain::{ConversationEvent, ConversationId};
 use souk_projections::{Feed, FeedError, Notification};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::book::{Book, Route};
+use super::book::{Book, Verdict};
 use super::catch_up::{catch_up, CatchUp, Joined};
 use super::deliver::{self, is_evicted};
 use super::fanout::{self, Delivery};
@@ -239,10 +239,10 @@ impl Relay {
                 d.seq,
                 (d.event, d.payload.clone()),
             ) {
-                Route::Emit((event, payload)) => {
+                Verdict::Emit((event, payload)) => {
                     deliver::emit(&socket, event, &*payload);
                 }
-                Route::Held | Route::Duplicate => {}
+                Verdict::Held | Verdict::Duplicate => {}
             }
         }
     }

@@ -96,7 +96,7 @@ pub use tokio_postgres;
 
 use self::connect::{build_pool, connect_one, describe, parse, pool_unavailable};
 use self::tail::{listen_forever, Tail};
-use self::writer::{to_sql, AppendRequest, Command, ImportRequest, Writer};
+use self::writer::{to_sql, AppendRequest, ImportRequest, Writer, WriterRequest};
 use crate::subscription::{catch_up_then_live, Batch, PageSource};
 use crate::{
     stream_range, validate_append, AppendResult, ChainUpgrade, Direction, EventHash, EventStore,
@@ -223,7 +223,7 @@ pub struct PostgresStore {
 }
 
 struct Inner {
-    requests: mpsc::Sender<Command>,
+    requests: mpsc::Sender<WriterRequest>,
     reader: Reader,
     /// Weak, so that once the tail (the only strong sender) is gone, live
     /// subscriptions see the channel close and end.
@@ -289,7 +289,13 @@ impl PostgresStore {
     /// what was committed, then end with [`StoreError::Closed`].
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.inner.requests.send(Command::Close(tx)).await.is_ok() {
+        if self
+            .inner
+            .requests
+            .send(WriterRequest::Close(tx))
+            .await
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
@@ -310,7 +316,7 @@ impl PostgresStore {
         let (reply, answer) = oneshot::channel();
         self.inner
             .requests
-            .send(Command::Import(ImportRequest {
+            .send(WriterRequest::Import(ImportRequest {
                 events: events.to_vec(),
                 reply,
             }))
@@ -625,7 +631,7 @@ impl EventStore for PostgresStore {
         };
         self.inner
             .requests
-            .send(Command::Append(request))
+            .send(WriterRequest::Append(request))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| writer_gone())?

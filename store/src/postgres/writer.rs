@@ -126,7 +126,8 @@ const WRITE: &str = "WITH inserted AS ( \
      ) \
      SELECT pg_notify('souk_event_log', position::text) FROM head";
 
-pub(crate) enum Command {
+/// What the log's writer task is asked to do.
+pub(crate) enum WriterRequest {
     Append(AppendRequest),
     Import(ImportRequest),
     /// Commit what was sent before, stop, then answer.
@@ -224,7 +225,7 @@ pub(crate) fn to_sql(n: u64) -> i64 {
 }
 
 pub(crate) struct Writer {
-    pub(crate) rx: mpsc::Receiver<Command>,
+    pub(crate) rx: mpsc::Receiver<WriterRequest>,
     /// A pool of one: the writer's connection, made again when lost.
     pub(crate) pool: Pool,
     pub(crate) config: PostgresConfig,
@@ -246,16 +247,16 @@ impl Writer {
         loop {
             let first = match self.next_command().await {
                 None => break,
-                Some(Command::Import(import)) => {
+                Some(WriterRequest::Import(import)) => {
                     let result = self.import_guarded(&import.events).await;
                     let _ = import.reply.send(result);
                     continue;
                 }
-                Some(Command::Close(closer)) => {
+                Some(WriterRequest::Close(closer)) => {
                     self.start_closing(closer);
                     continue;
                 }
-                Some(Command::Append(first)) => first,
+                Some(WriterRequest::Append(first)) => first,
             };
             let mut group = vec![first];
             let mut imports = Vec::new();
@@ -302,9 +303,9 @@ impl Writer {
         self.discard_connection();
     }
 
-    async fn next_command(&mut self) -> Option<Command> {
+    async fn next_command(&mut self) -> Option<WriterRequest> {
         if let Some(carried) = self.carry.take() {
-            return Some(Command::Append(carried));
+            return Some(WriterRequest::Append(carried));
         }
         self.rx.recv().await
     }
@@ -321,7 +322,7 @@ impl Writer {
         let mut events: usize = group.iter().map(|r| r.events.len()).sum();
         while events < self.config.max_batch_events {
             match self.rx.try_recv() {
-                Ok(Command::Append(request)) => {
+                Ok(WriterRequest::Append(request)) => {
                     if events + request.events.len() > self.config.max_batch_events {
                         self.carry = Some(request);
                         return;
@@ -329,8 +330,8 @@ impl Writer {
                     events += request.events.len();
                     group.push(request);
                 }
-                Ok(Command::Import(import)) => imports.push(import),
-                Ok(Command::Close(closer)) => self.start_closing(closer),
+                Ok(WriterRequest::Import(import)) => imports.push(import),
+                Ok(WriterRequest::Close(closer)) => self.start_closing(closer),
                 Err(_) => return,
             }
         }

@@ -229,7 +229,7 @@ pub struct SqliteStore {
 struct Handle {
     /// To the writer. An `Option` only so that `Drop` can close the channel
     /// before waiting for the writer thread.
-    requests: Option<mpsc::Sender<Command>>,
+    requests: Option<mpsc::Sender<WriterRequest>>,
     readers: Arc<Readers>,
     /// Weak, so that once the writer (the only strong sender) is gone, live
     /// subscriptions see the channel close and end.
@@ -243,7 +243,8 @@ struct Handle {
     faults: Arc<FaultSwitch>,
 }
 
-enum Command {
+/// What the log's writer thread is asked to do.
+enum WriterRequest {
     Append(AppendRequest),
     /// A page of another log to append exactly (see [`SqliteStore::import`]).
     Import(ImportRequest),
@@ -384,7 +385,7 @@ impl SqliteStore {
         let requests = self.inner.requests.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
         requests
-            .send(Command::Import(ImportRequest {
+            .send(WriterRequest::Import(ImportRequest {
                 events: events.to_vec(),
                 reply,
             }))
@@ -403,7 +404,7 @@ impl SqliteStore {
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
         if let Some(requests) = &self.inner.requests {
-            if requests.send(Command::Close(tx)).await.is_ok() {
+            if requests.send(WriterRequest::Close(tx)).await.is_ok() {
                 // An error means the writer is already gone: closed too.
                 let _ = rx.await;
             }
@@ -445,7 +446,7 @@ impl EventStore for SqliteStore {
             reply,
         };
         requests
-            .send(Command::Append(request))
+            .send(WriterRequest::Append(request))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| {

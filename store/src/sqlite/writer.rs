@@ -23,8 +23,8 @@ use super::notifier::{refuse, spawn_notifier, Committed};
 use super::readers::stored_hash;
 use super::schema::{max_position, open_writer, HEAD_OF, INSERT_STREAM, SCHEMA_VERSION};
 use super::{
-    check_expected, to_sql, unavailable, AppendRequest, Command, Counters, ImportRequest, Position,
-    RecordedEvent, Revision, SqliteConfig, StoreError, RETRY_FIRST, RETRY_MAX,
+    check_expected, to_sql, unavailable, AppendRequest, Counters, ImportRequest, Position,
+    RecordedEvent, Revision, SqliteConfig, StoreError, WriterRequest, RETRY_FIRST, RETRY_MAX,
 };
 use crate::chain::{self, EventHash};
 use crate::subscription::Batch;
@@ -54,7 +54,7 @@ impl Wake for Unpark {
 
 /// What a wait on the request channel ended with.
 enum Received {
-    Command(Command),
+    Request(WriterRequest),
     /// The channel is closed and drained.
     Closed,
     /// The deadline passed first.
@@ -64,12 +64,12 @@ enum Received {
 /// `blocking_recv` with a deadline, for the writer while it waits to try
 /// writing again: tokio's receiver has no blocking receive with a timeout,
 /// so it is polled with a waker that unparks this thread.
-fn recv_until(rx: &mut mpsc::Receiver<Command>, deadline: Instant) -> Received {
+fn recv_until(rx: &mut mpsc::Receiver<WriterRequest>, deadline: Instant) -> Received {
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     loop {
         match rx.poll_recv(&mut cx) {
-            Poll::Ready(Some(command)) => return Received::Command(command),
+            Poll::Ready(Some(command)) => return Received::Request(command),
             Poll::Ready(None) => return Received::Closed,
             Poll::Pending => {
                 let now = Instant::now();
@@ -87,7 +87,7 @@ struct Writer {
     /// The database file, to reopen the connection after a failure.
     path: PathBuf,
     conn: Connection,
-    rx: mpsc::Receiver<Command>,
+    rx: mpsc::Receiver<WriterRequest>,
     /// To the notifier thread, which answers callers and publishes.
     notifier: std::sync::mpsc::SyncSender<Committed>,
     notifier_thread: Option<JoinHandle<()>>,
@@ -135,7 +135,7 @@ pub(super) struct Start {
     pub(super) conn: Connection,
     /// The position the next event will get.
     pub(super) next_position: Position,
-    pub(super) rx: mpsc::Receiver<Command>,
+    pub(super) rx: mpsc::Receiver<WriterRequest>,
     pub(super) config: SqliteConfig,
     /// The live feed; the handles keep only weak senders, so that live
     /// subscriptions end once the writer is gone.
@@ -285,8 +285,8 @@ impl Writer {
             return true;
         }
         let first = match self.next_request(retry_at) {
-            Received::Command(Command::Append(first)) => first,
-            Received::Command(_) | Received::Timeout => return true,
+            Received::Request(WriterRequest::Append(first)) => first,
+            Received::Request(_) | Received::Timeout => return true,
             Received::Closed => return false,
         };
         let mut group = vec![first];
@@ -322,22 +322,22 @@ impl Writer {
     /// channel is closed and drained.
     fn next_request(&mut self, deadline: Option<Instant>) -> Received {
         if let Some(carried) = self.carry.take() {
-            return Received::Command(Command::Append(carried));
+            return Received::Request(WriterRequest::Append(carried));
         }
         loop {
             let received = match deadline {
                 None => match self.rx.blocking_recv() {
-                    Some(command) => Received::Command(command),
+                    Some(command) => Received::Request(command),
                     None => Received::Closed,
                 },
                 Some(deadline) => recv_until(&mut self.rx, deadline),
             };
             match received {
-                Received::Command(Command::Import(import)) => {
+                Received::Request(WriterRequest::Import(import)) => {
                     let result = self.import(&import.events);
                     let _ = import.reply.send(result);
                 }
-                Received::Command(Command::Close(closer)) => self.start_closing(closer),
+                Received::Request(WriterRequest::Close(closer)) => self.start_closing(closer),
                 other => return other,
             }
         }
@@ -354,7 +354,7 @@ impl Writer {
         let mut events: usize = group.iter().map(|r| r.events.len()).sum();
         while events < self.config.max_batch_events {
             match self.rx.try_recv() {
-                Ok(Command::Append(request)) => {
+                Ok(WriterRequest::Append(request)) => {
                     if events + request.events.len() > self.config.max_batch_events {
                         self.carry = Some(request);
                         return;
@@ -363,8 +363,8 @@ impl Writer {
                     group.push(request);
                 }
                 // Run after the group, in the order they came.
-                Ok(Command::Import(import)) => self.imports.push(import),
-                Ok(Command::Close(closer)) => self.start_closing(closer),
+                Ok(WriterRequest::Import(import)) => self.imports.push(import),
+                Ok(WriterRequest::Close(closer)) => self.start_closing(closer),
                 Err(_) => return,
             }
         }
