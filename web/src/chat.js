@@ -12,6 +12,17 @@ export const useChatStore = createChatStore({
 });
 
 /**
+ * A message to show when its conversation opens: a search result's match
+ * (`{ id, seq }`). The conversation list sets it, the chat window loads
+ * older pages until that seq is there, scrolls to it, marks it and clears it.
+ */
+export const useJumpStore = create((set) => ({
+  target: null,
+  jumpTo: (id, seq) => set({ target: { id, seq } }),
+  clear: () => set({ target: null }),
+}));
+
+/**
  * The product card attached to a conversation's composer, by conversation
  * id: set when the customer opens an existing conversation from a product it
  * is not about ("Chat with vendor"), sent with the next message as a product

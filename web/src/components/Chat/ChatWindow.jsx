@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Link } from 'react-router-dom';
 import { otherOf, visibleMessages } from '@souk/client';
-import { useChatStore } from '../../chat.js';
+import { useChatStore, useJumpStore } from '../../chat.js';
 import { dayKey, formatDay, formatLastSeen, formatPrice } from '../../utils/format.js';
 import { MAX_TEXT_CHARS, charsLeft, normalizeText } from '../../utils/text.js';
 import Avatar from './Avatar.jsx';
@@ -166,6 +166,8 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
   // with the next message or removed.
   const attached = useInquiryStore((s) => (activeId ? s.attached[activeId] : undefined));
   const detach = useInquiryStore((s) => s.detach);
+  const jump = useJumpStore((s) => s.target);
+  const clearJump = useJumpStore((s) => s.clear);
   const [sharing, setSharing] = useState(false);
   const [showJump, setShowJump] = useState(false);
 
@@ -258,6 +260,26 @@ export default function ChatWindow({ onBack, backBadge = 0, shareables = () => [
     if (!el || !thread || thread.status !== 'ready' || !thread.hasMore || thread.loadingOlder) return;
     if (el.scrollHeight <= el.clientHeight + NEAR_TOP_PX) loadOlder(activeId);
   }, [thread, activeId, loadOlder]);
+
+  // Opened from a search result: older pages load until its message is
+  // there, which is then scrolled to the middle and marked (data-found).
+  useEffect(() => {
+    if (!jump || jump.id !== activeId || thread?.status !== 'ready') return;
+    const content = contentRef.current;
+    const found = content?.querySelector(`[data-testid="message"][data-seq="${jump.seq}"]`);
+    if (found) {
+      content.querySelectorAll('[data-found]').forEach((m) => m.removeAttribute('data-found'));
+      found.setAttribute('data-found', 'true');
+      found.scrollIntoView({ block: 'center' });
+      const el = scrollRef.current;
+      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM_PX;
+      clearJump();
+    } else if (thread.hasMore && !(messages[0]?.seq <= jump.seq)) {
+      if (!thread.loadingOlder) loadOlder(activeId);
+    } else {
+      clearJump();
+    }
+  }, [jump, activeId, thread, messages, loadOlder, clearJump]);
 
   const onScroll = () => {
     const el = scrollRef.current;

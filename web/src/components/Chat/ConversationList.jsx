@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from 'react';
 import { otherOf } from '@souk/client';
-import { useChatStore } from '../../chat.js';
+import { useChatStore, useJumpStore } from '../../chat.js';
 import { formatListTime } from '../../utils/format.js';
+import { snippetParts } from '../../utils/snippet.js';
 import Avatar from './Avatar.jsx';
 import { BagIcon, CloseIcon, SearchIcon, Ticks } from './icons.jsx';
 import { ProductImage } from './ProductCard.jsx';
@@ -15,19 +16,36 @@ function preview(message, meId) {
   return { text, mine, read: !!message.readAt, product: !!product };
 }
 
-function Row({ conversation, role, meId, active, unread, online, typing, onOpen }) {
+/** The message a search found, its found words marked. */
+function Match({ match, search }) {
+  return (
+    <span className="conv-preview conv-match" data-testid="search-match" data-seq={match.seq}>
+      {snippetParts(match.text, search).map((part, i) =>
+        part.hit ? <mark key={i}>{part.text}</mark> : <span key={i}>{part.text}</span>,
+      )}
+    </span>
+  );
+}
+
+function Row({ conversation, role, meId, active, unread, online, typing, onOpen, search }) {
   const other = otherOf(conversation, role) ?? {};
   const p = preview(conversation.lastMessage, meId);
   const time = conversation.lastMessage?.sentAt ?? conversation.updatedAt;
   // The product currently discussed (the one it was started from until another is asked about).
   const discussed = conversation.currentProduct ?? conversation.product;
+  // In a search answer: the matching message, and opening goes to it.
+  const match = search ? conversation.match : null;
+  const jumpTo = useJumpStore((s) => s.jumpTo);
   return (
     <li>
       <button
         type="button"
         className={`conv ${active ? 'is-active' : ''} ${unread > 0 ? 'has-unread' : ''}`}
         // detail 0: activated from the keyboard, so focus follows into the conversation
-        onClick={(e) => onOpen(conversation.id, { focus: e.detail === 0 })}
+        onClick={(e) => {
+          if (match) jumpTo(conversation.id, match.seq);
+          onOpen(conversation.id, { focus: e.detail === 0 });
+        }}
         data-testid="conversation-item"
         data-conversation-id={conversation.id}
         data-name={other.name ?? other.id}
@@ -46,18 +64,22 @@ function Row({ conversation, role, meId, active, unread, online, typing, onOpen 
             </span>
           )}
           <span className="conv-bottom">
-            <span className={`conv-preview ${typing ? 'is-typing' : ''}`} data-testid="last-message">
-              {typing ? (
-                'typing…'
-              ) : (
-                <>
-                  {p.mine && <Ticks state={p.read ? 'read' : 'sent'} />}
-                  {p.mine && <span className="conv-you">You: </span>}
-                  {p.product && <BagIcon className="conv-bag" />}
-                  {p.text}
-                </>
-              )}
-            </span>
+            {match ? (
+              <Match match={match} search={search} />
+            ) : (
+              <span className={`conv-preview ${typing ? 'is-typing' : ''}`} data-testid="last-message">
+                {typing ? (
+                  'typing…'
+                ) : (
+                  <>
+                    {p.mine && <Ticks state={p.read ? 'read' : 'sent'} />}
+                    {p.mine && <span className="conv-you">You: </span>}
+                    {p.product && <BagIcon className="conv-bag" />}
+                    {p.text}
+                  </>
+                )}
+              </span>
+            )}
             {unread > 0 && (
               <>
                 <span className="badge" data-testid="unread-badge">
@@ -76,7 +98,9 @@ function Row({ conversation, role, meId, active, unread, online, typing, onOpen 
 /**
  * The conversations of the signed-in user: a search box (matches the other
  * participant, the product and message text, on the server), newest activity
- * first, with unread badges, the last message and who is online.
+ * first, with unread badges, the last message and who is online. A search
+ * answer comes newest match first; a result found through a message shows
+ * that message and opens the conversation at it.
  */
 export default function ConversationList({ onOpen, top, emptyHint }) {
   const me = useChatStore((s) => s.me);
@@ -92,6 +116,8 @@ export default function ConversationList({ onOpen, top, emptyHint }) {
   const nextCursor = useChatStore((s) => s.nextCursor);
   const loadConversations = useChatStore((s) => s.loadConversations);
   const loadMore = useChatStore((s) => s.loadMoreConversations);
+  // The search the list shows (the box may be ahead of it while typing).
+  const listSearch = useChatStore((s) => s.search);
   const [query, setQuery] = useState('');
   const first = useRef(true);
 
@@ -165,6 +191,7 @@ export default function ConversationList({ onOpen, top, emptyHint }) {
               online={connected ? (presence[other?.id]?.online ?? !!other?.online) : undefined}
               typing={!!typing[id]}
               onOpen={onOpen}
+              search={listSearch}
             />
           );
         })}
