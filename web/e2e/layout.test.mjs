@@ -269,6 +269,7 @@ const FAKE_NOTIFICATIONS = () => {
     }
     constructor(title, options) {
       window.__notes.shown.push({ title, body: options?.body, tag: options?.tag });
+      window.__notes.last = this;
     }
     close() {}
   }
@@ -314,6 +315,11 @@ test('desktop: a message while the tab is hidden raises a notification and a sou
 
   await step('with the tab hidden, the next answer raises one notification naming the vendor', async () => {
     const { page } = customer;
+    // The customer reads another conversation (the seeded one with Lumen Home) and leaves the tab.
+    const other = page.locator(sel('conversation-item', { name: 'Lumen Home' }));
+    await other.click();
+    const lumen = await other.getAttribute('data-conversation-id');
+    await page.waitForURL((url) => url.searchParams.get('c') === lumen);
     await page.evaluate(() => {
       Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
       Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
@@ -324,6 +330,13 @@ test('desktop: a message while the tab is hidden raises a notification and a sou
     const [note] = await page.evaluate(() => window.__notes.shown);
     assert.deepEqual(note, { title: 'Bolt Bikes', body: 'It weighs 290 g.', tag: `souk-${convId}` });
     assert.equal(await page.evaluate(() => window.__notes.beeps), 1, 'one short sound');
+  });
+
+  await step('clicking the notification opens its conversation', async () => {
+    const { page } = customer;
+    await page.evaluate(() => window.__notes.last.onclick());
+    await page.waitForURL((url) => url.searchParams.get('c') === convId);
+    await page.locator(sel('chat-window', { 'conversation-id': convId })).waitFor();
   });
 
   await step('no script errors', async () => {
