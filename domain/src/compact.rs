@@ -240,7 +240,12 @@ impl CompactState {
         self.recent_index(seq).map(|i| self.recent[i].1)
     }
 
-    /// How many messages of the other side `role` has not read.
+    /// How many messages of the other side `role` has not read
+    /// ([`crate::unread`]: the other side's messages after its marker, kept
+    /// here as the other side's count less those at or before the marker;
+    /// the property tests compare it with [`ConversationState::unread`]).
+    ///
+    /// [`ConversationState::unread`]: crate::ConversationState::unread
     pub fn unread(&self, role: Role) -> u64 {
         self.sent[role.other().index()].saturating_sub(self.read_count[role.index()])
     }

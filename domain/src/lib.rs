@@ -20,6 +20,7 @@
 //!   ids), the `Recall` of older messages from the log, and the `Facts` that
 //!   `decide` asks of either state.
 //! - [`decide`](mod@decide): the rules.
+//! - [`unread`]: the unread rule every unread figure follows.
 //! - [`error`]: `InputError` (bad input) and `DomainError` (refused command).
 #![forbid(unsafe_code)]
 
@@ -34,6 +35,7 @@ pub mod state;
 pub mod support;
 pub mod text;
 pub mod time;
+pub mod unread;
 
 pub use command::{Actor, Command};
 pub use compact::{CompactState, Facts, IDEMPOTENCY_WINDOW};

@@ -153,11 +153,13 @@ impl ConversationState {
 
     /// How many messages of the other side `role` has not read.
     pub fn unread(&self, role: Role) -> u64 {
-        let from = (self.read_up_to[role.index()] as usize).min(self.messages.len());
-        self.messages[from..]
-            .iter()
-            .filter(|m| m.sender.role != role)
-            .count() as u64
+        let marker = self.read_up_to[role.index()];
+        let from = (marker as usize).min(self.messages.len());
+        crate::unread::count(
+            self.messages[from..].iter().map(|m| (m.sender.role, m.seq)),
+            role,
+            marker,
+        )
     }
 
     /// When the recipient of message `seq` read it, if they have.

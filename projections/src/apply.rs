@@ -11,8 +11,8 @@ use rusqlite::{
     params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior,
 };
 use souk_domain::{
-    ConversationEvent, ConversationId, ConversationStarted, CurrentProductChanged, DisplayName,
-    MessageRead, MessageSent, Role,
+    unread, ConversationEvent, ConversationId, ConversationStarted, CurrentProductChanged,
+    DisplayName, MessageRead, MessageSent, Role,
 };
 use souk_store::{Position, RecordedEvent};
 
@@ -471,7 +471,7 @@ fn send(
     }
     // A message the recipient's marker already covers (which `decide` never
     // produces) is not unread; its `read_at` stays unknown.
-    if e.seq > conv.read_seq[to.index()] {
+    if unread::is_unread(from, e.seq, to, conv.read_seq[to.index()]) {
         conv.unread[to.index()] += 1;
         inbox_add(tx, &conv.ids[to.index()], to, 1)?;
     }
@@ -535,8 +535,9 @@ fn read(
             sender
         ])?;
         conv.read_seq[side] = e.up_to_seq;
-        // Recounted rather than decremented: the count is exactly the
-        // definition (messages of the other side after the marker).
+        // Recounted rather than decremented: the count is exactly the rule
+        // of `souk_domain::unread` (messages of the other side after the
+        // marker), in SQL.
         let remaining: i64 = tx
             .prepare_cached(
                 "SELECT COUNT(*) FROM messages

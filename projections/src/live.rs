@@ -30,7 +30,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use souk_domain::{ConversationEvent, ConversationId, Role, UserId};
+use souk_domain::{unread, ConversationEvent, ConversationId, Role, UserId};
 use souk_store::Position;
 
 use crate::apply::Decoded;
@@ -190,7 +190,7 @@ impl LiveFigures {
                 if m.seq > f.last_seq {
                     f.last_seq = m.seq;
                     let to = m.sender.role.other();
-                    if m.seq > f.read_seq[to.index()] {
+                    if unread::is_unread(m.sender.role, m.seq, to, f.read_seq[to.index()]) {
                         f.unread[to.index()].push_back(m.seq);
                         let recipient = f.ids[to.index()].clone();
                         self.inbox_add(&recipient, to, 1);
@@ -204,7 +204,11 @@ impl LiveFigures {
                 if r.up_to_seq > f.read_seq[side] {
                     f.read_seq[side] = r.up_to_seq;
                     let before = f.unread[side].len();
-                    while f.unread[side].front().is_some_and(|s| *s <= r.up_to_seq) {
+                    let (reader, sender) = (r.reader_role, r.reader_role.other());
+                    while f.unread[side]
+                        .front()
+                        .is_some_and(|s| !unread::is_unread(sender, *s, reader, r.up_to_seq))
+                    {
                         f.unread[side].pop_front();
                     }
                     let delta = before - f.unread[side].len();

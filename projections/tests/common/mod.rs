@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use souk_domain::unread;
 use souk_domain::{
     decide, evolve, Actor, Command, ConversationEvent, ConversationId, ConversationState,
     DisplayName, MessageContent, MessageId, MessageText, Operator, Participant, ProductCard,
@@ -337,7 +338,7 @@ pub fn recount(store: &MemoryStore, position: Position) -> Recount {
             let n = c
                 .messages
                 .iter()
-                .filter(|(seq, from)| *from != role && *seq > c.marker[role.index()])
+                .filter(|(seq, from)| unread::is_unread(*from, *seq, role, c.marker[role.index()]))
                 .count() as u64;
             out.conversations.insert((*id, role), n);
             *out.inboxes
