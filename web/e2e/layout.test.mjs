@@ -225,6 +225,25 @@ test('desktop: the unread button, its badge and the product strip', async (t) =>
     await eventually(async () => (await totalUnread(page)) === 0 || (await totalUnread(page)) < 12, 'read on opening');
   });
 
+  await step('with nothing unread, the button takes focus to the list and the open conversation stays', async () => {
+    const { page } = vendor;
+    for (let i = 0; i < 10; i++) {
+      const before = await totalUnread(page);
+      if (before === 0) break;
+      await page.locator(sel('inbox-button')).click();
+      await eventually(async () => (await totalUnread(page)) < before, 'the next unread conversation read');
+    }
+    assert.equal(await totalUnread(page), 0);
+    assert.match(await page.locator(sel('inbox-button')).getAttribute('aria-label'), /^No unread/);
+    const openId = new URL(page.url()).searchParams.get('c');
+    await page.locator(sel('inbox-button')).click();
+    await eventually(
+      async () => page.evaluate(() => document.activeElement?.dataset?.testid === 'conversation-item'),
+      'focus on the list',
+    );
+    assert.equal(new URL(page.url()).searchParams.get('c'), openId, 'the open conversation stays open');
+  });
+
   await step('the product strip shows whole cards: two in the column, the others one snap away', async () => {
     const { page } = customer;
     const strip = page.locator('.strip-scroll');

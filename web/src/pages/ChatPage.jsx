@@ -182,16 +182,13 @@ export default function ChatPage({ side }) {
   useBackgroundNotifications(open);
   useDiscussedProductRefresh(activeId);
 
-  // The header's unread button: the first unread conversation, or the list.
+  // The header's unread button: the first unread conversation, or else the
+  // list (its first row takes focus; the open conversation stays open beside it).
   const openInbox = (e) => {
     const { order, unread: counts, activeId: current } = useChatStore.getState();
     const id = firstUnread(order, counts, current);
-    if (id) {
-      open(id, { focus: e.detail === 0 });
-      return;
-    }
-    if (current) setParams({}, { replace: true });
-    requestAnimationFrame(() => document.querySelector('[data-testid="conversation-item"], [data-testid="conversation-search"]')?.focus());
+    if (id) open(id, { focus: e.detail === 0 });
+    else (document.querySelector('[data-testid="conversation-item"]') ?? document.querySelector('[data-testid="conversation-search"]'))?.focus();
   };
 
   // Back from a conversation with the keyboard (phone layout): focus returns
