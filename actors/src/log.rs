@@ -17,8 +17,9 @@ const PAGE: usize = 512;
 /// A conversation's state as far as the log has it, and where the log is.
 #[derive(Debug, Default)]
 pub(crate) struct Folded {
-    /// What the actor keeps to decide: the ids and sides of messages, not
-    /// their text (see [`CompactState`]).
+    /// What the actor keeps to decide: counts, and windows of the recent
+    /// messages' ids and sides and of recent client ids, not the messages'
+    /// text (see [`CompactState`]).
     pub state: CompactState,
     /// Revision of the stream's last event; `None` when the stream is empty,
     /// so the next append expects `NoStream`.
