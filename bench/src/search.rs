@@ -24,6 +24,7 @@ use hyper::Method;
 use serde::Serialize;
 
 use crate::http::Rest;
+use crate::procfs::Proc;
 use crate::server::{self, Spec};
 use crate::stats::{Percentiles, Summary};
 use crate::tokens::{Minter, Role};
@@ -40,7 +41,7 @@ pub struct SearchArgs {
     #[arg(long, default_value = "target/release/souk")]
     souk_bin: PathBuf,
     /// Where the data directory and the server's log go.
-    #[arg(long, default_value = "bench/work/search")]
+    #[arg(long, default_value = "bench/target/search")]
     work_dir: PathBuf,
     /// The vendor's messages.
     #[arg(long, default_value_t = 30_000)]
@@ -58,7 +59,7 @@ pub struct SearchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "bike,bik,54,#7,cm,L,cafe,customer 17,red 54,zqxjseeded,nothing"
+        default_value = "the,bike,bik,54,#7,cm,L,cafe,customer 17,red 54,zqxjseeded,nothing"
     )]
     terms: Vec<String>,
     /// Sends per second of the other pairs.
@@ -86,6 +87,8 @@ struct TermFigures {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// The server's CPU time per search (user and system, from /proc).
+    cpu_us_per_search: f64,
 }
 
 /// One kind of phase's send latencies, pooled over the rounds.
@@ -98,6 +101,8 @@ struct SendFigures {
     searches: usize,
     search_p50_ms: f64,
     search_p99_ms: f64,
+    /// The server's CPU over these phases, in cores (1.0 = one core busy).
+    server_cores: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,7 +123,8 @@ fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e4).round() / 100.0
 }
 
-/// A message of the seeded history: what people write about bikes.
+/// A message of the seeded history: what people write about bikes. Every
+/// one holds "the" (a common word, the costliest kind of search).
 fn seed_text(conversation: usize, i: usize) -> String {
     let n = conversation * 7 + i;
     match i % 8 {
@@ -133,11 +139,14 @@ fn seed_text(conversation: usize, i: usize) -> String {
             9 + n % 10,
             (n * 5) % 60
         ),
-        3 => "Thanks, I will think about it".to_owned(),
-        4 => format!("Price is {} EUR with delivery", 200 + (n * 13) % 700),
-        5 => format!("Size {} would fit better", ["S", "M", "L", "XL"][n % 4]),
+        3 => "Thanks, I will think about the offer".to_owned(),
+        4 => format!("The price is {} EUR with delivery", 200 + (n * 13) % 700),
+        5 => format!(
+            "Size {} would fit the rider better",
+            ["S", "M", "L", "XL"][n % 4]
+        ),
         6 => format!("Vendor reply #{}: the helmet comes in red and blue", n % 20),
-        _ => "Sure, see you then".to_owned(),
+        _ => "Sure, see you at the shop".to_owned(),
     }
 }
 
@@ -171,7 +180,21 @@ async fn send(rest: &Rest, role: Role, token: &str, conversation: &str, text: &s
         Role::Vendor => "/api/vendor/chat/send",
     };
     let body = serde_json::json!({ "conversationId": conversation, "text": text }).to_string();
-    matches!(rest.call(Method::POST, path, token, Some(body)).await, Ok(a) if a.status.as_u16() == 201)
+    match rest.call(Method::POST, path, token, Some(body)).await {
+        Ok(a) if a.status.as_u16() == 201 => true,
+        Ok(a) => {
+            eprintln!(
+                "send answered {}: {}",
+                a.status,
+                String::from_utf8_lossy(&a.body)
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("send failed: {e:#}");
+            false
+        }
+    }
 }
 
 /// Opens the conversations and sends the vendor's history.
@@ -294,7 +317,7 @@ where
     std::mem::take(&mut *guard)
 }
 
-fn figures(sends: (Vec<u64>, usize), searches: Vec<u64>) -> SendFigures {
+fn figures(sends: (Vec<u64>, usize), searches: Vec<u64>, server_cores: f64) -> SendFigures {
     let s: Summary = Percentiles::of(sends.0);
     let q: Summary = Percentiles::of(searches);
     SendFigures {
@@ -305,6 +328,7 @@ fn figures(sends: (Vec<u64>, usize), searches: Vec<u64>) -> SendFigures {
         searches: q.count,
         search_p50_ms: ms(q.p50),
         search_p99_ms: ms(q.p99),
+        server_cores: (server_cores * 1000.0).round() / 1000.0,
     }
 }
 
@@ -341,12 +365,15 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
         env: vec![
             ("SOUK_JWT_SECRET".into(), SECRET.into()),
             ("SOUK_LOG".into(), "warn".into()),
+            // One vendor seeds thousands of messages and searches 50 times
+            // a second: far over the per-user default of 50 requests/s.
+            ("SOUK_REST_RATE".into(), "1000000".into()),
         ],
         cwd: None,
         log: args.work_dir.join("souk.log"),
     };
     let running = server::start(&spec).await?;
-    let result = measure(&args, &running.http_url).await;
+    let result = measure(&args, &running.http_url, Proc::of(running.pid)).await;
     running.stop().await?;
     let report = result?;
     let json = serde_json::to_string_pretty(&report)?;
@@ -358,7 +385,12 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(args: &SearchArgs, base: &str) -> anyhow::Result<Report> {
+/// The server's CPU time so far.
+fn cpu(server: &Proc) -> Duration {
+    server.sample().map(|s| s.cpu).unwrap_or_default()
+}
+
+async fn measure(args: &SearchArgs, base: &str, server: Proc) -> anyhow::Result<Report> {
     let rest = Rest::new(base);
     let minter = Minter::from_secret(SECRET);
     let seeding = Instant::now();
@@ -384,13 +416,17 @@ async fn measure(args: &SearchArgs, base: &str) -> anyhow::Result<Report> {
     for term in &args.terms {
         let (_, found) = search(&rest, &users.vendor, term).await?;
         let mut samples = Vec::with_capacity(args.samples);
+        let cpu_before = cpu(&server);
         for _ in 0..args.samples {
             samples.push(search(&rest, &users.vendor, term).await?.0);
         }
+        let cpu_us_per_search = (cpu(&server).saturating_sub(cpu_before).as_secs_f64() * 1e6
+            / args.samples.max(1) as f64)
+            .round();
         all.extend_from_slice(&samples);
         let s = Percentiles::of(samples);
         eprintln!(
-            "search {term:?}: found {found}, p50 {:.2} ms, p99 {:.2} ms",
+            "search {term:?}: found {found}, p50 {:.2} ms, p99 {:.2} ms, {cpu_us_per_search} us CPU",
             ms(s.p50),
             ms(s.p99)
         );
@@ -400,6 +436,7 @@ async fn measure(args: &SearchArgs, base: &str) -> anyhow::Result<Report> {
             p50_ms: ms(s.p50),
             p99_ms: ms(s.p99),
             max_ms: ms(s.max),
+            cpu_us_per_search,
         });
     }
     let overall = Percentiles::of(all);
@@ -419,8 +456,13 @@ async fn measure(args: &SearchArgs, base: &str) -> anyhow::Result<Report> {
     };
     let (mut alone, mut loaded) = ((Vec::new(), 0), (Vec::new(), 0));
     let mut search_latencies = Vec::new();
+    let (mut cpu_alone, mut cpu_loaded) = (Duration::ZERO, Duration::ZERO);
+    let (mut wall_alone, mut wall_loaded) = (Duration::ZERO, Duration::ZERO);
     for round in 0..args.rounds {
+        let (started, cpu_before) = (Instant::now(), cpu(&server));
         let (ok, failed) = open_loop(args.send_rate, phase, sender(2 * round)).await;
+        cpu_alone += cpu(&server).saturating_sub(cpu_before);
+        wall_alone += started.elapsed();
         alone.0.extend(ok);
         alone.1 += failed;
         eprintln!("round {round}: sends alone done");
@@ -437,14 +479,18 @@ async fn measure(args: &SearchArgs, base: &str) -> anyhow::Result<Report> {
             })
         };
         let sends = open_loop(args.send_rate, phase, sender(2 * round + 1));
+        let (started, cpu_before) = (Instant::now(), cpu(&server));
         let ((ok, failed), (searched, _)) = tokio::join!(sends, searches);
+        cpu_loaded += cpu(&server).saturating_sub(cpu_before);
+        wall_loaded += started.elapsed();
         loaded.0.extend(ok);
         loaded.1 += failed;
         search_latencies.extend(searched);
         eprintln!("round {round}: sends with searches done");
     }
-    let sends_alone = figures(alone, Vec::new());
-    let sends_with_searches = figures(loaded, search_latencies);
+    let cores = |cpu: Duration, wall: Duration| cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+    let sends_alone = figures(alone, Vec::new(), cores(cpu_alone, wall_alone));
+    let sends_with_searches = figures(loaded, search_latencies, cores(cpu_loaded, wall_loaded));
     let send_p99_ratio = if sends_alone.p99_ms > 0.0 {
         (sends_with_searches.p99_ms / sends_alone.p99_ms * 100.0).round() / 100.0
     } else {
@@ -487,5 +533,6 @@ mod tests {
         for word in ["bike", "cm", "café", "#", "EUR", "Size", "Vendor reply"] {
             assert!(all.contains(word), "{word} in {all}");
         }
+        assert!(texts.iter().all(|t| t.to_lowercase().contains("the")));
     }
 }
