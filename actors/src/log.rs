@@ -112,10 +112,11 @@ async fn fold(
 }
 
 /// Reads `stream` backwards from its end, feeding each message to `recall`
-/// until it has everything it asked for or the stream's start is reached
-/// (an id the conversation does not have is looked for down to its first
-/// event). Only message events are decoded, and only the part of the stream
-/// older than the state's window is looked at.
+/// until it has everything it asked for or the stream's start is reached.
+/// Each event's recording time is told first: an id (v7, so it carries the
+/// time it was made) is not looked for among events recorded more than an
+/// hour before its time, so an unknown fresh id costs a short read, not the
+/// whole stream. Only message events are decoded.
 pub(crate) async fn recall(
     store: Arc<dyn EventStore>,
     stream: String,
@@ -127,6 +128,12 @@ pub(crate) async fn recall(
             .read_stream(&stream, from, Direction::Backwards, PAGE)
             .await?;
         for recorded in &page {
+            // Older events than this one were recorded before it: ids made
+            // long after cannot be there (an unknown id is not looked for
+            // down to the stream's start).
+            if recall.recorded(recorded.recorded_at) {
+                return Ok(recall);
+            }
             if recorded.event_type != ConversationEvent::MESSAGE_SENT {
                 continue;
             }

@@ -131,7 +131,16 @@ async fn an_actor_holds_as_much_after_20000_messages_as_after_1000() {
         .message
         .unwrap()
         .message_id;
-    for missing in [MessageId::new(), foreign] {
+    // An id made two hours from now: not looked for past the newest events.
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 2 * 60 * 60 * 1000;
+    let future = MessageId::from_uuid(
+        uuid::Builder::from_unix_timestamp_millis(later, &[1; 10]).into_uuid(),
+    );
+    for missing in [MessageId::new(), foreign, future] {
         let refused = registry.execute(id, read(&c, missing, 30_004)).await;
         assert!(
             matches!(
@@ -242,4 +251,47 @@ async fn another_node_s_read_of_an_old_message_is_caught_up_exactly() {
     assert_eq!(state.unread(Role::Vendor), expected);
     assert_eq!(state.read_up_to, state_markers(&*store, id).await);
     assert!(state.heap_bytes() < 64 * 1024);
+}
+
+/// An unknown id is looked for down to the stream's start, unless its time
+/// (ids are v7) is an hour or more after the newest events were recorded:
+/// then one page of the stream says it is not there.
+#[actix_rt::test]
+async fn an_id_made_after_the_stream_s_events_costs_one_page_of_reading() {
+    let store = Instrumented::new();
+    let registry = ConversationRegistry::start(store.clone(), local());
+    let (c, v) = (customer(), vendor());
+    let id = conversation_of(&c, &v);
+    registry.execute(id, start_of(&c, &v, t(0))).await.unwrap();
+    for n in 1..=2_000i64 {
+        let by = if n % 2 == 0 { &c } else { &v };
+        registry
+            .execute(id, send(by, "m", None, t(n)))
+            .await
+            .unwrap();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let made_at = |millis: u64| {
+        MessageId::from_uuid(
+            uuid::Builder::from_unix_timestamp_millis(millis, &[3; 10]).into_uuid(),
+        )
+    };
+    let mut reads_for = Vec::new();
+    for unknown in [made_at(now), made_at(now + 2 * 60 * 60 * 1000)] {
+        let before = store.reads();
+        let refused = registry.execute(id, read(&c, unknown, 3_000)).await;
+        assert!(
+            matches!(
+                refused,
+                Err(ActorError::Domain(DomainError::MessageNotFound))
+            ),
+            "{refused:?}"
+        );
+        reads_for.push(store.reads() - before);
+    }
+    // 2,001 events in pages of 512: the whole stream is 4 pages.
+    assert_eq!(reads_for, [4, 1]);
 }

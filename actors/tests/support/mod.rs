@@ -134,6 +134,8 @@ pub async fn advance(ms: u64) {
 pub struct Instrumented {
     pub inner: MemoryStore,
     appends: AtomicUsize,
+    /// Stream reads (`read_stream` calls).
+    reads: AtomicUsize,
     conflict_always: AtomicBool,
     fail_reads: AtomicBool,
     /// Microseconds each append waits before it reaches the log, as a round
@@ -148,6 +150,10 @@ impl Instrumented {
 
     pub fn appends(&self) -> usize {
         self.appends.load(Ordering::SeqCst)
+    }
+
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
     }
 
     pub fn set_conflict_always(&self, on: bool) {
@@ -201,6 +207,7 @@ impl EventStore for Instrumented {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         if self.fail_reads.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("reads switched off".to_owned()));
         }

@@ -6,8 +6,36 @@
 //! what the log says, with each message's rank among its side's messages
 //! (how many that side had sent up to it): an unread count needs it when a
 //! marker moves there. Pure: the reading is the actor's.
+//!
+//! An id the conversation does not have would be looked for down to the
+//! stream's start. Message ids are v7 UUIDs, made by the node just before it
+//! records the message, so an id's time bounds where its message can be:
+//! once the reading reaches events recorded more than an hour
+//! ([`ID_TIME_MARGIN_MILLIS`]) before that time, the message is not further
+//! down ([`Recall::recorded`]).
 
 use crate::ids::{MessageId, Role};
+use crate::time::Timestamp;
+
+/// How much later than an event's recording time an id's time may be for
+/// its message to be recorded before that event: twice the clock skew
+/// allowed between nodes (30 minutes), once between the node that made the
+/// id and the one that recorded it, once between recording nodes.
+const ID_TIME_MARGIN_MILLIS: i64 = 60 * 60 * 1000;
+
+/// The time in a v7 id, in Unix milliseconds; `None` for other UUIDs (no
+/// server made them, but nothing is assumed of them).
+fn id_millis(id: &MessageId) -> Option<i64> {
+    let uuid = id.uuid();
+    if uuid.get_version() != Some(uuid::Version::SortRand) {
+        return None;
+    }
+    let (secs, nanos) = uuid.get_timestamp()?.to_unix();
+    i64::try_from(secs)
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(i64::from(nanos / 1_000_000))
+}
 
 /// A message older than the window, as the log has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +109,18 @@ impl Recall {
         self.first_recent_seq
     }
 
+    /// The events still to be read were recorded before `at` (give or take
+    /// the clock skew): ids whose time is later than `at` by more than
+    /// [`ID_TIME_MARGIN_MILLIS`] are not among them and are no longer looked
+    /// for.
+    /// Answers whether everything asked has been found (or given up).
+    pub fn recorded(&mut self, at: Timestamp) -> bool {
+        let limit = at.millis().saturating_add(ID_TIME_MARGIN_MILLIS);
+        self.ids
+            .retain(|(id, _, _)| id_millis(id).is_none_or(|t| t <= limit));
+        self.is_done()
+    }
+
     /// Sees the next older message of the stream (message `seq`, `id`, sent
     /// by `role`); messages must come newest first, each once. Answers
     /// whether everything asked has been found.
@@ -131,5 +171,38 @@ impl Recall {
     /// The messages found so far (for tests and logs).
     pub fn found(&self) -> &[OldMessage] {
         &self.found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 60 * 60 * 1000;
+    const NOW: i64 = 1_795_687_200_000;
+
+    fn v7_at(millis: i64) -> MessageId {
+        MessageId::from_uuid(
+            uuid::Builder::from_unix_timestamp_millis(millis as u64, &[7; 10]).into_uuid(),
+        )
+    }
+
+    #[test]
+    fn an_id_is_not_looked_for_among_events_recorded_long_before_its_time() {
+        let mut recall = Recall::new(10, [5, 4]);
+        let (fresh, other) = (v7_at(NOW), MessageId::from_uuid(uuid::Uuid::from_u128(42)));
+        assert_eq!(id_millis(&fresh), Some(NOW));
+        assert_eq!(id_millis(&other), None, "not a v7 id");
+        recall.find(fresh, Role::Customer, 0);
+        recall.find(other, Role::Customer, 0);
+        // Recorded within the margin before the id's time: still looked for.
+        assert!(!recall.recorded(Timestamp::from_millis(NOW - HOUR)));
+        assert_eq!(recall.ids.len(), 2);
+        // Further back: given up; the id that carries no time never is.
+        assert!(!recall.recorded(Timestamp::from_millis(NOW - HOUR - 1)));
+        assert_eq!(recall.ids.len(), 1);
+        assert_eq!(recall.ids[0].0, other);
+        // Nothing found: the read of `fresh` is refused as unknown.
+        assert!(recall.found().is_empty());
     }
 }
