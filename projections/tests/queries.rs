@@ -88,6 +88,9 @@ async fn views_serialize_as_the_wire_objects() {
             "vendor": { "id": "v-1", "name": "v-1", "online": false },
             "product": { "id": "p-1", "name": "Red bike", "priceMinor": 49999,
                          "currency": "EUR", "imageUrl": null, "url": null },
+            // Not asked about another product: the one it started from.
+            "currentProduct": { "id": "p-1", "name": "Red bike", "priceMinor": 49999,
+                         "currency": "EUR", "imageUrl": null, "url": null },
             "lastMessage": {
                 "id": m.to_string(),
                 "conversationId": id.to_string(),
