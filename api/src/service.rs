@@ -292,11 +292,15 @@ pub async fn mark_read(
     let (conversation, looked_up) = match conversation {
         Some(c) => (c, false),
         None => {
-            let found = state
-                .projections
-                .message(message)
-                .await?
-                .ok_or_else(message_not_found)?;
+            let found = match state.projections.message(message).await? {
+                Some(found) => found,
+                // The read models may not have it yet (a message just
+                // recorded while they lag behind the log): once they reach
+                // the log's end, ask them again.
+                None => settled_message(state, message)
+                    .await?
+                    .ok_or_else(message_not_found)?,
+            };
             (found.conversation_id, true)
         }
     };
@@ -319,6 +323,28 @@ pub async fn mark_read(
         read_at: reply.last_read_at.unwrap_or(at),
         unread_count: reply.unread,
     })
+}
+
+/// A message the read models did not know: looked up again once they
+/// caught up with the log's end as it is now (bounded by
+/// [`READ_YOUR_WRITES_TIMEOUT`]; `None` when still unknown).
+async fn settled_message(
+    state: &AppState,
+    message: MessageId,
+) -> Result<Option<MessageView>, ApiError> {
+    let end = state.store.last_position().await?;
+    if end <= state.projections.position() {
+        return Ok(None);
+    }
+    if !state
+        .projections
+        .wait_for(end, READ_YOUR_WRITES_TIMEOUT)
+        .await
+    {
+        Metrics::inc(&state.metrics.late_answers);
+        return Ok(None);
+    }
+    Ok(state.projections.message(message).await?)
 }
 
 /// Marks every message of the other side as read.
