@@ -159,6 +159,12 @@ for (const [width, device] of [
       await send(page, 'Written while offline');
       await page.locator(sel('message-failed')).waitFor();
       await assertAxeClean(page, 'offline, a message waiting');
+      // The held message keeps its contrast (not faded).
+      const held = (await ownBubbleContrast(page)).filter((m) => m.what === 'tick (failed)' || m.opacity !== 1 || m.ratio < 4.5);
+      assert.ok(held.some((m) => m.what === 'tick (failed)'), 'the held message is measured');
+      for (const m of held) {
+        assert.ok(m.ratio >= 4.5 && m.opacity === 1, `held message, ${m.what}: ${m.ratio.toFixed(2)}:1 at opacity ${m.opacity}`);
+      }
       await context.setOffline(false);
       await page.locator(sel('connection-status', { state: 'online' })).waitFor({ state: 'attached' });
       await eventually(async () => (await messagesOf(page)).some((m) => m.text === 'Written while offline' && m.status === 'sent'), 'sent once back');
