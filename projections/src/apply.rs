@@ -273,8 +273,9 @@ fn insert_doc(tx: &Transaction<'_>, doc: Doc<'_>, body: &str) -> Result<(), Proj
     Ok(())
 }
 
-/// Replaces the body of a conversation-level document (`seq` 0).
-fn update_doc(tx: &Transaction<'_>, doc: Doc<'_>, body: &str) -> Result<(), ProjectionError> {
+/// Replaces the body of a conversation-level document (`seq` 0); whether
+/// there was one.
+fn update_doc(tx: &Transaction<'_>, doc: Doc<'_>, body: &str) -> Result<bool, ProjectionError> {
     let rowid: Option<i64> = tx
         .prepare_cached(
             "UPDATE search_docs SET body = ?3 WHERE conversation_id = ?1 AND seq = 0 AND kind = ?2
@@ -295,7 +296,7 @@ fn update_doc(tx: &Transaction<'_>, doc: Doc<'_>, body: &str) -> Result<(), Proj
             body
         ])?;
     }
-    Ok(())
+    Ok(rowid.is_some())
 }
 
 /// Records `name` as `role`'s latest name, if it is new.
@@ -319,7 +320,7 @@ fn set_name(
         seq: 0,
         visible_to,
     };
-    update_doc(tx, doc, &search::normalize(name.as_str()))
+    update_doc(tx, doc, &search::normalize(name.as_str())).map(|_| ())
 }
 
 fn apply_event(
@@ -569,6 +570,19 @@ fn change_product(
     let json = serde_json::to_string(&e.product).expect("a product card always serializes");
     tx.prepare_cached("UPDATE conversations SET current_product_json = ?1 WHERE id = ?2")?
         .execute(params![json, id])?;
+    // The product now discussed is found by its name, as the one the
+    // conversation was started from is (that one stays findable too).
+    let doc = || Doc {
+        conversation: id,
+        ids: [&conv.ids[0], &conv.ids[1]],
+        kind: "current_product",
+        seq: 0,
+        visible_to: "both",
+    };
+    let body = search::normalize(&e.product.name);
+    if !update_doc(tx, doc(), &body)? {
+        insert_doc(tx, doc(), &body)?;
+    }
     conv.active_at[e.by.role.index()] = Some(e.at.millis());
     if let Some(name) = &e.by_name {
         set_name(tx, id, conv, e.by.role, name)?;

@@ -11,9 +11,10 @@ use souk_store::Position;
 
 use crate::error::ProjectionError;
 
-/// Bumped whenever the tables change shape. A file of another version is
+/// Bumped whenever the tables change shape or what they hold for an event.
+/// A file of another version is
 /// dropped and rebuilt from the log on open: read models are disposable.
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use souk_domain::{ConversationId, MessageId, Role};
+use souk_domain::{Command, ConversationId, MessageId, Role, Timestamp};
 use souk_projections::{ConversationPage, ListQuery};
 
 async fn page(
@@ -328,4 +328,41 @@ async fn head_matches_page_by_last_activity_past_many_matching_messages() {
         q.conversations[0].search_match.as_ref().map(|m| m.seq),
         Some(20)
     );
+}
+
+#[tokio::test]
+async fn the_product_now_discussed_is_found_by_its_name_as_the_first_one_is() {
+    let mut w = World::new().await;
+    let id = w
+        .start(
+            ("c-a", Some("Alice")),
+            ("v-1", Some("Bolt Bikes")),
+            Some(product("p-1", "Red city bike")),
+        )
+        .await;
+    let other = w.start(("c-b", Some("Bob")), ("v-1", None), None).await;
+    w.send(other, Role::Customer, "hello").await;
+    assert!(found(&w, "c-a", Role::Customer, "helmet").await.is_empty());
+    for (pid, name) in [("p-2", "Commuter helmet"), ("p-3", "Kids trailer")] {
+        let by = w.side(id, Role::Customer);
+        let at = Timestamp::from_millis(w.now);
+        w.exec(
+            id,
+            Command::ChangeCurrentProduct {
+                by,
+                product: product(pid, name),
+                at,
+            },
+        )
+        .await;
+    }
+    w.sync().await;
+    for (who, role) in [("c-a", Role::Customer), ("v-1", Role::Vendor)] {
+        // The one now discussed, and the one it started from.
+        assert_eq!(found(&w, who, role, "trailer").await, vec![id], "{who}");
+        assert_eq!(found(&w, who, role, "city").await, vec![id], "{who}");
+        // One asked about in between is no longer the conversation's.
+        assert!(found(&w, who, role, "helmet").await.is_empty(), "{who}");
+    }
+    assert!(found(&w, "c-b", Role::Customer, "trailer").await.is_empty());
 }

@@ -12,8 +12,9 @@
 //!
 //! Searched are: the other participant's name (as shown: the latest
 //! recorded name, or the id when none was recorded; one's own name is not a
-//! match), the product the conversation was started from (its *head*), and
-//! the text and product name of every message. A conversation matches when
+//! match), the product the conversation was started from and the one it is
+//! now about (with the names, its *head*), and the text and product name of
+//! every message. A conversation matches when
 //! one of its messages holds every term that its head does not; or its head
 //! holds them all.
 //!
