@@ -10,44 +10,24 @@
 // back), Chat with vendor, back to the list on the phone.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { activeTestId, assertAxeClean, focusShows, ownBubbleContrast, tabTo } from './a11y-checks.mjs';
 import {
   DESKTOP,
-  PHONE,
   eventually,
-  launchBrowser,
   messagesOf,
-  openUser,
+  PHONE,
   screenshot,
-  send,
   sel,
+  send,
   signInDemo,
-  startSouk,
   stepper,
+  useSouk,
 } from './harness.mjs';
 
 
-let souk;
-let browser;
-const users = [];
-
-before(async () => {
-  souk = await startSouk();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const u of users) await u.context.close().catch(() => {});
-  await browser?.close();
-  await souk?.stop();
-});
-
-async function user(device, label) {
-  const u = await openUser(browser, souk.baseUrl, device, label);
-  users.push(u);
-  return u;
-}
+const app = useSouk();
+const user = app.user;
 
 
 for (const [width, device] of [
@@ -203,7 +183,7 @@ for (const [width, device] of [
     });
 
     await step('no script errors', async () => {
-      const errors = users.flatMap((u) => u.errors).filter((e) => !/net::ERR|WebSocket/.test(e));
+      const errors = app.users.flatMap((u) => u.errors).filter((e) => !/net::ERR|WebSocket/.test(e));
       assert.deepEqual(errors, []);
     });
   });

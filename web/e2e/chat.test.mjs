@@ -9,46 +9,27 @@
 // one each with Lumen Home, read to the end; Lumen Home has read everything).
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   DESKTOP,
-  PHONE,
   eventually,
   isVisible,
-  launchBrowser,
   messagesOf,
   never,
-  openUser,
+  PHONE,
   rowUnread,
   screenshot,
   sel,
   send,
   signInDemo,
-  startSouk,
   stepper,
   textOf,
   totalUnread,
+  useSouk,
 } from './harness.mjs';
 
-let souk;
-let browser;
-const users = [];
-
-before(async () => {
-  souk = await startSouk();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await souk?.stop();
-});
-
-async function user(device, label) {
-  const u = await openUser(browser, souk.baseUrl, device, label);
-  users.push(u);
-  return u;
-}
+const app = useSouk();
+const user = app.user;
 
 /** Checks the shown messages: seq strictly increasing, no id twice, no pending left. */
 function assertCleanHistory(list, who) {
@@ -402,12 +383,12 @@ test('desktop: older pages load when scrolling up', async (t) => {
 
 test('token sign-in: a marketplace token in the URL opens the page of its role', async () => {
   const u = await user(DESKTOP, 'token-user');
-  const token = await souk.token('c-zoe', 'customer', 'Zoe Park');
+  const token = await app.souk.token('c-zoe', 'customer', 'Zoe Park');
   await u.page.goto(`/?token=${encodeURIComponent(token)}`);
   await u.page.waitForURL('**/chat');
   await u.page.locator(sel('connection-status', { state: 'online' })).waitFor();
   assert.match(await textOf(u.page, sel('me-name')), /Zoe Park/);
-  const vendorToken = await souk.token('v-lumen', 'vendor');
+  const vendorToken = await app.souk.token('v-lumen', 'vendor');
   const v = await user(DESKTOP, 'token-vendor');
   await v.page.goto(`/?token=${encodeURIComponent(vendorToken)}`);
   await v.page.waitForURL('**/vendor/chat');

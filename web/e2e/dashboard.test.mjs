@@ -9,22 +9,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { formatDuration, hourRange, longDate, responseChange } from '../src/components/Dashboard/format.js';
-import { DESKTOP, PHONE, launchBrowser, openUser, screenshotDir, sel, signInDemo, startSouk, textOf } from './harness.mjs';
+import { DESKTOP, PHONE, screenshotDir, sel, signInDemo, textOf, useSouk } from './harness.mjs';
 
-let souk;
-let browser;
-
-before(async () => {
-  souk = await startSouk();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await souk?.stop();
-});
+const app = useSouk();
 
 /** The signed-in session's token (the page keeps it in sessionStorage). */
 async function tokenOf(page) {
@@ -32,7 +21,7 @@ async function tokenOf(page) {
 }
 
 async function api(token, { from, to }) {
-  const res = await fetch(`${souk.baseUrl}/api/vendor/analytics?from=${from}&to=${to}`, {
+  const res = await fetch(`${app.souk.baseUrl}/api/vendor/analytics?from=${from}&to=${to}`, {
     headers: { authorization: `Bearer ${token}` },
   });
   assert.equal(res.status, 200);
@@ -128,7 +117,7 @@ async function shot(page, name) {
 }
 
 test('desktop: a vendor reads the seeded month, changes the range and sees the figures change', async (t) => {
-  const vendor = await openUser(browser, souk.baseUrl, DESKTOP, 'vendor');
+  const vendor = await app.user(DESKTOP, 'vendor');
   const { page } = vendor;
   let token;
   let month;
@@ -250,7 +239,7 @@ test('desktop: a vendor reads the seeded month, changes the range and sees the f
 });
 
 test('phone: the dashboard fits 390 px, one column, charts and tables included', async () => {
-  const vendor = await openUser(browser, souk.baseUrl, PHONE, 'phone-vendor');
+  const vendor = await app.user(PHONE, 'phone-vendor');
   const { page } = vendor;
   await signInDemo(page, 'vendor', 'v-lumen');
   await page.goto('/vendor/analytics');
@@ -291,9 +280,9 @@ test('phone: the dashboard fits 390 px, one column, charts and tables included',
 });
 
 test('a vendor without conversations sees the empty state; other roles are sent to their page', async () => {
-  const u = await openUser(browser, souk.baseUrl, DESKTOP, 'new-vendor');
+  const u = await app.user(DESKTOP, 'new-vendor');
   const { page } = u;
-  const token = await souk.token('v-fresh', 'vendor', 'Fresh Flowers');
+  const token = await app.souk.token('v-fresh', 'vendor', 'Fresh Flowers');
   await page.goto(`/?token=${encodeURIComponent(token)}`);
   await page.waitForURL('**/vendor/chat');
   await page.goto('/vendor/analytics');
@@ -303,7 +292,7 @@ test('a vendor without conversations sees the empty state; other roles are sent 
   const a = await api(token, { from: '2026-01-01', to: '2026-02-01' });
   assert.equal(a.conversations, 0);
 
-  const customer = await openUser(browser, souk.baseUrl, DESKTOP, 'customer');
+  const customer = await app.user(DESKTOP, 'customer');
   await signInDemo(customer.page, 'customer', 'c-chen');
   assert.equal(await customer.page.locator(sel('dashboard-link')).count(), 0, 'customers have no dashboard link');
   await customer.page.goto('/vendor/analytics');
@@ -312,7 +301,7 @@ test('a vendor without conversations sees the empty state; other roles are sent 
 });
 
 test('demo sign-in: the support operator lands on the operator page', async () => {
-  const u = await openUser(browser, souk.baseUrl, DESKTOP, 'operator');
+  const u = await app.user(DESKTOP, 'operator');
   const { page } = u;
   await page.goto('/');
   const sam = page.locator(sel('demo-operator', { 'user-id': 'o-sam' }));

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -265,4 +266,33 @@ export function stepper(t) {
         throw e;
       }
     });
+}
+
+/**
+ * One souk and one browser for the tests of a file: started before them,
+ * stopped after them with every page opened through `user`. `app.souk` and
+ * `app.browser` are set once the file's `before` ran.
+ */
+export function useSouk() {
+  const app = {
+    souk: null,
+    browser: null,
+    users: [],
+    /** A new browser context and page of `device`, named `label` in errors. */
+    user: async (device, label) => {
+      const u = await openUser(app.browser, app.souk.baseUrl, device, label);
+      app.users.push(u);
+      return u;
+    },
+  };
+  before(async () => {
+    app.souk = await startSouk();
+    app.browser = await launchBrowser();
+  });
+  after(async () => {
+    for (const u of app.users) await u.context.close().catch(() => {});
+    await app.browser?.close();
+    await app.souk?.stop();
+  });
+  return app;
 }

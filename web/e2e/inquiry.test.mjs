@@ -10,46 +10,26 @@
 // has its product in the header but no card to send.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   DESKTOP,
   eventually,
-  launchBrowser,
   messagesOf,
-  openUser,
   rowUnread,
-  send,
   sel,
+  send,
   signInDemo,
-  startSouk,
   stepper,
   textOf,
+  useSouk,
 } from './harness.mjs';
 
-let souk;
-let browser;
-const users = [];
-
-before(async () => {
-  souk = await startSouk();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const u of users) await u.context.close().catch(() => {});
-  await browser?.close();
-  await souk?.stop();
-});
-
-async function user(label) {
-  const u = await openUser(browser, souk.baseUrl, DESKTOP, label);
-  users.push(u);
-  return u;
-}
+const app = useSouk();
+const user = (label) => app.user(DESKTOP, label);
 
 /** The conversation's recorded events, as the customer reads them. */
 async function eventsOf(token, convId) {
-  const res = await fetch(`${souk.baseUrl}/api/chat/${convId}/events?limit=1000`, {
+  const res = await fetch(`${app.souk.baseUrl}/api/chat/${convId}/events?limit=1000`, {
     headers: { Authorization: `Bearer ${token}` },
   });
   assert.equal(res.status, 200);
@@ -109,7 +89,7 @@ test('desktop: a second product from the same vendor is the inquiry’s product'
     assert.equal(await textOf(page, sel('composer-attachment-name')), 'Commuter helmet');
     assert.ok(await page.locator(sel('composer-attachment-remove')).isVisible(), 'a visible button leaves the card out');
     // The helmet is recorded as asked about, once; the bike stays the start's product.
-    const token = await souk.token('c-alice', 'customer', 'Alice Martin');
+    const token = await app.souk.token('c-alice', 'customer', 'Alice Martin');
     const events = await eventsOf(token, convId);
     const changes = events.filter((e) => e.type === 'CurrentProductChanged');
     assert.deepEqual(
@@ -159,7 +139,7 @@ test('desktop: a second product from the same vendor is the inquiry’s product'
 
   await step('the same product again attaches nothing and records nothing', async () => {
     const { page } = customer;
-    const token = await souk.token('c-alice', 'customer', 'Alice Martin');
+    const token = await app.souk.token('c-alice', 'customer', 'Alice Martin');
     // (The vendor's reads go on meanwhile: only the product's events count.)
     const changes = async () => (await eventsOf(token, convId)).filter((e) => e.type === 'CurrentProductChanged').length;
     const before = await changes();

@@ -7,42 +7,22 @@
 // notification, with permission asked after the first send, not on load.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   DESKTOP,
-  PHONE,
   eventually,
-  launchBrowser,
   messagesOf,
-  openUser,
-  send,
+  PHONE,
   sel,
+  send,
   signInDemo,
-  startSouk,
   stepper,
   totalUnread,
+  useSouk,
 } from './harness.mjs';
 
-let souk;
-let browser;
-const users = [];
-
-before(async () => {
-  souk = await startSouk();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const u of users) await u.context.close().catch(() => {});
-  await browser?.close();
-  await souk?.stop();
-});
-
-async function user(device, label) {
-  const u = await openUser(browser, souk.baseUrl, device, label);
-  users.push(u);
-  return u;
-}
+const app = useSouk();
+const user = app.user;
 
 const box = (locator) => locator.evaluate((el) => el.getBoundingClientRect().toJSON());
 const intersects = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;

@@ -8,50 +8,35 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   DESKTOP,
-  PHONE,
   eventually,
-  launchBrowser,
   messagesOf,
-  openUser,
+  PHONE,
   screenshot,
   sel,
   send,
   signInDemo,
-  startSouk,
   stepper,
   textOf,
+  useSouk,
 } from './harness.mjs';
 
-let souk;
-let browser;
-const users = [];
-
-before(async () => {
-  souk = await startSouk();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await souk?.stop();
-});
+const app = useSouk();
 
 async function user(device, label) {
-  const u = await openUser(browser, souk.baseUrl, device, label);
+  const u = await app.user(device, label);
   // A failed request's console line names no URL: say which it was.
   u.page.on('response', (r) => {
     if (r.status() >= 400) u.errors.push(`${label}: ${r.status()} ${r.request().method()} ${r.url()}`);
   });
-  users.push(u);
   return u;
 }
 
 /** GET on souk's REST routes with a token, as JSON. */
 async function api(token, path) {
-  const res = await fetch(`${souk.baseUrl}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  const res = await fetch(`${app.souk.baseUrl}${path}`, { headers: { Authorization: `Bearer ${token}` } });
   assert.equal(res.status, 200, `${path}: ${res.status} ${await res.clone().text()}`);
   return res.json();
 }
@@ -125,7 +110,7 @@ test('replay console and operator access', async (t) => {
       'the customer to see the message read',
     );
 
-    token = await souk.token('c-chen', 'customer', 'Chen Wei');
+    token = await app.souk.token('c-chen', 'customer', 'Chen Wei');
     const events = await allEvents(token, convId);
     seq = events.find((e) => e.type === 'MessageSent' && e.data.text === TEXT).data.seq;
     k = events.find((e) => e.type === 'MessageRead' && e.data.readerId === 'v-lumen' && e.data.upToSeq >= seq).revision;
@@ -271,7 +256,7 @@ test('replay console and operator access', async (t) => {
   });
 
   await step('no script errors', async () => {
-    const errors = users.flatMap((u) => u.errors).filter((e) => !/net::ERR|WebSocket/.test(e));
+    const errors = app.users.flatMap((u) => u.errors).filter((e) => !/net::ERR|WebSocket/.test(e));
     assert.deepEqual(errors, []);
   });
 });

@@ -6,29 +6,11 @@
 // that message and marks it.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { DESKTOP, eventually, launchBrowser, messagesOf, openUser, send, sel, signInDemo, startSouk, stepper } from './harness.mjs';
+import { test } from 'node:test';
+import { DESKTOP, eventually, messagesOf, sel, send, signInDemo, stepper, useSouk } from './harness.mjs';
 
-let souk;
-let browser;
-const users = [];
-
-before(async () => {
-  souk = await startSouk();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const u of users) await u.context.close().catch(() => {});
-  await browser?.close();
-  await souk?.stop();
-});
-
-async function user(label) {
-  const u = await openUser(browser, souk.baseUrl, DESKTOP, label);
-  users.push(u);
-  return u;
-}
+const app = useSouk();
+const user = (label) => app.user(DESKTOP, label);
 
 const QUESTION = 'Is the frame 54 cm?';
 const REPLY = 'Vendor reply #7';
