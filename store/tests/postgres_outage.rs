@@ -39,6 +39,27 @@ async fn terminate(admin: &tokio_postgres::Client, like: &str) -> i64 {
         .get(0)
 }
 
+/// Waits (bounded) until a backend of the test's database listens.
+async fn listening(admin: &tokio_postgres::Client, round: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n >= 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "round {round}: nobody listens");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_survives_its_listen_connection_being_killed() {
     let url = scratch_database().await;
@@ -64,6 +85,9 @@ async fn a_subscription_survives_its_listen_connection_being_killed() {
 
     let mut next = 2;
     for round in 0..3 {
+        // The last round's events may have reached `a` through its old
+        // connection before that one died: wait for the new one.
+        listening(&admin, round).await;
         assert!(terminate(&admin, "LISTEN%").await >= 1, "round {round}");
         // Committed while `a` is (probably) not listening.
         for _ in 0..2 {
