@@ -658,16 +658,21 @@ async function checkLog() {
 }
 
 function trend(values, minutes) {
-  // Minutes 5-10 against the last 10 (1-based, inclusive), as in the issue;
-  // a run shorter than 20 minutes compares its first half (after minute 1)
-  // with its second half, which says little.
+  // The middle third against the last third (1-based, inclusive). The first
+  // third is the warm-up: souk's caches are bounded (the read models' SQLite
+  // page caches, the recent notifications, the actors' windows of recent
+  // ids) but fill while the data grows, which at this load takes about
+  // fifteen minutes; a trend is growth that goes on after that. A run
+  // shorter than 20 minutes compares its first half (after minute 1) with
+  // its second half, which says little.
   const n = values.length;
   let base, tail, label;
   if (n < 2) return { label: 'one minute: no trend', base: null, tail: null, growth: null, decisive: false };
   if (n >= 20) {
-    base = values.slice(4, 10);
-    tail = values.slice(n - 10);
-    label = `minutes 5-10 vs ${n - 9}-${n}`;
+    const third = Math.floor(n / 3);
+    base = values.slice(third, n - third);
+    tail = values.slice(n - third);
+    label = `minutes ${third + 1}-${n - third} vs ${n - third + 1}-${n}`;
   } else {
     const h = Math.max(1, Math.floor(n / 2));
     base = values.slice(n >= 4 ? 1 : 0, h);
