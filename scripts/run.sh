@@ -7,5 +7,5 @@ npm ci --prefix web --no-audit --no-fund --loglevel=error
 npm run --prefix web build
 cargo build --release -p souk-api
 echo
-echo "souk: open http://127.0.0.1:8080/ and pick a demo customer or vendor (Ctrl-C stops it)"
+echo "souk: open http://${SOUK_HTTP_ADDR:-127.0.0.1:8080}/ and pick a demo customer or vendor (Ctrl-C stops it)"
 exec ./target/release/souk serve --demo --data-dir "${SOUK_DATA_DIR:-./data}" "$@"
