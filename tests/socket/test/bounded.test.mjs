@@ -159,12 +159,17 @@ describe('bounded clients', () => {
     const fastGot = recorder(fast, 'receive_message');
 
     // The vendor writes big messages into the slow client's room and, in
-    // every round, a few small ones into the other room stamped with the
-    // time they were sent, so the reader that keeps reading measures its
-    // delivery latency. The same load runs first with the slow client
-    // reading (the baseline), then with it stalled.
+    // every round, a few small ones into the other room, so the reader that
+    // keeps reading measures how long the edge takes to bring it each one:
+    // from the moment the send was acknowledged (the message is in the log)
+    // to its arrival. That leaves out the write path, whose own pauses
+    // (100 ms to a second, now and then, in either phase) have nothing to
+    // do with the stalled client and made a latency that included them a
+    // coin toss on a busy machine. The same
+    // load runs first with the slow client reading (the baseline), then with
+    // it stalled.
     const text = 'x'.repeat(3_900);
-    const stamp = /@(\d+)$/;
+    const acknowledgedAt = new Map();
     let sentToFast = 0;
     const round = async (i) => {
       const batch = [];
@@ -172,20 +177,22 @@ describe('bounded clients', () => {
         batch.push(s.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId, text }));
       }
       for (let j = 0; j < 3; j++) {
+        const sent = `to the fast one ${i}.${j}`;
         batch.push(
-          s.rest(vendor.token, 'POST', '/api/vendor/chat/send', {
-            conversationId: other.body.id,
-            text: `to the fast one ${i}.${j} @${Date.now()}`,
+          s.rest(vendor.token, 'POST', '/api/vendor/chat/send', { conversationId: other.body.id, text: sent }).then((r) => {
+            acknowledgedAt.set(sent, Date.now());
+            return r;
           }),
         );
         sentToFast += 1;
       }
       for (const r of await Promise.all(batch)) assert.equal(r.status, 201);
     };
+    // A message can arrive before its acknowledgement does: that counts as 0.
     const p99 = (from, to) => {
       const ms = fastGot.seen
         .slice(from, to)
-        .map((m, k) => fastGot.at[from + k] - Number(stamp.exec(m.text)[1]))
+        .map((m, k) => Math.max(0, fastGot.at[from + k] - acknowledgedAt.get(m.text)))
         .sort((a, b) => a - b);
       return ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))];
     };
@@ -206,18 +213,20 @@ describe('bounded clients', () => {
     }
     assert.ok(cutAfter !== undefined, 'the slow client went offline (its socket was released)');
     // The reader that kept reading got every message sent to it, and the
-    // stalled client did not slow it down: its p99 while the other stalled
-    // stays within 2x of the baseline (plus 10 ms for timer and GC noise on
-    // figures of a few milliseconds).
+    // stalled client did not slow it down: the edge's p99 while the other
+    // stalled stays within 2x of the baseline (plus 25 ms for timer and GC
+    // noise on figures of a few milliseconds). An edge that waited for the
+    // stalled socket would hold the reader's messages until the cut, about
+    // a second.
     await fastGot.count(sentToFast, 10_000);
     const stalledP99 = p99(baselineCount, sentToFast);
     const stalledCount = sentToFast - baselineCount;
     process.stdout.write(
-      `# fast reader p99: ${baselineP99} ms baseline (${baselineCount} messages), ` +
+      `# fast reader's p99 from acknowledgement to arrival: ${baselineP99} ms baseline (${baselineCount} messages), ` +
         `${stalledP99} ms while the other stalled (${stalledCount} messages, cut after ${cutAfter} ms)\n`,
     );
     assert.ok(
-      stalledP99 <= 2 * baselineP99 + 10,
+      stalledP99 <= 2 * baselineP99 + 25,
       `the fast reader's p99 went from ${baselineP99} ms to ${stalledP99} ms while the slow client stalled`,
     );
     // The slow client's connection was closed by the server: once it reads
