@@ -74,7 +74,7 @@ pub(crate) enum Job {
 /// it forwarded stays exact (see [`Idle`]).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Deliver(pub Job);
+pub(crate) struct Enqueue(pub Job);
 
 /// From the shard, after it has forgotten this actor: stop now.
 #[derive(Message)]
@@ -129,7 +129,7 @@ pub(crate) struct ConversationActor {
 }
 
 /// A command of the batch being decided.
-struct Pending {
+struct BatchEntry {
     command: Command,
     reply: Option<ReplyTx>,
 }
@@ -155,7 +155,7 @@ enum AfterLoad {
     Pump,
     /// Re-decide this batch, which conflicted on try `attempt - 1`, and
     /// append it again as try `attempt`.
-    Retry(Vec<Pending>, u8),
+    Retry(Vec<BatchEntry>, u8),
 }
 
 impl ConversationActor {
@@ -234,7 +234,7 @@ impl ConversationActor {
             while batch.len() < MAX_BATCH && matches!(self.queue.front(), Some(Job::Execute { .. }))
             {
                 if let Some(Job::Execute { command, reply }) = self.queue.pop_front() {
-                    batch.push(Pending { command, reply });
+                    batch.push(BatchEntry { command, reply });
                 }
             }
             if self.timeouts.refresh {
@@ -248,7 +248,7 @@ impl ConversationActor {
     /// Catches the state up with the stream (what other nodes wrote), then
     /// runs `batch`: one cheap read instead of a conflict, a pause and a
     /// reload of the whole stream.
-    fn refresh_then_run(&mut self, batch: Vec<Pending>, ctx: &mut Context<Self>) {
+    fn refresh_then_run(&mut self, batch: Vec<BatchEntry>, ctx: &mut Context<Self>) {
         let Some(folded) = self.log.take() else {
             self.run_batch(batch, 0, ctx);
             return;
@@ -281,7 +281,7 @@ impl ConversationActor {
     /// `batch`'s reads name (a read of an old message, or of an id the
     /// conversation does not have), then runs it. Most batches need none
     /// and run at once.
-    fn recall_then_run(&mut self, batch: Vec<Pending>, attempt: u8, ctx: &mut Context<Self>) {
+    fn recall_then_run(&mut self, batch: Vec<BatchEntry>, attempt: u8, ctx: &mut Context<Self>) {
         let recall = self
             .log
             .as_ref()
@@ -335,7 +335,7 @@ impl ConversationActor {
                             && matches!(act.queue.front(), Some(Job::Execute { .. }))
                         {
                             if let Some(Job::Execute { command, reply }) = act.queue.pop_front() {
-                                batch.push(Pending { command, reply });
+                                batch.push(BatchEntry { command, reply });
                             }
                         }
                         act.recall_then_run(batch, attempt, ctx);
@@ -370,7 +370,7 @@ impl ConversationActor {
     /// Decides `batch` in order against the loaded state and appends what it
     /// records as one batch; `attempt` is 0 for the first try, then counts
     /// the retries after conflicts. Answers at once when nothing is recorded.
-    fn run_batch(&mut self, batch: Vec<Pending>, attempt: u8, ctx: &mut Context<Self>) {
+    fn run_batch(&mut self, batch: Vec<BatchEntry>, attempt: u8, ctx: &mut Context<Self>) {
         let folded = self
             .log
             .as_mut()
@@ -379,8 +379,8 @@ impl ConversationActor {
         let expected = folded.expected();
         let mut events: Vec<NewEvent> = Vec::new();
         let mut outcomes = Vec::with_capacity(batch.len());
-        for pending in &batch {
-            outcomes.push(match decide(&folded.state, &pending.command) {
+        for entry in &batch {
+            outcomes.push(match decide(&folded.state, &entry.command) {
                 Err(e) => Err(e),
                 Ok(decided) => {
                     let start = events.len();
@@ -390,7 +390,7 @@ impl ConversationActor {
                     }
                     Ok(Draft::new(
                         &folded.state,
-                        &pending.command,
+                        &entry.command,
                         &decided,
                         start..events.len(),
                     ))
@@ -422,7 +422,7 @@ impl ConversationActor {
 
     fn batch_appended(
         &mut self,
-        batch: Vec<Pending>,
+        batch: Vec<BatchEntry>,
         outcomes: Vec<Outcome>,
         result: Result<Vec<RecordedEvent>, StoreError>,
         attempt: u8,
@@ -596,11 +596,11 @@ impl Actor for ConversationActor {
     }
 }
 
-impl Handler<Deliver> for ConversationActor {
+impl Handler<Enqueue> for ConversationActor {
     type Result = ();
 
     /// Queues the job; it is handled in arrival order.
-    fn handle(&mut self, Deliver(job): Deliver, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Enqueue(job): Enqueue, ctx: &mut Context<Self>) {
         self.received += 1;
         self.touch();
         self.queue.push_back(job);
@@ -681,7 +681,7 @@ impl Draft {
 }
 
 /// For each side, the time of the last start the batch accepted.
-fn typing_starts(batch: &[Pending], outcomes: &[Outcome]) -> [Option<Timestamp>; 2] {
+fn typing_starts(batch: &[BatchEntry], outcomes: &[Outcome]) -> [Option<Timestamp>; 2] {
     let mut starts = [None, None];
     for (p, o) in batch.iter().zip(outcomes) {
         if let (Command::StartTyping { by, at }, Ok(_)) = (&p.command, o) {
@@ -694,12 +694,12 @@ fn typing_starts(batch: &[Pending], outcomes: &[Outcome]) -> [Option<Timestamp>;
 /// Answers every caller of a durable batch. `recorded` are the batch's events
 /// as recorded; `position` is the stream's position before the batch.
 fn answer_batch(
-    batch: Vec<Pending>,
+    batch: Vec<BatchEntry>,
     outcomes: Vec<Outcome>,
     recorded: &[RecordedEvent],
     mut position: Position,
 ) {
-    for (pending, outcome) in batch.into_iter().zip(outcomes) {
+    for (entry, outcome) in batch.into_iter().zip(outcomes) {
         let result = match outcome {
             Err(e) => Err(ActorError::Domain(e)),
             Ok(draft) => {
@@ -719,7 +719,7 @@ fn answer_batch(
                 })
             }
         };
-        answer(pending.reply, result);
+        answer(entry.reply, result);
     }
 }
 

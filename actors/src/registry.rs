@@ -12,7 +12,7 @@ use souk_store::EventStore;
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use crate::conversation::{ConversationActor, Deliver, Job, Passivate, Quiesce, Timeouts};
+use crate::conversation::{ConversationActor, Enqueue, Job, Passivate, Quiesce, Timeouts};
 use crate::reply::{ActorError, CommandReply};
 
 /// How the registry runs its actors.
@@ -327,7 +327,7 @@ impl Handler<Route> for Shard {
         let entry = self.actor(conversation, ctx);
         entry.forwarded += 1;
         entry.last_used = clock;
-        entry.addr.do_send(Deliver(job));
+        entry.addr.do_send(Enqueue(job));
     }
 }
 

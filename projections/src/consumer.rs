@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use crate::apply::{self, Decoded};
 use crate::error::ProjectionError;
 use crate::live::{self, LiveFigures};
-use crate::rebuild::Writer;
+use crate::rebuild::ReadModelWriter;
 use crate::views::Notification;
 use crate::write_behind::{write_behind, Behind};
 use crate::Projections;
@@ -40,7 +40,7 @@ impl Projections {
     pub(crate) async fn consume(
         &self,
         store: Arc<dyn EventStore>,
-        writer: Writer,
+        writer: ReadModelWriter,
     ) -> Result<(), ProjectionError> {
         let mut handed = writer.position();
         let (to_writer, batches) = mpsc::unbounded_channel();

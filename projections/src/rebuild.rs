@@ -35,13 +35,13 @@ const READ_AHEAD: usize = 4;
 
 /// The one connection that writes a read-model file. Applying runs on a
 /// blocking thread; the connection travels there and back.
-pub(crate) struct Writer {
+pub(crate) struct ReadModelWriter {
     conn: Option<Connection>,
     position: Position,
     faults: Option<Arc<FaultSwitch>>,
 }
 
-impl Writer {
+impl ReadModelWriter {
     /// Opens the file, dropping its read models first when `reset`; every
     /// commit first asks `faults` whether to fail.
     pub(crate) async fn open(

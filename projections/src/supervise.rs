@@ -39,7 +39,7 @@ use crate::consumer::{publish_max, stopped};
 use crate::error::ProjectionError;
 use crate::file::{self, Scratch, Soundness};
 use crate::health::{Phase, Status};
-use crate::rebuild::{self, Progress, Writer};
+use crate::rebuild::{self, Progress, ReadModelWriter};
 use crate::Projections;
 
 /// How one run ended.
@@ -144,7 +144,7 @@ impl Projections {
             }
         }
         let end = store.last_position().await?;
-        let mut writer = Writer::open(
+        let mut writer = ReadModelWriter::open(
             self.inner.path.clone(),
             false,
             Some(self.inner.faults.clone()),
@@ -153,7 +153,7 @@ impl Projections {
         if writer.position() == 0 && end > 0 && end >= self.inner.config.bulk_above {
             drop(writer);
             self.rebuild_in_bulk(store.clone(), end).await?;
-            writer = Writer::open(
+            writer = ReadModelWriter::open(
                 self.inner.path.clone(),
                 false,
                 Some(self.inner.faults.clone()),

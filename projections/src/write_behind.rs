@@ -11,7 +11,7 @@ use crate::apply::Decoded;
 use crate::consumer::{publish_max, BATCH_CAP};
 use crate::error::ProjectionError;
 use crate::handle::Inner;
-use crate::rebuild::Writer;
+use crate::rebuild::ReadModelWriter;
 
 /// The longest an event waits in memory before the read models commit it
 /// (unless someone reads: then at once).
@@ -51,7 +51,7 @@ impl Behind {
 /// gone (then it ends).
 pub(crate) async fn write_behind(
     inner: Arc<Inner>,
-    mut writer: Writer,
+    mut writer: ReadModelWriter,
     mut batches: mpsc::UnboundedReceiver<Vec<Decoded>>,
 ) -> Result<(), ProjectionError> {
     let mut pending: Vec<Decoded> = Vec::new();

@@ -513,13 +513,13 @@ fn weighted<T: Copy>(rng: &mut StdRng, choices: &[(T, u32)]) -> T {
 }
 
 /// Builds a script's steps in time order.
-struct Writer<'r> {
+struct ScriptBuilder<'r> {
     rng: &'r mut StdRng,
     steps: Vec<Step>,
     last: i64,
 }
 
-impl Writer<'_> {
+impl ScriptBuilder<'_> {
     /// Adds a step at `at`, or just after the previous one if that is later.
     fn push(&mut self, at: i64, by: Role, action: Action) -> i64 {
         let at = at.max(self.last + SECOND);
@@ -547,7 +547,7 @@ fn conversation(rng: &mut StdRng, shop: &Shop, customer: &'static DemoUser, now:
     let (early, late) = shop.first_answer_median;
     let answer_median = early + (late - early) * progress;
 
-    let mut w = Writer {
+    let mut w = ScriptBuilder {
         rng,
         steps: Vec::new(),
         last: started_at,
