@@ -317,6 +317,19 @@ where
     std::mem::take(&mut *guard)
 }
 
+/// One phase's sends in a line of progress: a pooled p99 hides whether one
+/// phase's stall or every phase made it.
+fn phase_line(latencies: &[u64], failed: usize) -> String {
+    let s = Percentiles::of(latencies.to_vec());
+    let slow = latencies.iter().filter(|&&ns| ns > 20_000_000).count();
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, {slow} over 20 ms, {failed} failed",
+        ms(s.p50),
+        ms(s.p99),
+        ms(s.max)
+    )
+}
+
 fn figures(sends: (Vec<u64>, usize), searches: Vec<u64>, server_cores: f64) -> SendFigures {
     let s: Summary = Percentiles::of(sends.0);
     let q: Summary = Percentiles::of(searches);
@@ -463,9 +476,9 @@ async fn measure(args: &SearchArgs, base: &str, server: Proc) -> anyhow::Result<
         let (ok, failed) = open_loop(args.send_rate, phase, sender(2 * round)).await;
         cpu_alone += cpu(&server).saturating_sub(cpu_before);
         wall_alone += started.elapsed();
+        eprintln!("round {round}: sends alone: {}", phase_line(&ok, failed));
         alone.0.extend(ok);
         alone.1 += failed;
-        eprintln!("round {round}: sends alone done");
 
         let searches = {
             let (rest, token, terms) = (
@@ -483,10 +496,14 @@ async fn measure(args: &SearchArgs, base: &str, server: Proc) -> anyhow::Result<
         let ((ok, failed), (searched, _)) = tokio::join!(sends, searches);
         cpu_loaded += cpu(&server).saturating_sub(cpu_before);
         wall_loaded += started.elapsed();
+        eprintln!(
+            "round {round}: sends with searches: {}; searches p99 {:.2} ms",
+            phase_line(&ok, failed),
+            ms(Percentiles::of(searched.clone()).p99)
+        );
         loaded.0.extend(ok);
         loaded.1 += failed;
         search_latencies.extend(searched);
-        eprintln!("round {round}: sends with searches done");
     }
     let cores = |cpu: Duration, wall: Duration| cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9);
     let sends_alone = figures(alone, Vec::new(), cores(cpu_alone, wall_alone));
