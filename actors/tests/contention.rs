@@ -27,7 +27,7 @@ fn node(store: &Arc<Instrumented>) -> ConversationRegistry {
 #[actix_rt::test]
 async fn sixty_senders_over_three_nodes_into_one_conversation_all_succeed() {
     const SENDERS: usize = 60;
-    let store = Instrumented::new();
+    let store = instrumented();
     let nodes = [node(&store), node(&store), node(&store)];
     let (c, v) = (customer(), vendor());
     let id = conversation_of(&c, &v);
@@ -64,7 +64,7 @@ async fn sixty_senders_over_three_nodes_into_one_conversation_all_succeed() {
         store.appends() - before
     );
 
-    let recorded = stream_messages(&store.inner, id).await;
+    let recorded = stream_messages(store.inner().as_ref(), id).await;
     let in_log: Vec<u64> = recorded.iter().map(|m| m.seq).collect();
     assert_eq!(in_log, (1..=SENDERS as u64).collect::<Vec<_>>());
     let texts: HashSet<String> = recorded
@@ -84,7 +84,7 @@ async fn sixty_senders_over_three_nodes_into_one_conversation_all_succeed() {
 
 #[actix_rt::test]
 async fn one_client_message_id_sent_through_two_nodes_at_once_records_one_message() {
-    let store = Instrumented::new();
+    let store = instrumented();
     let (a, b) = (node(&store), node(&store));
     let (c, v) = (customer(), vendor());
     let id = conversation_of(&c, &v);
@@ -113,7 +113,7 @@ async fn one_client_message_id_sent_through_two_nodes_at_once_records_one_messag
             "round {round}: exactly one of the two recorded it"
         );
     }
-    assert_eq!(stream_messages(&store.inner, id).await.len(), 20);
+    assert_eq!(stream_messages(store.inner().as_ref(), id).await.len(), 20);
 }
 
 #[actix_rt::test]
@@ -145,7 +145,7 @@ async fn a_memory_store_shared_by_two_registries_serves_reads_of_either() {
 async fn nodes_that_read_before_deciding_take_turns_without_conflicts() {
     const TURNS: usize = 20;
     for shared_log in [true, false] {
-        let store = Instrumented::new();
+        let store = instrumented();
         let config = || RegistryConfig {
             shards: 1,
             shared_log,

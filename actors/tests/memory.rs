@@ -258,7 +258,7 @@ async fn another_node_s_read_of_an_old_message_is_caught_up_exactly() {
 /// then one page of the stream says it is not there.
 #[actix_rt::test]
 async fn an_id_made_after_the_stream_s_events_costs_one_page_of_reading() {
-    let store = Instrumented::new();
+    let store = instrumented();
     let registry = ConversationRegistry::start(store.clone(), local());
     let (c, v) = (customer(), vendor());
     let id = conversation_of(&c, &v);

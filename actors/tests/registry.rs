@@ -167,7 +167,7 @@ async fn a_repeated_client_message_id_returns_the_earlier_message() {
 /// than messages.
 #[actix_rt::test]
 async fn fifty_concurrent_senders_to_one_conversation() {
-    let store = Instrumented::new();
+    let store = instrumented();
     let registry = ConversationRegistry::start(store.clone(), local());
     let (c, v) = (customer(), vendor());
     let id = conversation_of(&c, &v);
@@ -197,7 +197,7 @@ async fn fifty_concurrent_senders_to_one_conversation() {
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=50).collect::<Vec<u64>>());
 
-    let logged: Vec<u64> = stream_messages(&store.inner, id)
+    let logged: Vec<u64> = stream_messages(store.inner().as_ref(), id)
         .await
         .iter()
         .map(|m| m.seq)
@@ -289,7 +289,7 @@ async fn a_thousand_conversations_at_once_stay_consistent() {
 /// next append conflicts, it reloads, decides again and succeeds.
 #[actix_rt::test]
 async fn a_conflict_reloads_and_retries_once() {
-    let store = Instrumented::new();
+    let store = instrumented();
     let registry = ConversationRegistry::start(store.clone(), local());
     let (c, v) = (customer(), vendor());
     let id = conversation_of(&c, &v);
@@ -316,7 +316,7 @@ async fn a_conflict_reloads_and_retries_once() {
         at: t(2),
     });
     store
-        .inner
+        .inner()
         .append(
             &id.stream_name(),
             ExpectedRevision::Exact(1),
@@ -336,7 +336,7 @@ async fn a_conflict_reloads_and_retries_once() {
     // The reply's figures come from the reloaded state: the customer has
     // one unread message, the one from node B.
     assert_eq!(mine.unread, 1);
-    let seqs: Vec<u64> = stream_messages(&store.inner, id)
+    let seqs: Vec<u64> = stream_messages(store.inner().as_ref(), id)
         .await
         .iter()
         .map(|m| m.seq)
@@ -347,7 +347,7 @@ async fn a_conflict_reloads_and_retries_once() {
 
 #[actix_rt::test]
 async fn a_stream_that_keeps_conflicting_answers_conflict() {
-    let store = Instrumented::new();
+    let store = instrumented();
     let registry = ConversationRegistry::start(store.clone(), local());
     let (c, v) = (customer(), vendor());
     let id = conversation_of(&c, &v);
@@ -914,7 +914,7 @@ async fn the_registry_serves_callers_on_a_tokio_multi_thread_runtime() {
 /// decided, and the next command loads again.
 #[actix_rt::test]
 async fn a_failed_load_answers_store_and_is_tried_again() {
-    let store = Instrumented::new();
+    let store = instrumented();
     let (c, v) = (customer(), vendor());
     let id = conversation_of(&c, &v);
     {

@@ -7,14 +7,13 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use common::*;
 use futures::{stream, Stream, StreamExt};
 use souk_domain::{ConversationId, Role, Timestamp};
 use souk_projections::{rebuild, verify, ListQuery, ProjectionError, Projections};
+use souk_store::testing::{Intercepted, Interceptor};
 use souk_store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, MemoryStore, NewEvent, Position,
-    ReadFrom, RecordedEvent, StoreError, Subscription,
+    EventStore, ExpectedRevision, MemoryStore, NewEvent, Position, StoreError, Subscription,
 };
 
 /// Everything the queries answer for every participant, as JSON, for
@@ -181,7 +180,6 @@ async fn a_restart_resumes_from_the_checkpoint() {
 
 /// A log that misbehaves on purpose around a `MemoryStore`.
 struct Flaky {
-    inner: MemoryStore,
     mode: Mode,
     subscriptions: AtomicUsize,
 }
@@ -195,40 +193,8 @@ enum Mode {
     ReplayEverything,
 }
 
-#[async_trait]
-impl EventStore for Flaky {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: ReadFrom,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, direction, limit).await
-    }
-
-    async fn read_all(
-        &self,
-        from: Position,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit).await
-    }
-
-    async fn last_position(&self) -> Result<Position, StoreError> {
-        self.inner.last_position().await
-    }
-
-    fn subscribe_all(&self, after: Position) -> Subscription {
+impl Interceptor for Flaky {
+    fn subscribe_all(&self, inner: &Arc<dyn EventStore>, after: Position) -> Subscription {
         let n = self.subscriptions.fetch_add(1, Ordering::SeqCst);
         match self.mode {
             Mode::FailAfter(k) if n == 0 => {
@@ -236,22 +202,24 @@ impl EventStore for Flaky {
                     Box::pin(stream::once(async {
                         Err(StoreError::Unavailable("connection reset".into()))
                     }));
-                Box::pin(self.inner.subscribe_all(after).take(k).chain(failure))
+                Box::pin(inner.subscribe_all(after).take(k).chain(failure))
             }
-            Mode::FailAfter(_) => self.inner.subscribe_all(after),
-            Mode::ReplayEverything => self.inner.subscribe_all(0),
+            Mode::FailAfter(_) => inner.subscribe_all(after),
+            Mode::ReplayEverything => inner.subscribe_all(0),
         }
     }
 }
 
-async fn with_flaky_store(mode: Mode) -> (World, Arc<Flaky>) {
+async fn with_flaky_store(mode: Mode) -> (World, Arc<Intercepted<Flaky>>) {
     let mut w = World::idle();
     random_history(&mut w, &mut Rng::new(3), 200).await;
-    let flaky = Arc::new(Flaky {
-        inner: (*w.store).clone(),
-        mode,
-        subscriptions: AtomicUsize::new(0),
-    });
+    let flaky = Arc::new(Intercepted::new(
+        Arc::new((*w.store).clone()),
+        Flaky {
+            mode,
+            subscriptions: AtomicUsize::new(0),
+        },
+    ));
     (w, flaky)
 }
 

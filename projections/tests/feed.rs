@@ -13,10 +13,8 @@ use async_trait::async_trait;
 use common::*;
 use souk_domain::{ConversationEvent, Role, SupportView};
 use souk_projections::{Config, Feed, FeedError, Notification, Projections};
-use souk_store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, MemoryStore, NewEvent, Position,
-    ReadFrom, RecordedEvent, StoreError, Subscription,
-};
+use souk_store::testing::{Intercepted, Interceptor};
+use souk_store::{EventStore, MemoryStore, Position, RecordedEvent, StoreError};
 
 /// A world whose projections use `config`, on `store`.
 fn world_with(config: Config, store: Arc<dyn EventStore>) -> World {
@@ -164,10 +162,13 @@ async fn a_feed_that_lagged_behind_the_broadcast_recovers_without_gap_or_repeat(
 
 #[tokio::test]
 async fn a_log_that_cannot_be_read_is_a_gap_and_the_feed_goes_on() {
-    let store = Arc::new(Unreadable {
-        inner: MemoryStore::new(),
-        failing: AtomicBool::new(true),
-    });
+    let log = MemoryStore::new();
+    let store = Arc::new(Intercepted::new(
+        Arc::new(log.clone()),
+        Unreadable {
+            failing: AtomicBool::new(true),
+        },
+    ));
     let config = Config {
         recent_notifications: 1,
         ..Config::default()
@@ -176,7 +177,7 @@ async fn a_log_that_cannot_be_read_is_a_gap_and_the_feed_goes_on() {
     w.projections = Projections::open_with(&w.path(), config).unwrap();
     w.consumer = Some(w.projections.start(store.clone()));
     // The world appends through its own store: share it.
-    w.store = Arc::new(store.inner.clone());
+    w.store = Arc::new(log);
     let id = w.start(("c-2", None), ("v-2", None), None).await;
     for i in 0..5 {
         w.send(id, Role::Customer, &format!("m{i}")).await;
@@ -199,47 +200,20 @@ async fn a_log_that_cannot_be_read_is_a_gap_and_the_feed_goes_on() {
 
 /// A log whose `read_all` fails while `failing` (subscriptions work).
 struct Unreadable {
-    inner: MemoryStore,
     failing: AtomicBool,
 }
 
 #[async_trait]
-impl EventStore for Unreadable {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: ReadFrom,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, direction, limit).await
-    }
-
+impl Interceptor for Unreadable {
     async fn read_all(
         &self,
+        inner: &Arc<dyn EventStore>,
         from: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("disk I/O error".into()));
         }
-        self.inner.read_all(from, limit).await
-    }
-
-    async fn last_position(&self) -> Result<Position, StoreError> {
-        self.inner.last_position().await
-    }
-
-    fn subscribe_all(&self, after: Position) -> Subscription {
-        self.inner.subscribe_all(after)
+        inner.read_all(from, limit).await
     }
 }

@@ -36,6 +36,9 @@
 //! - [`memory`]: [`MemoryStore`], the in-memory backend for tests.
 //! - [`contract`]: the behaviour every backend must show, as test cases any
 //!   backend's tests can run ([`contract_tests!`]).
+//! - [`testing`]: [`testing::Intercepted`], a store that runs every call of
+//!   another through a test's hooks (to delay, fail, count or hold back
+//!   calls), each defaulting to forwarding.
 //! - `subscription` (private): the catch-up-then-live stream every backend
 //!   builds [`EventStore::subscribe_all`] on.
 //!
@@ -50,6 +53,7 @@ pub mod memory;
 pub mod postgres;
 pub mod sqlite;
 mod subscription;
+pub mod testing;
 
 pub use chain::{ChainUpgrade, EventHash};
 pub use memory::MemoryStore;

@@ -12,6 +12,7 @@ use souk_api::app::{spawn, spawn_with_store, Spawned};
 use souk_api::auth::{Claims, TokenKeys};
 use souk_api::config::Settings;
 use souk_domain::{Role, UserId};
+use souk_store::testing::{Intercepted, Interceptor};
 use souk_store::EventStore;
 use tempfile::TempDir;
 
@@ -228,19 +229,24 @@ pub enum Fault {
 }
 
 /// The real embedded log with failures that a test switches on and off.
-pub struct FaultyStore {
-    inner: Arc<dyn EventStore>,
+pub type FaultyStore = Intercepted<FaultInjector>;
+
+/// A [`FaultyStore`] over `inner`, with no fault yet.
+pub fn faulty_store(inner: Arc<dyn EventStore>) -> Arc<FaultyStore> {
+    Arc::new(Intercepted::new(
+        inner,
+        FaultInjector {
+            fault: std::sync::Mutex::new(Fault::None),
+        },
+    ))
+}
+
+/// The switch of a [`FaultyStore`]: the fault its calls show now.
+pub struct FaultInjector {
     fault: std::sync::Mutex<Fault>,
 }
 
-impl FaultyStore {
-    pub fn new(inner: Arc<dyn EventStore>) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            fault: std::sync::Mutex::new(Fault::None),
-        })
-    }
-
+impl FaultInjector {
     pub fn set(&self, fault: Fault) {
         *self.fault.lock().unwrap() = fault;
     }
@@ -251,15 +257,16 @@ impl FaultyStore {
 }
 
 #[async_trait::async_trait]
-impl EventStore for FaultyStore {
+impl Interceptor for FaultInjector {
     async fn append(
         &self,
+        inner: &Arc<dyn EventStore>,
         stream: &str,
         expected: souk_store::ExpectedRevision,
         events: Vec<souk_store::NewEvent>,
     ) -> Result<souk_store::AppendResult, souk_store::StoreError> {
         match self.fault() {
-            Fault::None => self.inner.append(stream, expected, events).await,
+            Fault::None => inner.append(stream, expected, events).await,
             Fault::Unavailable => Err(souk_store::StoreError::Unavailable(
                 "injected: disk gone".into(),
             )),
@@ -271,34 +278,15 @@ impl EventStore for FaultyStore {
         }
     }
 
-    async fn read_stream(
+    async fn last_position(
         &self,
-        stream: &str,
-        from: souk_store::ReadFrom,
-        direction: souk_store::Direction,
-        limit: usize,
-    ) -> Result<Vec<souk_store::RecordedEvent>, souk_store::StoreError> {
-        self.inner.read_stream(stream, from, direction, limit).await
-    }
-
-    async fn read_all(
-        &self,
-        from: souk_store::Position,
-        limit: usize,
-    ) -> Result<Vec<souk_store::RecordedEvent>, souk_store::StoreError> {
-        self.inner.read_all(from, limit).await
-    }
-
-    async fn last_position(&self) -> Result<souk_store::Position, souk_store::StoreError> {
+        inner: &Arc<dyn EventStore>,
+    ) -> Result<souk_store::Position, souk_store::StoreError> {
         match self.fault() {
             Fault::Unavailable => Err(souk_store::StoreError::Unavailable(
                 "injected: disk gone".into(),
             )),
-            _ => self.inner.last_position().await,
+            _ => inner.last_position().await,
         }
-    }
-
-    fn subscribe_all(&self, after: souk_store::Position) -> souk_store::Subscription {
-        self.inner.subscribe_all(after)
     }
 }

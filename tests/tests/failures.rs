@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use souk_api::app::open_store;
 use souk_store::EventStore;
-use souk_tests::{code, Fault, FaultyStore, Pair, TestServer};
+use souk_tests::{code, faulty_store, Fault, FaultyStore, Pair, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_over_the_rate_limit_gets_429_and_records_nothing() {
@@ -58,7 +58,7 @@ async fn a_failing_log_answers_503_and_409_and_the_server_recovers() {
         |_| {},
         |dir| {
             let real: Arc<dyn EventStore> = Arc::new(open_store(dir).unwrap());
-            let store = FaultyStore::new(real);
+            let store = faulty_store(real);
             *faulty.lock().unwrap() = Some(store.clone());
             Some(store as Arc<dyn EventStore>)
         },

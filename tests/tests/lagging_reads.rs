@@ -14,62 +14,32 @@ use souk_api::service;
 use souk_domain::{
     Actor, Command, MessageContent, MessageId, MessageText, Participant, Role, Timestamp, UserId,
 };
-use souk_store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, Position, ReadFrom,
-    RecordedEvent, StoreError, Subscription,
-};
+use souk_store::testing::{Intercepted, Interceptor};
+use souk_store::{EventStore, Position, StoreError, Subscription};
 use tokio::sync::watch;
 
-/// The embedded log, whose subscription delivers an event only once `hold`
+/// Makes the embedded log's subscription deliver an event only once `hold`
 /// reaches its position: the read models lag while it is low, and catch up
 /// (nothing lost) when it is raised. While `armed`, asking for the log's
 /// end raises it (that is how a request that waits for the read models
 /// starts waiting: the test then lets them go on).
 struct Delayed {
-    inner: Arc<dyn EventStore>,
     hold: watch::Sender<Position>,
     armed: AtomicBool,
 }
 
 #[async_trait::async_trait]
-impl EventStore for Delayed {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: ReadFrom,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, direction, limit).await
-    }
-
-    async fn read_all(
-        &self,
-        from: Position,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit).await
-    }
-
-    async fn last_position(&self) -> Result<Position, StoreError> {
+impl Interceptor for Delayed {
+    async fn last_position(&self, inner: &Arc<dyn EventStore>) -> Result<Position, StoreError> {
         if self.armed.swap(false, Ordering::SeqCst) {
             self.hold.send_replace(Position::MAX);
         }
-        self.inner.last_position().await
+        inner.last_position().await
     }
 
-    fn subscribe_all(&self, after: Position) -> Subscription {
+    fn subscribe_all(&self, inner: &Arc<dyn EventStore>, after: Position) -> Subscription {
         let hold = self.hold.clone();
-        Box::pin(self.inner.subscribe_all(after).then(move |e| {
+        Box::pin(inner.subscribe_all(after).then(move |e| {
             let mut hold = hold.subscribe();
             async move {
                 if let Ok(e) = &e {
@@ -91,11 +61,13 @@ fn participant(id: &str) -> Participant {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_of_a_message_the_read_models_have_not_applied_waits_for_them() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Delayed {
-        inner: Arc::new(open_store(dir.path()).unwrap()),
-        hold: watch::Sender::new(Position::MAX),
-        armed: AtomicBool::new(false),
-    });
+    let store = Arc::new(Intercepted::new(
+        Arc::new(open_store(dir.path()).unwrap()),
+        Delayed {
+            hold: watch::Sender::new(Position::MAX),
+            armed: AtomicBool::new(false),
+        },
+    ));
     let app = spawn_with_store(
         Settings::for_tests(dir.path().to_path_buf()),
         store.clone() as Arc<dyn EventStore>,

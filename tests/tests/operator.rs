@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use souk_api::app::open_store;
 use souk_domain::UserId;
 use souk_store::EventStore;
-use souk_tests::{code, Fault, FaultyStore, Pair, TestServer};
+use souk_tests::{code, faulty_store, Fault, FaultyStore, Pair, TestServer};
 
 /// An operator's token.
 fn operator_token(server: &TestServer, id: &str, name: Option<&str>) -> String {
@@ -501,7 +501,7 @@ async fn a_log_that_cannot_record_the_access_shows_nothing() {
         |_| {},
         |dir| {
             let real: Arc<dyn EventStore> = Arc::new(open_store(dir).unwrap());
-            let store = FaultyStore::new(real);
+            let store = faulty_store(real);
             *faulty.lock().unwrap() = Some(store.clone());
             Some(store as Arc<dyn EventStore>)
         },

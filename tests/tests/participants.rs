@@ -12,55 +12,25 @@ use souk_api::auth::Principal;
 use souk_api::config::Settings;
 use souk_api::error::ErrorCode;
 use souk_domain::{Command, Participant, Role, Timestamp, UserId};
-use souk_store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, Position, ReadFrom,
-    RecordedEvent, StoreError, Subscription,
-};
+use souk_store::testing::{Intercepted, Interceptor};
+use souk_store::{EventStore, Position, StoreError, Subscription};
 
-/// The embedded log, whose subscription withholds every event past `hold`.
+/// Makes the embedded log's subscription withhold every event past `hold`.
 struct Lagging {
-    inner: Arc<dyn EventStore>,
     hold: Arc<AtomicU64>,
 }
 
 #[async_trait::async_trait]
-impl EventStore for Lagging {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: ReadFrom,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, direction, limit).await
-    }
-
-    async fn read_all(
-        &self,
-        from: Position,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit).await
-    }
-
+impl Interceptor for Lagging {
     /// This node has not heard of the withheld events either.
-    async fn last_position(&self) -> Result<Position, StoreError> {
-        let end = self.inner.last_position().await?;
+    async fn last_position(&self, inner: &Arc<dyn EventStore>) -> Result<Position, StoreError> {
+        let end = inner.last_position().await?;
         Ok(end.min(self.hold.load(Ordering::SeqCst)))
     }
 
-    fn subscribe_all(&self, after: Position) -> Subscription {
+    fn subscribe_all(&self, inner: &Arc<dyn EventStore>, after: Position) -> Subscription {
         let hold = self.hold.clone();
-        Box::pin(self.inner.subscribe_all(after).filter(move |e| {
+        Box::pin(inner.subscribe_all(after).filter(move |e| {
             let keep = match e {
                 Ok(e) => e.position <= hold.load(Ordering::SeqCst),
                 Err(_) => true,
@@ -90,10 +60,10 @@ fn participant(id: &str) -> Participant {
 async fn a_conversation_the_read_models_have_not_seen_yet_can_be_joined() {
     let dir = tempfile::tempdir().unwrap();
     let hold = Arc::new(AtomicU64::new(u64::MAX));
-    let store: Arc<dyn EventStore> = Arc::new(Lagging {
-        inner: Arc::new(open_store(dir.path()).unwrap()),
-        hold: hold.clone(),
-    });
+    let store: Arc<dyn EventStore> = Arc::new(Intercepted::new(
+        Arc::new(open_store(dir.path()).unwrap()),
+        Lagging { hold: hold.clone() },
+    ));
     let app = spawn_with_store(Settings::for_tests(dir.path().to_path_buf()), store.clone())
         .expect("the server starts");
     // From now on the read models hear of nothing new.

@@ -14,18 +14,16 @@ use souk_api::app::{open_store, spawn, spawn_with_store, Spawned};
 use souk_api::config::Settings;
 use souk_domain::{Role, UserId};
 use souk_projections::WriteFault;
-use souk_store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, Position, ReadFrom,
-    RecordedEvent, StoreError, Subscription,
-};
+use souk_store::testing::{Intercepted, Interceptor};
+use souk_store::{EventStore, Position, RecordedEvent, StoreError, Subscription};
 use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The embedded log, whose reads (and subscription) wait until the test
-/// opens the gate: the read models cannot catch up before.
+/// Makes the embedded log's reads of the whole log (and its subscription)
+/// wait until the test opens the gate: the read models cannot catch up
+/// before.
 struct Gated {
-    inner: Arc<dyn EventStore>,
     open: watch::Sender<bool>,
 }
 
@@ -37,42 +35,20 @@ impl Gated {
 }
 
 #[async_trait::async_trait]
-impl EventStore for Gated {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: ReadFrom,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, direction, limit).await
-    }
-
+impl Interceptor for Gated {
     async fn read_all(
         &self,
+        inner: &Arc<dyn EventStore>,
         from: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.wait().await;
-        self.inner.read_all(from, limit).await
+        inner.read_all(from, limit).await
     }
 
-    async fn last_position(&self) -> Result<Position, StoreError> {
-        self.inner.last_position().await
-    }
-
-    fn subscribe_all(&self, after: Position) -> Subscription {
+    fn subscribe_all(&self, inner: &Arc<dyn EventStore>, after: Position) -> Subscription {
         let mut open = self.open.subscribe();
-        let inner = self.inner.clone();
+        let inner = inner.clone();
         Box::pin(
             futures::stream::once(async move {
                 let _ = open.wait_for(|o| *o).await;
@@ -230,10 +206,12 @@ async fn the_server_listens_and_answers_503_while_the_read_models_catch_up() {
 
     let log: Arc<dyn EventStore> = Arc::new(open_store(dir.path()).unwrap());
     let end = log.last_position().await.unwrap();
-    let gated = Arc::new(Gated {
-        inner: log,
-        open: watch::Sender::new(false),
-    });
+    let gated = Arc::new(Intercepted::new(
+        log,
+        Gated {
+            open: watch::Sender::new(false),
+        },
+    ));
     let app = start_within(settings, Some(gated.clone()));
     let client = Client::of(&app);
     let vendor = token(&app, "v-1", Role::Vendor);

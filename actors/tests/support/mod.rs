@@ -11,9 +11,10 @@ use souk_domain::{
     Actor, ClientMessageId, Command, ConversationEvent, ConversationId, DisplayName,
     MessageContent, MessageId, MessageSent, MessageText, Participant, Role, Timestamp, UserId,
 };
+use souk_store::testing::{Intercepted, Interceptor};
 use souk_store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, MemoryStore, NewEvent, Position,
-    ReadFrom, RecordedEvent, StoreError, Subscription,
+    AppendResult, Direction, EventStore, ExpectedRevision, MemoryStore, NewEvent, ReadFrom,
+    RecordedEvent, StoreError,
 };
 
 pub fn user(id: &str) -> UserId {
@@ -130,9 +131,19 @@ pub async fn advance(ms: u64) {
 
 /// A [`MemoryStore`] that counts append calls and, when told to, refuses
 /// every append with a conflict (as if another node always wrote first).
+pub type Instrumented = Intercepted<Instruments>;
+
+/// A new [`Instrumented`] store over an empty [`MemoryStore`].
+pub fn instrumented() -> Arc<Instrumented> {
+    Arc::new(Intercepted::new(
+        Arc::new(MemoryStore::new()),
+        Instruments::default(),
+    ))
+}
+
+/// The counters and switches of an [`Instrumented`] store.
 #[derive(Default)]
-pub struct Instrumented {
-    pub inner: MemoryStore,
+pub struct Instruments {
     appends: AtomicUsize,
     /// Stream reads (`read_stream` calls).
     reads: AtomicUsize,
@@ -143,11 +154,7 @@ pub struct Instrumented {
     append_delay_us: AtomicUsize,
 }
 
-impl Instrumented {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
+impl Instruments {
     pub fn appends(&self) -> usize {
         self.appends.load(Ordering::SeqCst)
     }
@@ -174,9 +181,10 @@ impl Instrumented {
 }
 
 #[async_trait]
-impl EventStore for Instrumented {
+impl Interceptor for Instruments {
     async fn append(
         &self,
+        inner: &Arc<dyn EventStore>,
         stream: &str,
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
@@ -187,8 +195,7 @@ impl EventStore for Instrumented {
             tokio::time::sleep(Duration::from_micros(delay as u64)).await;
         }
         if self.conflict_always.load(Ordering::SeqCst) {
-            let last = self
-                .inner
+            let last = inner
                 .read_stream(stream, ReadFrom::End, Direction::Backwards, 1)
                 .await?;
             return Err(StoreError::WrongExpectedRevision {
@@ -197,11 +204,12 @@ impl EventStore for Instrumented {
                 actual: last.first().map(|e| e.revision + 1),
             });
         }
-        self.inner.append(stream, expected, events).await
+        inner.append(stream, expected, events).await
     }
 
     async fn read_stream(
         &self,
+        inner: &Arc<dyn EventStore>,
         stream: &str,
         from: ReadFrom,
         direction: Direction,
@@ -211,22 +219,6 @@ impl EventStore for Instrumented {
         if self.fail_reads.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("reads switched off".to_owned()));
         }
-        self.inner.read_stream(stream, from, direction, limit).await
-    }
-
-    async fn read_all(
-        &self,
-        from: Position,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit).await
-    }
-
-    async fn last_position(&self) -> Result<Position, StoreError> {
-        self.inner.last_position().await
-    }
-
-    fn subscribe_all(&self, after: Position) -> Subscription {
-        self.inner.subscribe_all(after)
+        inner.read_stream(stream, from, direction, limit).await
     }
 }

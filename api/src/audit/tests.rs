@@ -10,9 +10,10 @@ use souk_domain::{
     Actor, Command, ConversationId, ConversationState, MessageContent, MessageId, MessageText,
     Participant, Role, Timestamp, UserId,
 };
+use souk_store::testing::{Intercepted, Interceptor};
 use souk_store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, MemoryStore, NewEvent, Position,
-    ReadFrom, RecordedEvent, StoreError, Subscription,
+    Direction, EventStore, ExpectedRevision, MemoryStore, NewEvent, ReadFrom, RecordedEvent,
+    StoreError,
 };
 
 use super::state::{fold, state_at, Until};
@@ -172,59 +173,33 @@ async fn the_state_at_a_revision_is_the_fold_up_to_it() {
 
 /// A log that counts the events its stream reads return.
 struct Counting {
-    inner: MemoryStore,
     read: AtomicUsize,
 }
 
 #[async_trait]
-impl EventStore for Counting {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
-    }
-
+impl Interceptor for Counting {
     async fn read_stream(
         &self,
+        inner: &Arc<dyn EventStore>,
         stream: &str,
         from: ReadFrom,
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let page = self
-            .inner
-            .read_stream(stream, from, direction, limit)
-            .await?;
+        let page = inner.read_stream(stream, from, direction, limit).await?;
         self.read.fetch_add(page.len(), Ordering::SeqCst);
         Ok(page)
-    }
-
-    async fn read_all(
-        &self,
-        from: Position,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(from, limit).await
-    }
-
-    async fn last_position(&self) -> Result<Position, StoreError> {
-        self.inner.last_position().await
-    }
-
-    fn subscribe_all(&self, after: Position) -> Subscription {
-        self.inner.subscribe_all(after)
     }
 }
 
 #[tokio::test]
 async fn a_state_early_in_a_long_stream_reads_only_that_far() {
-    let counting = Arc::new(Counting {
-        inner: MemoryStore::new(),
-        read: AtomicUsize::new(0),
-    });
+    let counting = Arc::new(Intercepted::new(
+        Arc::new(MemoryStore::new()),
+        Counting {
+            read: AtomicUsize::new(0),
+        },
+    ));
     let store: Arc<dyn EventStore> = counting.clone();
     let mut chat = Chat::start(store.clone()).await;
     for i in 0..2500 {
