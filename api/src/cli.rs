@@ -30,11 +30,11 @@ use crate::config::{is_postgres_url, redact_url, DataDirArg, LogArg, SecretArg, 
 #[command(name = "souk", version, about = "Event-sourced chat for marketplaces")]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: CliCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Run the server (REST, Socket.IO, the web app).
     Serve(Box<Settings>),
     /// Print a token signed with the data directory's secret.
@@ -157,8 +157,8 @@ pub fn init_tracing() {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(settings) => serve(*settings),
-        Command::Token {
+        CliCommand::Serve(settings) => serve(*settings),
+        CliCommand::Token {
             data,
             secret,
             tokens,
@@ -183,19 +183,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", keys.mint_as(&user, seat, name.as_deref(), ttl)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Events {
+        CliCommand::Events {
             data,
             log,
             conversation,
             from,
             follow,
         } => block_on(events(data, log, conversation, from, follow)),
-        Command::Replay { data, log, id, at } => block_on(replay(data, log, id, at)),
-        Command::Projections { data, log, action } => block_on(projections(data, log, action)),
-        Command::Log {
+        CliCommand::Replay { data, log, id, at } => block_on(replay(data, log, id, at)),
+        CliCommand::Projections { data, log, action } => block_on(projections(data, log, action)),
+        CliCommand::Log {
             action: LogAction::Copy { from, to, batch },
         } => block_on(copy_log(&from, &to, batch)),
-        Command::Audit { action } => match action {
+        CliCommand::Audit { action } => match action {
             AuditAction::Verify {
                 data,
                 log,
@@ -205,7 +205,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 crate::audit::command::verify_transcript(&file)
             }
         },
-        Command::Webhooks { data, log, action } => block_on(async move {
+        CliCommand::Webhooks { data, log, action } => block_on(async move {
             let log_end = open_log(&data.data_dir, log.log_url.as_deref())
                 .await?
                 .last_position()
