@@ -71,8 +71,11 @@ pub struct SearchArgs {
     /// Seconds of each phase.
     #[arg(long, default_value_t = 10.0)]
     phase: f64,
-    /// Pairs of phases (alone, with searches), interleaved.
-    #[arg(long, default_value_t = 3)]
+    /// Pairs of phases (alone, with searches), interleaved. Ten, because
+    /// on a disk whose `fdatasync` stalls now and then, which kind of phase
+    /// a stall falls in decides a pooled p99 of a few rounds
+    /// (BENCHMARKS.md, Search).
+    #[arg(long, default_value_t = 10)]
     rounds: usize,
     /// Write the figures here (JSON) as well as printing them.
     #[arg(long)]
