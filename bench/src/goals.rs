@@ -284,6 +284,7 @@ pub(crate) mod tests {
             via: "socket".into(),
             rate,
             sustained,
+            failed_tries_p99_ms: Vec::new(),
             report: LoadReport {
                 via: "socket".into(),
                 sent: 100,
