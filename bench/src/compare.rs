@@ -270,28 +270,10 @@ struct Bench {
 }
 
 impl Bench {
-    /// One run of the sweep; a run that could not be made (the server did
-    /// not start, the load could not set up) counts as a failed one, with
-    /// its reason among the errors, and the comparison goes on.
-    async fn measure(
-        &mut self,
-        target: Target,
-        via: Via,
-        rate: f64,
-        pairs: usize,
-        duration: f64,
-    ) -> LoadReport {
-        match self.run(target, via, rate, pairs, 0, duration).await {
-            Ok(report) => report,
-            Err(e) => {
-                eprintln!("{:>9} at {rate}/s: {e:#}", target.label());
-                failed_run(via, rate, &e)
-            }
-        }
-    }
-
-    /// [`Self::measure`] up to `--tries` times, until a run sustains the
-    /// rate; the last run, with the p99 of the failed tries before it.
+    /// One rate on one server, up to `--tries` runs ([`retried`]), each on
+    /// a fresh process; a run that could not be made (the server did not
+    /// start, the load could not set up) counts as a failed one, with its
+    /// reason among the errors, and the comparison goes on.
     async fn attempt(
         &mut self,
         target: Target,
@@ -300,21 +282,16 @@ impl Bench {
         pairs: usize,
         duration: f64,
     ) -> Run {
-        let limit = self.args.p99_limit_ms;
-        let mut failed = Vec::new();
-        loop {
-            let report = self.measure(target, via, rate, pairs, duration).await;
-            let mut run = record(target, via, rate, &report, limit);
-            if run.sustained || failed.len() + 1 >= self.args.tries as usize {
-                run.failed_tries_p99_ms = failed;
-                return run;
-            }
-            eprintln!(
-                "{:>9} at {rate}/s: not sustained; once more on a fresh process",
-                target.label()
-            );
-            failed.push(report.latency_ms.p99);
-        }
+        let (limit, tries) = (self.args.p99_limit_ms, self.args.tries);
+        retried(target, via, rate, limit, tries, async || {
+            self.run(target, via, rate, pairs, 0, duration)
+                .await
+                .unwrap_or_else(|e| {
+                    eprintln!("{:>9} at {rate}/s: {e:#}", target.label());
+                    failed_run(via, rate, &e)
+                })
+        })
+        .await
     }
 
     /// One fresh server, one load, stopped; its data directory removed.
@@ -371,6 +348,33 @@ impl Bench {
             let _ = std::fs::remove_dir_all(data);
         }
         report.with_context(|| format!("while loading {} at {rate}/s", target.label()))
+    }
+}
+
+/// Tries a rate (`once` makes one run and gives its report) until a run
+/// sustains it or `tries` runs are made: the last run, with the p99 of the
+/// failed tries before it.
+async fn retried(
+    target: Target,
+    via: Via,
+    rate: f64,
+    limit: f64,
+    tries: u32,
+    mut once: impl AsyncFnMut() -> LoadReport,
+) -> Run {
+    let mut failed = Vec::new();
+    loop {
+        let report = once().await;
+        let mut run = record(target, via, rate, &report, limit);
+        if run.sustained || failed.len() + 1 >= tries as usize {
+            run.failed_tries_p99_ms = failed;
+            return run;
+        }
+        eprintln!(
+            "{:>9} at {rate}/s: not sustained; once more on a fresh process",
+            target.label()
+        );
+        failed.push(report.latency_ms.p99);
     }
 }
 
@@ -728,6 +732,82 @@ mod tests {
             sustained_limit(&clean, Target::Souk, Via::Socket),
             Some(2000.0)
         );
+    }
+
+    /// A run where every message arrived, with this p99.
+    fn delivered(p99: f64) -> LoadReport {
+        let mut r = LoadReport {
+            via: "socket".into(),
+            sent: 100,
+            delivered: 100,
+            ..LoadReport::default()
+        };
+        r.latency_ms.p99 = p99;
+        r
+    }
+
+    /// [`retried`] (limit 50 ms) over these reports, one per try in order:
+    /// the run, and the tries made. A try beyond the reports fails the test.
+    async fn retried_over(reports: &[LoadReport], tries: u32) -> (Run, usize) {
+        let mut made = 0;
+        let run = retried(Target::Souk, Via::Socket, 1000.0, 50.0, tries, async || {
+            let report = reports
+                .get(made)
+                .unwrap_or_else(|| panic!("a try beyond the {} expected", reports.len()))
+                .clone();
+            made += 1;
+            report
+        })
+        .await;
+        (run, made)
+    }
+
+    #[tokio::test]
+    async fn a_sustained_first_try_is_the_only_one() {
+        let (run, made) = retried_over(&[delivered(12.0), delivered(13.0)], 2).await;
+        assert_eq!(made, 1);
+        assert!(run.sustained);
+        assert_eq!(run.report.latency_ms.p99, 12.0);
+        assert!(run.failed_tries_p99_ms.is_empty());
+        assert_eq!((run.target.as_str(), run.via.as_str()), ("souk", "socket"));
+        assert_eq!(run.rate, 1000.0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_try_is_run_once_more_and_listed() {
+        let (run, made) = retried_over(&[delivered(120.0), delivered(20.0)], 2).await;
+        assert_eq!(made, 2);
+        assert!(run.sustained);
+        assert_eq!(run.report.latency_ms.p99, 20.0);
+        assert_eq!(run.failed_tries_p99_ms, vec![120.0]);
+    }
+
+    #[tokio::test]
+    async fn tries_bound_the_runs_of_a_rate_not_sustained() {
+        let reports = [delivered(120.0), delivered(90.0), delivered(10.0)];
+        let (run, made) = retried_over(&reports, 2).await;
+        assert_eq!(made, 2);
+        assert!(!run.sustained);
+        assert_eq!(run.report.latency_ms.p99, 90.0);
+        assert_eq!(run.failed_tries_p99_ms, vec![120.0]);
+
+        let (run, made) = retried_over(&[delivered(120.0), delivered(10.0)], 1).await;
+        assert_eq!(made, 1);
+        assert!(!run.sustained);
+        assert_eq!(run.report.latency_ms.p99, 120.0);
+        assert!(run.failed_tries_p99_ms.is_empty());
+    }
+
+    #[tokio::test]
+    async fn any_failure_is_tried_again_not_only_a_slow_p99() {
+        let not_made = failed_run(Via::Socket, 1000.0, &anyhow::anyhow!("no listening line"));
+        let mut lossy = delivered(30.0);
+        lossy.lost = 1;
+        lossy.delivered = 99;
+        let (run, made) = retried_over(&[not_made, lossy, delivered(15.0)], 3).await;
+        assert_eq!(made, 3);
+        assert!(run.sustained);
+        assert_eq!(run.failed_tries_p99_ms, vec![0.0, 30.0]);
     }
 
     #[test]
