@@ -1,9 +1,13 @@
-//! What one link of the hash chain costs on this machine's CPU: the time of
-//! [`souk_store::chain::link_at`] (the time formatted once, as the writers
-//! do for a group) and of [`souk_store::chain::link`] (formatting it each
-//! time) for an event shaped like the append benchmark's (a ~300-byte
-//! `MessageSent` payload, a 49-byte stream name): the hashing the writer
-//! adds to every append (see BENCHMARKS.md, "Cost of the hash chain").
+//! What one link of the hash chain costs on this machine's CPU, for an
+//! event shaped like the append benchmark's (a ~300-byte `MessageSent`
+//! payload, a 49-byte stream name), by where it is paid (see
+//! BENCHMARKS.md, "Cost of the hash chain"):
+//! - `prepare`: [`souk_store::chain::PreparedLink::new`], the event's own
+//!   part of a format-2 link, on the appender's thread;
+//! - `finish`: [`souk_store::chain::PreparedLink::finish`], what the writer
+//!   pays per event in format 2 (one SHA-256 block);
+//! - `link_v1`: [`souk_store::chain::link_v1`], what the writer paid per
+//!   event in format 1 (the whole hash, the time formatted each time).
 //!
 //! ```text
 //! cargo run --release -p souk-store --example chain_cost [-- --events N]
@@ -13,7 +17,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use souk_domain::Timestamp;
-use souk_store::chain::{link, link_at, EventHash, TimeText};
+use souk_store::chain::{link_v1, EventHash, PreparedLink};
 
 fn main() {
     let mut events: u64 = 1_000_000;
@@ -35,31 +39,41 @@ fn main() {
         r#""product":null,"clientMessageId":"c-1-1","at":"2025-01-01T12:00:00.000Z"}"#
     );
     let at = Timestamp::now();
-    let time = TimeText::new(&at);
+    let per_link = |elapsed: std::time::Duration| elapsed.as_secs_f64() * 1e6 / events as f64;
     for round in 1..=3 {
-        for formatting in [false, true] {
-            let mut prev = EventHash::GENESIS;
-            let started = Instant::now();
-            for revision in 0..events {
-                let (prev_in, data) = (black_box(&prev), black_box(data));
-                prev = if formatting {
-                    link(prev_in, stream, revision, "MessageSent", 1, data, &at)
-                } else {
-                    link_at(prev_in, stream, revision, "MessageSent", 1, data, &time)
-                };
-            }
-            let elapsed = started.elapsed();
-            println!(
-                "round {round}, {}: {events} links in {elapsed:.2?}: {:.3} µs per link \
-                 ({} payload bytes), last {prev}",
-                if formatting {
-                    "link (formats the time)"
-                } else {
-                    "link_at"
-                },
-                elapsed.as_secs_f64() * 1e6 / events as f64,
-                data.len()
-            );
+        let started = Instant::now();
+        let mut prepared = None;
+        for _ in 0..events {
+            prepared = Some(PreparedLink::new(
+                black_box(stream),
+                "MessageSent",
+                1,
+                black_box(data),
+            ));
+            black_box(&prepared);
         }
+        let prepare = per_link(started.elapsed());
+        let prepared = prepared.expect("at least one event");
+
+        let mut prev = EventHash::GENESIS;
+        let started = Instant::now();
+        for revision in 0..events {
+            prev = black_box(&prepared).finish(revision, &at, black_box(&prev));
+        }
+        let finish = per_link(started.elapsed());
+
+        let mut prev_v1 = EventHash::GENESIS;
+        let started = Instant::now();
+        for revision in 0..events {
+            let (prev_in, data) = (black_box(&prev_v1), black_box(data));
+            prev_v1 = link_v1(prev_in, stream, revision, "MessageSent", 1, data, &at);
+        }
+        let v1 = per_link(started.elapsed());
+        println!(
+            "round {round}: {events} links of {} payload bytes, µs per link: \
+             prepare {prepare:.3} (appender), finish {finish:.3} (writer), \
+             link_v1 {v1:.3} (writer, format 1); last {prev} {prev_v1}",
+            data.len()
+        );
     }
 }

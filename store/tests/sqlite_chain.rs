@@ -112,6 +112,106 @@ async fn a_hash_edited_or_removed_behind_the_log_is_reported() {
     assert_eq!((broken.position, broken.found), (2, EventHash::GENESIS));
 }
 
+/// A log written with format-1 hashes (as souk wrote them before format 2)
+/// and then appended to by this build: the streams go on from their
+/// format-1 heads in format 2, and the whole log verifies; an edit on
+/// either side of the change of format is still found.
+#[tokio::test]
+async fn a_log_hashed_in_format_1_goes_on_in_format_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = open(&path);
+    for stream in ["conversation-a", "conversation-b"] {
+        store
+            .append(stream, ExpectedRevision::NoStream, vec![event(0), event(1)])
+            .await
+            .unwrap();
+    }
+    let written = store.read_all(0, 100).await.unwrap();
+    store.close().await;
+    // Re-hash the rows as format 1 did, behind the log.
+    {
+        let other = rusqlite::Connection::open(&path).unwrap();
+        let mut heads = chain::Heads::new();
+        for e in &written {
+            let prev = heads.get(&e.stream).map_or(EventHash::GENESIS, |(_, h)| h);
+            let v1 = chain::link_v1(
+                &prev,
+                &e.stream,
+                e.revision,
+                &e.event_type,
+                e.version,
+                &e.data,
+                &e.recorded_at,
+            );
+            assert_ne!(v1, e.hash, "this build appends in format 2");
+            other
+                .execute(
+                    "UPDATE events SET hash = ?1 WHERE position = ?2",
+                    rusqlite::params![v1.as_bytes().as_slice(), e.position as i64],
+                )
+                .unwrap();
+            heads.set(&e.stream, e.revision, v1);
+        }
+    }
+
+    let store = open(&path);
+    let appended = store
+        .append("conversation-a", ExpectedRevision::Exact(1), vec![event(2)])
+        .await
+        .unwrap();
+    let a = store
+        .read_stream("conversation-a", ReadFrom::Start, Direction::Forwards, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        appended.hashes,
+        vec![chain::link(
+            &a[1].hash,
+            "conversation-a",
+            2,
+            "Tested",
+            1,
+            "{\"n\":2}",
+            &a[2].recorded_at
+        )],
+        "format 2, chained to the format-1 head"
+    );
+    let report = chain::verify(&store, None, |_| {}).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events_checked, 5);
+
+    let other = rusqlite::Connection::open(&path).unwrap();
+    for (position, data) in [(2, "{\"n\":7}"), (5, "{\"n\":8}")] {
+        let original: String = other
+            .query_row(
+                "SELECT data FROM events WHERE position = ?1",
+                [position],
+                |r| r.get(0),
+            )
+            .unwrap();
+        other
+            .execute(
+                "UPDATE events SET data = ?1 WHERE position = ?2",
+                rusqlite::params![data, position],
+            )
+            .unwrap();
+        let report = chain::verify(&store, None, |_| {}).await.unwrap();
+        let broken = report.broken.expect("the edit is found");
+        assert_eq!(broken.position, position as u64);
+        other
+            .execute(
+                "UPDATE events SET data = ?1 WHERE position = ?2",
+                rusqlite::params![original, position],
+            )
+            .unwrap();
+    }
+    assert!(chain::verify(&store, None, |_| {})
+        .await
+        .unwrap()
+        .is_intact());
+}
+
 /// Schema version 2, as the build before the hash chain wrote it.
 const VERSION_2: &str = "
 CREATE TABLE streams (

@@ -27,9 +27,10 @@
 //!
 //! [`verify_json`] refuses any file it would not have written itself: it
 //! parses it strictly (no unknown or missing field), recomputes every
-//! event's hash from the start of the chain ([`chain::link`]) and compares
-//! it with the one written, checks `finalHash`, the digest, and that the
-//! file is exactly its own canonical serialization. So any changed byte,
+//! event's hash from the start of the chain ([`chain::check_event`], in
+//! either of the chain's formats) and compares it with the one written,
+//! checks `finalHash`, the digest, and that the file is exactly its own
+//! canonical serialization. So any changed byte,
 //! whitespace included, is found: the transcript is internally consistent.
 //!
 //! It does not prove by itself that the log held these events: someone
@@ -127,18 +128,18 @@ impl From<&RecordedEvent> for TranscriptEvent {
 }
 
 impl TranscriptEvent {
-    /// The hash this event should carry after an event whose hash is
-    /// `prev`.
-    pub fn expected_hash(&self, prev: &EventHash) -> EventHash {
-        chain::link(
-            prev,
-            &self.stream,
-            self.revision,
-            &self.event_type,
-            self.version,
-            &self.data,
-            &self.recorded_at,
-        )
+    /// The event as the log records it.
+    pub fn recorded(&self) -> RecordedEvent {
+        RecordedEvent {
+            stream: self.stream.clone(),
+            revision: self.revision,
+            position: self.position,
+            event_type: self.event_type.clone(),
+            version: self.version,
+            data: self.data.clone(),
+            recorded_at: self.recorded_at,
+            hash: self.hash,
+        }
     }
 
     /// The payload, parsed (null when it is not JSON).
@@ -299,15 +300,14 @@ pub fn verify_json(bytes: &[u8]) -> Result<Verified, TranscriptError> {
                 found: e.revision,
             });
         }
-        let expected = e.expected_hash(&prev);
-        if expected != e.hash {
+        if let Err(broken) = chain::check_event(&prev, &e.recorded()) {
             return Err(TranscriptError::BrokenChain {
                 revision: e.revision,
-                expected,
+                expected: broken.expected,
                 found: e.hash,
             });
         }
-        prev = expected;
+        prev = e.hash;
     }
     let Some(last) = transcript.events.last() else {
         return Err(TranscriptError::Empty);

@@ -19,30 +19,53 @@
 //! # The canonical bytes
 //!
 //! An event's hash is `SHA-256(bytes)`, where `bytes` is the concatenation,
-//! with no separators, of:
+//! with no separators, of (format 2, what every backend appends):
 //!
 //! | field | encoding |
 //! |---|---|
-//! | domain tag | the 14 ASCII bytes `souk-event-v1` followed by one zero byte |
-//! | previous hash | the 32 bytes of the hash of the stream's previous event; 32 zero bytes ([`EventHash::GENESIS`]) for revision 0 |
+//! | domain tag | the 14 ASCII bytes `souk-event-v2` followed by one zero byte |
 //! | stream | its length in bytes as a u64, big-endian (8 bytes), then its UTF-8 bytes |
-//! | revision | u64, big-endian (8 bytes) |
 //! | event type | u64 big-endian length, then its UTF-8 bytes |
 //! | schema version | u32, big-endian (4 bytes) |
 //! | data | u64 big-endian length, then the payload's bytes exactly as stored (the JSON text as appended, never re-serialized) |
-//! | recorded at | u64 big-endian length, then the time as RFC 3339 text in UTC with exactly three fractional digits and `Z`, e.g. `2026-11-18T11:06:40.123Z` (24 bytes): the `recordedAt` of the event's JSON |
+//! | padding | zero bytes up to the next multiple of 64 bytes of everything so far (none if it is one already) |
+//! | revision | u64, big-endian (8 bytes) |
+//! | recorded at | milliseconds since 1970-01-01T00:00:00Z as an i64, big-endian (8 bytes): the `recordedAt` of the event's JSON |
+//! | previous hash | the 32 bytes of the hash of the stream's previous event; 32 zero bytes ([`EventHash::GENESIS`]) for revision 0 |
+//!
+//! The order is what lets the writer, which bounds the log's throughput,
+//! hash little: what depends on the event alone comes first and is hashed
+//! by the appender on its own thread ([`PreparedLink`]); the padding ends
+//! it on a SHA-256 block boundary, so what only the writer knows (the
+//! revision and time it gives the event, the hash of its predecessor under
+//! its ordering) is one block to finish.
+//!
+//! **Format 1**, which events appended before format 2 carry (souk's logs
+//! are never re-hashed: a hash handed out stays valid), is [`link_v1`]:
+//! the tag `souk-event-v1` and a zero byte, the previous hash, the stream,
+//! the revision, the event type, the schema version, the data (each
+//! encoded as above), then `recorded at` as a u64 big-endian length and the
+//! RFC 3339 text in UTC with exactly three fractional digits and `Z`, e.g.
+//! `2026-11-18T11:06:40.123Z`. Every check accepts an event whose stored
+//! hash is its link in either format ([`check_event`]); a broken link is
+//! reported with the hash the current format gives. Accepting both does not
+//! weaken the chain: a changed event must still have a stored hash that one
+//! of two SHA-256 preimages of its fields gives, and its successor must
+//! chain to that hash.
 //!
 //! The global position is deliberately not hashed: the chain is per
 //! stream, and a log copied into another one keeps its hashes. Hashes are
-//! shown as 64 lowercase hex digits. The test vector at the end of this
-//! file pins the format: an offline verifier can check itself against it.
+//! shown as 64 lowercase hex digits. The test vectors at the end of this
+//! file pin both formats: an offline verifier can check itself against
+//! them.
 //!
 //! Every backend stores times with millisecond precision (what
-//! [`Timestamp`] holds), so the hashed text is the one read back.
+//! [`Timestamp`] holds), so the hashed time is the one read back.
 //!
 //! # What is checked where
 //!
-//! - Appends: each backend computes the hashes in the append's own
+//! - Appends: the appender prepares each event's [`PreparedLink`] on its
+//!   own thread; each backend finishes the hashes in the append's own
 //!   transaction, from the stream's last hash as it is under the append's
 //!   ordering (the SQLite writer's cache of stream heads; PostgreSQL's row
 //!   read under the log-head lock), so a hash is never computed against a
@@ -85,10 +108,14 @@ use sha2::{Digest, Sha256};
 use souk_domain::Timestamp;
 use thiserror::Error;
 
-use crate::{Position, RecordedEvent, Revision};
+use crate::{NewEvent, Position, RecordedEvent, Revision};
 
-/// The domain tag the canonical bytes start with.
-pub const DOMAIN_TAG: &[u8] = b"souk-event-v1\0";
+/// The domain tag the canonical bytes of the current format (2) start
+/// with.
+pub const DOMAIN_TAG: &[u8] = b"souk-event-v2\0";
+
+/// The domain tag of format 1, which events appended before format 2 carry.
+pub const DOMAIN_TAG_V1: &[u8] = b"souk-event-v1\0";
 
 /// The SHA-256 hash of a recorded event (see the module docs).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -153,8 +180,9 @@ impl<'de> Deserialize<'de> for EventHash {
     }
 }
 
-/// The hash of an event with these fields whose stream's previous event
-/// has hash `prev` (see the module docs for the bytes hashed).
+/// The hash, in the current format, of an event with these fields whose
+/// stream's previous event has hash `prev` (see the module docs for the
+/// bytes hashed).
 pub fn link(
     prev: &EventHash,
     stream: &str,
@@ -164,62 +192,100 @@ pub fn link(
     data: &str,
     recorded_at: &Timestamp,
 ) -> EventHash {
-    let time = TimeText::new(recorded_at);
-    link_at(prev, stream, revision, event_type, version, data, &time)
+    PreparedLink::new(stream, event_type, version, data).finish(revision, recorded_at, prev)
 }
 
-/// A time as hashed (RFC 3339, milliseconds, `Z`), formatted once for the
-/// many events of a group that share it (see [`link_at`]).
-pub struct TimeText {
-    buf: [u8; 40],
-    len: usize,
+fn field(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_be_bytes());
+    hasher.update(bytes);
 }
 
-impl TimeText {
-    pub fn new(at: &Timestamp) -> Self {
-        use std::io::Write;
-        let mut buf = [0u8; 40];
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        // 24 bytes for any year 0-9999; a year past that still fits in 40.
-        write!(cursor, "{at}").expect("a timestamp fits in 40 bytes");
-        let len = cursor.position() as usize;
-        Self { buf, len }
+/// The part of an event's link (format 2) that depends on the event alone:
+/// the hasher after the domain tag, stream, type, schema version, data and
+/// the padding to a whole 64-byte block. An appender prepares it on its own
+/// thread; the writer, which alone knows the event's revision, time and
+/// predecessor under its ordering, [`finishes`](Self::finish) it with one
+/// SHA-256 block.
+#[derive(Clone)]
+pub struct PreparedLink(Sha256);
+
+impl PreparedLink {
+    pub fn new(stream: &str, event_type: &str, version: u32, data: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(DOMAIN_TAG);
+        field(&mut hasher, stream.as_bytes());
+        field(&mut hasher, event_type.as_bytes());
+        hasher.update(version.to_be_bytes());
+        field(&mut hasher, data.as_bytes());
+        let len = (DOMAIN_TAG.len() + 8 + stream.len() + 8 + event_type.len() + 4 + 8 + data.len())
+            % BLOCK;
+        if len != 0 {
+            hasher.update(&[0u8; BLOCK][..BLOCK - len]);
+        }
+        Self(hasher)
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+    /// The prepared links of the events of one append, in order.
+    pub fn for_events(stream: &str, events: &[NewEvent]) -> Vec<PreparedLink> {
+        events
+            .iter()
+            .map(|e| Self::new(stream, &e.event_type, e.version, &e.data))
+            .collect()
+    }
+
+    /// The event's hash, as revision `revision` recorded at `recorded_at`
+    /// after an event whose hash is `prev`.
+    pub fn finish(&self, revision: u64, recorded_at: &Timestamp, prev: &EventHash) -> EventHash {
+        let mut hasher = self.0.clone();
+        hasher.update(revision.to_be_bytes());
+        hasher.update(recorded_at.millis().to_be_bytes());
+        hasher.update(prev.0);
+        EventHash(hasher.finalize().into())
     }
 }
 
-/// [`link`] with the time already formatted: what the writers use, since
-/// the events of one group share their time.
-pub fn link_at(
+/// The size of a SHA-256 block: the prepared part of a link is padded to a
+/// multiple of it, so finishing one is one block (48 bytes and SHA-256's
+/// own 9 bytes of padding).
+const BLOCK: usize = 64;
+
+/// The hash in format 1 (see the module docs), which events appended
+/// before format 2 carry and every check still accepts.
+pub fn link_v1(
     prev: &EventHash,
     stream: &str,
     revision: u64,
     event_type: &str,
     version: u32,
     data: &str,
-    recorded_at: &TimeText,
+    recorded_at: &Timestamp,
 ) -> EventHash {
-    fn field(hasher: &mut Sha256, bytes: &[u8]) {
-        hasher.update((bytes.len() as u64).to_be_bytes());
-        hasher.update(bytes);
-    }
+    let mut time = [0u8; 40];
+    let time = time_text(recorded_at, &mut time);
     let mut hasher = Sha256::new();
-    hasher.update(DOMAIN_TAG);
+    hasher.update(DOMAIN_TAG_V1);
     hasher.update(prev.0);
     field(&mut hasher, stream.as_bytes());
     hasher.update(revision.to_be_bytes());
     field(&mut hasher, event_type.as_bytes());
     hasher.update(version.to_be_bytes());
     field(&mut hasher, data.as_bytes());
-    field(&mut hasher, recorded_at.as_bytes());
+    field(&mut hasher, time);
     EventHash(hasher.finalize().into())
 }
 
-/// The hash `event` should carry if its stream's previous event has hash
-/// `prev`.
+/// `at` as format 1 hashes it: RFC 3339, milliseconds, `Z`.
+fn time_text<'b>(at: &Timestamp, buf: &'b mut [u8; 40]) -> &'b [u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    // 24 bytes for any year 0-9999; a year past that still fits in 40.
+    write!(cursor, "{at}").expect("a timestamp fits in 40 bytes");
+    let len = cursor.position() as usize;
+    &buf[..len]
+}
+
+/// The hash, in the current format, that `event` should carry if its
+/// stream's previous event has hash `prev`.
 pub fn expected_hash(prev: &EventHash, event: &RecordedEvent) -> EventHash {
     link(
         prev,
@@ -230,6 +296,30 @@ pub fn expected_hash(prev: &EventHash, event: &RecordedEvent) -> EventHash {
         &event.data,
         &event.recorded_at,
     )
+}
+
+/// Checks that `event` chains to `prev`: its stored hash is its link to
+/// `prev` in the current format, or in format 1 (events appended before
+/// format 2). The error carries the hash it should have in the current
+/// format.
+pub fn check_event(prev: &EventHash, event: &RecordedEvent) -> Result<(), BrokenLink> {
+    let current = expected_hash(prev, event);
+    let v1 = || {
+        link_v1(
+            prev,
+            &event.stream,
+            event.revision,
+            &event.event_type,
+            event.version,
+            &event.data,
+            &event.recorded_at,
+        )
+    };
+    if current == event.hash || v1() == event.hash {
+        Ok(())
+    } else {
+        Err(broken(event, current))
+    }
 }
 
 /// The first event whose stored hash is not the one its fields and its
@@ -256,12 +346,8 @@ pub struct BrokenLink {
 /// the next page with.
 pub fn check(prev: EventHash, events: &[RecordedEvent]) -> Result<EventHash, BrokenLink> {
     events.iter().try_fold(prev, |prev, event| {
-        let expected = expected_hash(&prev, event);
-        if expected == event.hash {
-            Ok(expected)
-        } else {
-            Err(broken(event, expected))
-        }
+        check_event(&prev, event)?;
+        Ok(event.hash)
     })
 }
 
@@ -303,10 +389,7 @@ pub fn check_links(events: &[RecordedEvent]) -> Result<(), BrokenLink> {
                 before.hash
             }
         };
-        let expected = expected_hash(&prev, event);
-        if expected != event.hash {
-            return Err(broken(event, expected));
-        }
+        check_event(&prev, event)?;
     }
     Ok(())
 }
@@ -364,11 +447,11 @@ impl Heads {
             None => event.revision == 0,
         };
         let prev_hash = prev.map_or(EventHash::GENESIS, |(_, h)| h);
-        let expected = expected_hash(&prev_hash, event);
-        if !follows || expected != event.hash {
-            return Err(broken(event, expected));
+        if !follows {
+            return Err(broken(event, expected_hash(&prev_hash, event)));
         }
-        self.set(&event.stream, event.revision, expected);
+        check_event(&prev_hash, event)?;
+        self.set(&event.stream, event.revision, event.hash);
         Ok(())
     }
 }
@@ -414,7 +497,7 @@ mod tests {
             .collect()
     }
 
-    /// The format's test vector: if this changes, every stored chain stops
+    /// Format 2's test vector: if this changes, every stored chain stops
     /// verifying. Reproducible with any SHA-256 over the bytes below.
     #[test]
     fn test_vector() {
@@ -422,6 +505,42 @@ mod tests {
         let stream = "conversation-0190f5b4-6a7e-7cc0-9d3a-3c6f8e2a1b00";
         let data = r#"{"text":"héllo"}"#;
         let first = link(&EventHash::GENESIS, stream, 0, "MessageSent", 1, data, &at);
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"souk-event-v2\0");
+        bytes.extend_from_slice(&49u64.to_be_bytes());
+        bytes.extend_from_slice(stream.as_bytes());
+        bytes.extend_from_slice(&11u64.to_be_bytes());
+        bytes.extend_from_slice(b"MessageSent");
+        bytes.extend_from_slice(&1u32.to_be_bytes());
+        bytes.extend_from_slice(&17u64.to_be_bytes());
+        bytes.extend_from_slice(data.as_bytes());
+        // 14 + 57 + 19 + 4 + 25 = 119 bytes: 9 zero bytes to 128.
+        assert_eq!(bytes.len(), 119);
+        bytes.extend_from_slice(&[0; 9]);
+        bytes.extend_from_slice(&0u64.to_be_bytes());
+        bytes.extend_from_slice(&1_795_000_000_123i64.to_be_bytes());
+        bytes.extend_from_slice(&[0; 32]);
+        assert_eq!(at.millis(), 1_795_000_000_123);
+        assert_eq!(first.0, <[u8; 32]>::from(Sha256::digest(&bytes)));
+        assert_eq!(
+            first.to_string(),
+            "2212a90bdfdf4817f575a3aa743ae033491576fac433839d0ad3e960cef1d10f"
+        );
+        let second = link(&first, stream, 1, "MessageRead", 2, "{}", &at);
+        assert_eq!(
+            second.to_string(),
+            "18109da830f0fb3a7744f2827fcbe22cbb89b8de07fd44b0364326cad7e88981"
+        );
+    }
+
+    /// Format 1's test vector: the hashes of events appended before format
+    /// 2 still verify.
+    #[test]
+    fn test_vector_v1() {
+        let at = Timestamp::parse("2026-11-18T11:06:40.123Z").unwrap();
+        let stream = "conversation-0190f5b4-6a7e-7cc0-9d3a-3c6f8e2a1b00";
+        let data = r#"{"text":"héllo"}"#;
+        let first = link_v1(&EventHash::GENESIS, stream, 0, "MessageSent", 1, data, &at);
         let mut bytes = Vec::new();
         bytes.extend_from_slice(b"souk-event-v1\0");
         bytes.extend_from_slice(&[0; 32]);
@@ -440,10 +559,87 @@ mod tests {
             first.to_string(),
             "1ae8492c4e4b0d004bf4cdf07f7eece797626a3d87eece3656eff60c2683c1fc"
         );
-        let second = link(&first, stream, 1, "MessageRead", 2, "{}", &at);
+        let second = link_v1(&first, stream, 1, "MessageRead", 2, "{}", &at);
         assert_eq!(
             second.to_string(),
             "1c0278a20f0f024f23ff382d81ca579e86eb3d96be7a81a501cee86b62fa3079"
+        );
+    }
+
+    /// The prepared part is padded right whatever the fields' lengths:
+    /// every offset of the block boundary against the bytes written out.
+    #[test]
+    fn padding_for_every_length() {
+        let at = Timestamp::from_millis(1_795_000_000_123);
+        let prev = EventHash([7; 32]);
+        for n in 0..=130 {
+            let data = "x".repeat(n);
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(DOMAIN_TAG);
+            for (i, f) in ["s", "T", data.as_str()].iter().enumerate() {
+                bytes.extend_from_slice(&(f.len() as u64).to_be_bytes());
+                bytes.extend_from_slice(f.as_bytes());
+                if i == 1 {
+                    bytes.extend_from_slice(&3u32.to_be_bytes());
+                }
+            }
+            while bytes.len() % 64 != 0 {
+                bytes.push(0);
+            }
+            bytes.extend_from_slice(&9u64.to_be_bytes());
+            bytes.extend_from_slice(&at.millis().to_be_bytes());
+            bytes.extend_from_slice(&prev.0);
+            let expected = EventHash(Sha256::digest(&bytes).into());
+            assert_eq!(link(&prev, "s", 9, "T", 3, &data, &at), expected, "{n}");
+        }
+    }
+
+    /// A log whose streams began in format 1 and went on in format 2 (a
+    /// log appended to by an older souk, then a newer one) checks; an
+    /// event changed on either side of the change of format is found.
+    #[test]
+    fn chains_mixing_both_formats_check() {
+        let at = Timestamp::from_millis(1_795_000_000_123);
+        let mut events = Vec::new();
+        let mut prev = EventHash::GENESIS;
+        for revision in 0..6u64 {
+            let data = format!("{{\"n\":{revision}}}");
+            let hash_with = if revision < 3 { link_v1 } else { link };
+            let hash = hash_with(&prev, "s", revision, "T", 1, &data, &at);
+            events.push(RecordedEvent {
+                stream: "s".to_owned(),
+                revision,
+                position: revision + 1,
+                event_type: "T".to_owned(),
+                version: 1,
+                data,
+                recorded_at: at,
+                hash,
+            });
+            prev = hash;
+        }
+        assert_eq!(check(EventHash::GENESIS, &events), Ok(prev));
+        assert_eq!(check_links(&events), Ok(()));
+        let mut heads = Heads::new();
+        for e in &events {
+            heads.check_next(e).unwrap();
+        }
+        for changed in [1, 4] {
+            let mut tampered = events.clone();
+            tampered[changed].data = "{}".to_owned();
+            let err = check(EventHash::GENESIS, &tampered).unwrap_err();
+            assert_eq!(err.revision, changed as u64);
+            assert_eq!(
+                err.expected,
+                expected_hash(&events[changed - 1].hash, &tampered[changed]),
+                "reported with the current format's hash"
+            );
+            assert_eq!(check_links(&tampered).unwrap_err().revision, changed as u64);
+        }
+        // Format 1's tag under format 2's layout (or the reverse) is neither.
+        assert_ne!(
+            link_v1(&EventHash::GENESIS, "s", 0, "T", 1, "{}", &at),
+            link(&EventHash::GENESIS, "s", 0, "T", 1, "{}", &at)
         );
     }
 

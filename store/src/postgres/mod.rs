@@ -97,6 +97,7 @@ pub use tokio_postgres;
 use self::connect::{build_pool, connect_one, describe, parse, pool_unavailable};
 use self::tail::{listen_forever, Tail};
 use self::writer::{to_sql, AppendRequest, ImportRequest, Writer, WriterRequest};
+use crate::chain::PreparedLink;
 use crate::subscription::{catch_up_then_live, Batch, PageSource};
 use crate::{
     stream_range, validate_append, AppendResult, ChainUpgrade, Direction, EventHash, EventStore,
@@ -626,6 +627,7 @@ impl EventStore for PostgresStore {
         let request = AppendRequest {
             stream: stream.to_owned(),
             expected,
+            links: PreparedLink::for_events(stream, &events),
             events,
             reply,
         };

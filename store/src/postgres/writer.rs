@@ -89,7 +89,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use super::connect::{describe, pool_unavailable};
 use super::tail::Committed;
 use super::{stored_hash, PostgresConfig, RuntimeGuard, Shared};
-use crate::chain::{self, EventHash};
+use crate::chain::{self, EventHash, PreparedLink};
 use crate::subscription::Batch;
 use crate::{
     check_expected, AppendResult, ExpectedRevision, NewEvent, Position, RecordedEvent, Revision,
@@ -138,6 +138,8 @@ pub(crate) struct AppendRequest {
     pub(crate) stream: String,
     pub(crate) expected: ExpectedRevision,
     pub(crate) events: Vec<NewEvent>,
+    /// Each event's own part of its hash, prepared on the appender's thread.
+    pub(crate) links: Vec<PreparedLink>,
     pub(crate) reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
@@ -501,7 +503,6 @@ impl Writer {
         }
 
         let mut next = position + 1;
-        let time = chain::TimeText::new(&now);
         let mut rows = Rows::default();
         let mut placed = Vec::with_capacity(group.len());
         for request in group {
@@ -515,17 +516,9 @@ impl Writer {
             let first_position = next;
             let mut prev = head.map_or(EventHash::GENESIS, |(_, h)| h);
             let mut hashes = Vec::with_capacity(request.events.len());
-            for (i, event) in request.events.iter().enumerate() {
+            for (i, (event, link)) in request.events.iter().zip(&request.links).enumerate() {
                 let revision = first_revision + i as u64;
-                prev = chain::link_at(
-                    &prev,
-                    &request.stream,
-                    revision,
-                    &event.event_type,
-                    event.version,
-                    &event.data,
-                    &time,
-                );
+                prev = link.finish(revision, &now, &prev);
                 hashes.push(prev);
                 rows.push(
                     next,

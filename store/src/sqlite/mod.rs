@@ -156,6 +156,7 @@ pub use self::fault::WriteFault;
 use self::fault::{FaultSwitch, Health};
 use self::readers::{read_stream_sql, row_event, Readers};
 use self::schema::{max_position, open_writer};
+use crate::chain::PreparedLink;
 use crate::subscription::{catch_up_then_live, Batch};
 use crate::{
     check_expected, stream_range, validate_append, AppendResult, ChainUpgrade, Direction,
@@ -261,6 +262,8 @@ struct AppendRequest {
     stream: String,
     expected: ExpectedRevision,
     events: Vec<NewEvent>,
+    /// Each event's own part of its hash, prepared on the appender's thread.
+    links: Vec<PreparedLink>,
     reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
@@ -442,6 +445,7 @@ impl EventStore for SqliteStore {
         let request = AppendRequest {
             stream: stream.to_owned(),
             expected,
+            links: PreparedLink::for_events(stream, &events),
             events,
             reply,
         };

@@ -701,7 +701,6 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut next_position = self.next_position;
-        let time = chain::TimeText::new(&recorded_at);
         let mut outcomes = Vec::with_capacity(group.len());
         let mut rows: Vec<Row<'_>> = Vec::new();
         {
@@ -732,17 +731,9 @@ impl Writer {
                 let first_revision = head.revision.map_or(0, |r| r + 1);
                 let first_position = next_position;
                 let mut hashes = Vec::with_capacity(request.events.len());
-                for (i, event) in request.events.iter().enumerate() {
+                for (i, (event, link)) in request.events.iter().zip(&request.links).enumerate() {
                     let revision = first_revision + i as u64;
-                    head.hash = chain::link_at(
-                        &head.hash,
-                        stream,
-                        revision,
-                        &event.event_type,
-                        event.version,
-                        &event.data,
-                        &time,
-                    );
+                    head.hash = link.finish(revision, &recorded_at, &head.hash);
                     hashes.push(head.hash);
                     rows.push(Row {
                         position: to_sql(first_position + i as u64),
