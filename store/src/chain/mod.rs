@@ -287,7 +287,15 @@ fn time_text<'b>(at: &Timestamp, buf: &'b mut [u8; 40]) -> &'b [u8] {
 /// The hash, in the current format, that `event` should carry if its
 /// stream's previous event has hash `prev`.
 pub fn expected_hash(prev: &EventHash, event: &RecordedEvent) -> EventHash {
-    link(
+    link_in(link, prev, event)
+}
+
+/// A format's link function ([`link`], [`link_v1`]).
+type LinkFormat = fn(&EventHash, &str, u64, &str, u32, &str, &Timestamp) -> EventHash;
+
+/// `event`'s link to `prev` in `format`.
+fn link_in(format: LinkFormat, prev: &EventHash, event: &RecordedEvent) -> EventHash {
+    format(
         prev,
         &event.stream,
         event.revision,
@@ -304,18 +312,7 @@ pub fn expected_hash(prev: &EventHash, event: &RecordedEvent) -> EventHash {
 /// format.
 pub fn check_event(prev: &EventHash, event: &RecordedEvent) -> Result<(), BrokenLink> {
     let current = expected_hash(prev, event);
-    let v1 = || {
-        link_v1(
-            prev,
-            &event.stream,
-            event.revision,
-            &event.event_type,
-            event.version,
-            &event.data,
-            &event.recorded_at,
-        )
-    };
-    if current == event.hash || v1() == event.hash {
+    if current == event.hash || link_in(link_v1, prev, event) == event.hash {
         Ok(())
     } else {
         Err(broken(event, current))
