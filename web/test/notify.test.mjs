@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { firstUnread, trapTarget } from '../src/utils/focus.js';
-import { createNotifier, newIncoming, notificationOf, shouldAsk } from '../src/utils/notify.js';
+import {
+  createNotifier,
+  newIncoming,
+  notificationControl,
+  notificationOf,
+  PERMISSION_ANSWERED,
+  shouldAsk,
+} from '../src/utils/notify.js';
 
 const SINCE = Date.parse('2026-12-01T10:00:00Z');
 const conv = (id, lastMessage) => ({
@@ -151,4 +158,57 @@ test('firstUnread: the first conversation in list order with unread messages, no
   assert.equal(firstUnread(order, { b: 2, c: 1 }), 'b');
   assert.equal(firstUnread(order, { b: 2, c: 1 }, 'b'), 'c');
   assert.equal(firstUnread(order, { a: 0 }), null);
+});
+
+test('notificationControl: offered only once the page asked; ask again while undecided, say where when declined', () => {
+  for (const permission of ['default', 'denied', 'granted', undefined]) {
+    assert.equal(notificationControl(permission, false), null, `not asked yet (${permission}): the first send asks`);
+  }
+  assert.equal(notificationControl('default', true), 'ask', 'the prompt was dismissed');
+  assert.equal(notificationControl('denied', true), 'blocked');
+  assert.equal(notificationControl('granted', true), null);
+  assert.equal(notificationControl(undefined, true), null, 'no Notification API');
+});
+
+test('createNotifier: a dismissed prompt is offered again, and the page hears each answer', async () => {
+  const answered = [];
+  let permission = 'default';
+  let asked = 0;
+  const store = new Map();
+  class Dismissing {
+    static get permission() {
+      return permission;
+    }
+    static requestPermission() {
+      asked += 1;
+      return Promise.resolve(permission); // dismissed: still undecided
+    }
+  }
+  const win = {
+    Notification: Dismissing,
+    localStorage: { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, String(v)) },
+    Event: class {
+      constructor(type) {
+        this.type = type;
+      }
+    },
+    dispatchEvent: (e) => answered.push(e.type),
+  };
+  const n = createNotifier(win);
+  assert.equal(n.control(), null, 'nothing offered before the first send');
+  n.prime();
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.deepEqual(answered, [PERMISSION_ANSWERED], 'the page hears that the prompt was answered');
+  assert.equal(n.control(), 'ask');
+  assert.equal(createNotifier(win).control(), 'ask', 'after a reload too');
+  n.ask();
+  assert.equal(asked, 2, 'the button asks again');
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(answered.length, 2);
+  permission = 'denied';
+  assert.equal(n.control(), 'blocked');
+  permission = 'granted';
+  assert.equal(n.control(), null);
 });

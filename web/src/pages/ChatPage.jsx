@@ -7,6 +7,7 @@ import Avatar from '../components/Chat/Avatar.jsx';
 import { toWireProduct } from '../components/Chat/ProductCard.jsx';
 import ProductStrip from '../components/Chat/ProductStrip.jsx';
 import DashboardLink from '../components/Dashboard/DashboardLink.jsx';
+import NotificationControl from '../components/Chat/NotificationControl.jsx';
 import { fetchConfig, fetchDemoUsers, socketUrlOf } from '@souk/client';
 import { useChatStore, useInquiryStore } from '../chat.js';
 import { clearSession, homeOf, loadSession } from '../utils/auth.js';
@@ -43,6 +44,7 @@ function TopBar({ me, totalUnread, connection, onSignOut, onInbox }) {
       </a>
       <div className="topbar-right">
         {me.role === 'vendor' && <DashboardLink />}
+        <NotificationControl />
         <span
           className={`conn-dot conn-${connection}`}
           title={connection === 'online' ? 'Connected' : 'Not connected'}

@@ -1,6 +1,8 @@
 // Desktop notifications and a short sound for messages that arrive while the
 // tab is in the background. Permission is asked once, right after the user's
-// first send (a moment when they plainly use the chat), never on load.
+// first send (a moment when they plainly use the chat), never on load; after
+// that, the top bar offers to ask again (a dismissed prompt) or says where to
+// allow them (declined).
 
 import { otherOf } from '@souk/client';
 
@@ -41,6 +43,23 @@ export function shouldAsk(permission, alreadyAsked) {
   return permission === 'default' && !alreadyAsked;
 }
 
+/**
+ * What the top bar offers once the page asked for permission before:
+ * 'ask' when nobody decided (the prompt was dismissed), so that a click asks
+ * again; 'blocked' when notifications were declined, which only the browser's
+ * site settings can undo; null otherwise (not asked yet: the first send asks;
+ * allowed; or no notifications in this browser).
+ */
+export function notificationControl(permission, alreadyAsked) {
+  if (!alreadyAsked) return null;
+  if (permission === 'default') return 'ask';
+  if (permission === 'denied') return 'blocked';
+  return null;
+}
+
+/** The event the page gets when a permission prompt it opened was answered or dismissed. */
+export const PERMISSION_ANSWERED = 'souk:notification-permission';
+
 function storageOf(win) {
   try {
     return win.localStorage;
@@ -59,6 +78,7 @@ export function createNotifier(win = window) {
   let askedHere = false; // where storage is refused (private modes), ask once per page
   const storage = storageOf(win);
   const Notice = win.Notification;
+  const askedBefore = () => askedHere || storage?.getItem(ASKED_KEY) === '1';
 
   const prime = () => {
     if (!audio && win.AudioContext) {
@@ -69,20 +89,31 @@ export function createNotifier(win = window) {
       }
     }
     if (audio?.state === 'suspended') audio.resume().catch(() => {});
-    if (!Notice || !shouldAsk(Notice.permission, askedHere || storage?.getItem(ASKED_KEY) === '1')) return;
+    if (!Notice || !shouldAsk(Notice.permission, askedBefore())) return;
     askedHere = true;
     try {
       storage?.setItem(ASKED_KEY, '1');
     } catch {
       // full or refused storage: asked once for this page
     }
+    ask();
+  };
+
+  // Opens the browser's prompt (only from a user action), and tells the page
+  // once it was answered or dismissed.
+  const ask = () => {
     try {
       const asked = Notice.requestPermission();
-      asked?.catch?.(() => {});
+      asked
+        ?.then?.(() => win.dispatchEvent(new win.Event(PERMISSION_ANSWERED)))
+        ?.catch?.(() => {});
     } catch {
       // very old browsers take a callback only: no notifications there
     }
   };
+
+  /** See `notificationControl`. */
+  const control = () => notificationControl(Notice?.permission, askedBefore());
 
   const beep = () => {
     if (!audio || audio.state !== 'running') return;
@@ -116,5 +147,5 @@ export function createNotifier(win = window) {
     }
   };
 
-  return { prime, announce, beep };
+  return { prime, announce, beep, ask: () => Notice && ask(), control };
 }
