@@ -95,16 +95,21 @@ export function Ticks({ state }) {
     </svg>
   );
 }
-export const BellIcon = (p) => (
-  <svg {...base} {...p}>
+// The bell of the notification control; struck through when they are blocked.
+const bell = (
+  <>
     <path d="M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15z" />
     <path d="M10 20.5a2 2 0 0 0 4 0" />
+  </>
+);
+export const BellIcon = (p) => (
+  <svg {...base} {...p}>
+    {bell}
   </svg>
 );
 export const BellOffIcon = (p) => (
   <svg {...base} {...p}>
-    <path d="M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15z" />
-    <path d="M10 20.5a2 2 0 0 0 4 0" />
+    {bell}
     <path d="M4 4l16 16" />
   </svg>
 );
