@@ -195,9 +195,11 @@ pub fn link(
     PreparedLink::new(stream, event_type, version, data).finish(revision, recorded_at, prev)
 }
 
-fn field(hasher: &mut Sha256, bytes: &[u8]) {
+/// Hashes one field, its length first; returns the bytes it hashed.
+fn field(hasher: &mut Sha256, bytes: &[u8]) -> usize {
     hasher.update((bytes.len() as u64).to_be_bytes());
     hasher.update(bytes);
+    8 + bytes.len()
 }
 
 /// The part of an event's link (format 2) that depends on the event alone:
@@ -213,14 +215,15 @@ impl PreparedLink {
     pub fn new(stream: &str, event_type: &str, version: u32, data: &str) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(DOMAIN_TAG);
-        field(&mut hasher, stream.as_bytes());
-        field(&mut hasher, event_type.as_bytes());
+        let mut hashed = DOMAIN_TAG.len();
+        hashed += field(&mut hasher, stream.as_bytes());
+        hashed += field(&mut hasher, event_type.as_bytes());
         hasher.update(version.to_be_bytes());
-        field(&mut hasher, data.as_bytes());
-        let len = (DOMAIN_TAG.len() + 8 + stream.len() + 8 + event_type.len() + 4 + 8 + data.len())
-            % BLOCK;
-        if len != 0 {
-            hasher.update(&[0u8; BLOCK][..BLOCK - len]);
+        hashed += 4;
+        hashed += field(&mut hasher, data.as_bytes());
+        let partial = hashed % BLOCK;
+        if partial != 0 {
+            hasher.update(&[0u8; BLOCK][..BLOCK - partial]);
         }
         Self(hasher)
     }
